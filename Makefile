@@ -1,0 +1,32 @@
+# Two commands for a fresh machine with Python 3.11:
+#   make reproduce   regenerate every figure, results file and the ledger (quick profile, embedded data)
+#   make test        run the test suite, which executes every notebook in the smoke profile
+# Both create or update the virtual environment in .venv first. `make lab` opens JupyterLab on notebooks/.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv reproduce test lab clean-runs
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(PY) -m companion run --profile quick --device auto
+	$(PY) -m companion ledger
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-runs:
+	rm -rf runs/

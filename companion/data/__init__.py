@@ -1,0 +1,1 @@
+"""Data layer: embedded images, dataset folders, downloads, distortions and generated datasets."""

@@ -1,0 +1,48 @@
+"""Device selection and seeding shared by every notebook. Nothing in the companion assumes a CPU."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from companion.errors import CompanionError
+
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+def check_device(name: str) -> str:
+    """Validate a device name (``auto``, ``cpu``, ``cuda`` or ``cuda:N``) and that CUDA exists when asked for."""
+    base = name.split(":", 1)[0]
+    if base not in DEVICE_CHOICES or (":" in name and (base != "cuda" or not name.split(":", 1)[1].isdigit())):
+        raise CompanionError(f"unknown device {name!r}; choose one of auto, cpu, cuda (or cuda:N)")
+    if base == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CompanionError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU here; "
+                                 "use --device auto or --device cpu")
+        index = int(name.split(":", 1)[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise CompanionError(f"device {name!r} asked for, but only {torch.cuda.device_count()} CUDA "
+                                 "device(s) are visible; pick a smaller index")
+    return name
+
+
+def resolve_device(name: str = "auto"):
+    """The :class:`torch.device` for ``name``: ``auto`` means CUDA when available, else CPU."""
+    import torch
+
+    check_device(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA); return a NumPy Generator for the caller to use."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)

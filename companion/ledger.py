@@ -1,0 +1,180 @@
+"""The reproduction ledger: every table and figure of the thesis and of seed 000, the paper's numbers beside ours.
+
+Inputs: ``companion/paper/thesis.json`` (transcribed from the seeds; schema in ``companion/paper/README.md``)
+and the results files that notebooks write (``figures/results/*.json`` for the quick profile,
+``figures/full/results/*.json`` for the full one). Output: ``figures/LEDGER.md`` and a printed summary.
+
+Status of an entry, from what the results files say about it:
+
+- ``exact``: every measurement is analytic or deterministic and directly comparable (a parameter count);
+- ``reproduced (full profile)``: measured at the papers' settings;
+- ``reproduced at small scale``: measured in the quick profile (smaller images, fewer steps; see protocol);
+- ``full profile only``: a notebook configures the measurement, but only the full profile makes it;
+- ``not yet``: no notebook touches it yet.
+
+An entry with several measurements takes the weakest status among them, so an exact parameter count next to a
+PSNR that only the full profile measures reads ``full profile only``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from companion.atomic import atomic_write_text
+from companion.errors import CompanionError
+from companion.session import REPO_ROOT
+
+PAPER_FILE = Path(__file__).resolve().parent / "paper" / "thesis.json"
+RESULTS_DIRS = (REPO_ROOT / "figures" / "results", REPO_ROOT / "figures" / "full" / "results")
+LEDGER_FILE = REPO_ROOT / "figures" / "LEDGER.md"
+
+STATUS_LABEL = {"exact": "exact", "full-scale": "reproduced (full profile)",
+                "small-scale": "reproduced at small scale", "full-only": "full profile only", None: "not yet"}
+STATUS_RANK = {"full-only": 0, "small-scale": 1, "full-scale": 2, "exact": 3}
+
+
+@dataclass
+class LedgerEntry:
+    paper: dict
+    measurements: list[dict] = field(default_factory=list)  # each with the results file's provenance merged in
+    figures: list[dict] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        statuses = [m["status"] for m in self.measurements]
+        statuses += ["full-scale" if f["profile"] == "full" else "small-scale" for f in self.figures]
+        if not statuses:
+            return STATUS_LABEL[None]
+        return STATUS_LABEL[min(statuses, key=STATUS_RANK.__getitem__)]
+
+
+def load_paper(path: Path = PAPER_FILE) -> list[dict]:
+    """The paper entries, in file order."""
+    try:
+        return json.loads(Path(path).read_text())["entries"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CompanionError(f"cannot read the paper data {path} ({exc}); restore it from git") from None
+
+
+def load_results(dirs=RESULTS_DIRS) -> list[dict]:
+    """Every results file under ``dirs`` (missing folders are skipped), sorted by notebook and profile."""
+    docs = []
+    for folder in dirs:
+        for path in sorted(Path(folder).glob("*.json")):
+            try:
+                doc = json.loads(path.read_text())
+            except ValueError:
+                raise CompanionError(f"results file {path} is not valid JSON; rerun its notebook with "
+                                     "`python -m companion run`") from None
+            doc["_file"] = str(path)
+            docs.append(doc)
+    return docs
+
+
+def paper_value(entry: dict, row: str | None, column: str | None):
+    """The paper's number for (row, column) of a table entry, or None."""
+    for r in entry.get("rows", []):
+        if r.get("label") == row:
+            return r.get("values", {}).get(column)
+    return None
+
+
+def build_ledger(paper: list[dict], results: list[dict]) -> tuple[list[LedgerEntry], list[str]]:
+    """Join the measurements to the paper entries; also return warnings for references that match nothing."""
+    entries = {e["id"]: LedgerEntry(e) for e in paper}
+    warnings = []
+    for doc in results:
+        prov = {k: doc.get(k) for k in ("notebook", "profile", "seed", "commit", "device")}
+        for m in doc.get("measurements", []):
+            if m.get("entry") is None:
+                continue
+            if m["entry"] not in entries:
+                warnings.append(f"{doc['_file']}: measurement {m['key']!r} names unknown entry {m['entry']!r}")
+                continue
+            entry = entries[m["entry"]]
+            if m.get("row") is not None and entry.paper.get("rows") and \
+                    not any(r.get("label") == m["row"] for r in entry.paper["rows"]):
+                warnings.append(f"{doc['_file']}: {m['entry']} has no row {m['row']!r}")
+            entry.measurements.append({**m, **prov})
+        for f in doc.get("figures", []):
+            if f.get("entry") is None:
+                continue
+            if f["entry"] not in entries:
+                warnings.append(f"{doc['_file']}: figure {f['name']!r} names unknown entry {f['entry']!r}")
+                continue
+            entries[f["entry"]].figures.append({**f, **prov})
+    return list(entries.values()), warnings
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def render_markdown(entries: list[LedgerEntry], n_results: int) -> str:
+    """The ledger as Markdown, grouped by chapter."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    lines = ["# Reproduction ledger", "",
+             "Generated by `python -m companion ledger` from `companion/paper/thesis.json` and "
+             f"{n_results} results file(s); do not edit by hand. Paper numbers are transcribed from the seeds; "
+             "ours come from the notebooks' results files, with the profile, seed and commit they were measured "
+             "at. Small-scale numbers are not expected to match the paper; the protocol column says why.", "",
+             "| status | entries |", "|---|---|"]
+    for label in STATUS_LABEL.values():
+        lines.append(f"| {label} | {counts.get(label, 0)} |")
+    chapters: dict[str, list[LedgerEntry]] = {}
+    for e in entries:
+        key = f"Chapter {e.paper.get('chapter')}" if e.paper["source"] == "thesis" else "Seed 000 (ACCV 2020)"
+        chapters.setdefault(key, []).append(e)
+    for chapter, group in chapters.items():
+        lines += ["", f"## {chapter}", "", "| entry | status | caption |", "|---|---|---|"]
+        for e in group:
+            caption = e.paper.get("caption", "").replace("|", "\\|")
+            lines.append(f"| {e.paper['id']} | {e.status} | {caption[:110]}{'…' if len(caption) > 110 else ''} |")
+        for e in group:
+            if not (e.measurements or e.figures or e.paper.get("contradictions")):
+                continue
+            lines += ["", f"### {e.paper['id']}: {e.status}", ""]
+            if e.paper.get("protocol"):
+                lines.append(f"- Paper protocol: {e.paper['protocol']}")
+            for c in e.paper.get("contradictions", []):
+                lines.append(f"- Known contradiction: {c}")
+            if e.measurements:
+                lines += ["", "| measurement | paper | ours | status | profile · seed · commit | our protocol |",
+                          "|---|---|---|---|---|---|"]
+                for m in e.measurements:
+                    cell = " / ".join(str(x) for x in (m.get("row"), m.get("column")) if x) or m["key"]
+                    proto = "; ".join(x for x in (m.get("protocol"), m.get("note")) if x).replace("|", "\\|")
+                    lines.append(f"| {cell} | {_fmt(paper_value(e.paper, m.get('row'), m.get('column')))} | "
+                                 f"{_fmt(m['value'])} | {STATUS_LABEL[m['status']]} | "
+                                 f"{m['profile']} · {m['seed']} · {m['commit']} | {proto} |")
+            for f in e.figures:
+                lines.append(f"- Ours: [{f['file']}]({f['file'] if f['profile'] != 'full' else 'full/' + f['file']})"
+                             f" ({f['profile']} profile, seed {f['seed']}, commit {f['commit']})"
+                             + (f": {f['caption']}" if f.get("caption") else ""))
+    return "\n".join(lines) + "\n"
+
+
+def write_ledger(out: Path = LEDGER_FILE, *, paper_file: Path = PAPER_FILE, results_dirs=RESULTS_DIRS,
+                 echo=print) -> dict[str, int]:
+    """Write the ledger atomically, print a summary, return the status counts."""
+    results = load_results(results_dirs)
+    entries, warnings = build_ledger(load_paper(paper_file), results)
+    atomic_write_text(out, render_markdown(entries, len(results)))
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    for w in warnings:
+        echo(f"warning: {w}")
+    echo(f"ledger: {len(entries)} entries from {len(results)} results file(s) -> {out}")
+    for label in STATUS_LABEL.values():
+        echo(f"  {label:<28}{counts.get(label, 0):>4}")
+    return counts

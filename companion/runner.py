@@ -1,0 +1,140 @@
+"""Headless execution of the notebooks with papermill (``python -m companion run``).
+
+For each notebook: inject ``PROFILE``, ``DEVICE`` and ``SEED`` into its tagged ``parameters`` cell, execute it,
+write the executed copy to ``runs/<profile>/<notebook>.ipynb`` (or ``<notebook>.FAILED.ipynb`` when a cell
+raised) atomically, and let the notebook write its figures and results file (see :mod:`companion.session`).
+A failing notebook is named with its failing cell; the rest still run; the caller exits non-zero at the end.
+
+Every argument is checked before anything executes, so bad input leaves ``runs/`` and ``figures/`` untouched.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from companion.configs import check_profile
+from companion.device import check_device
+from companion.errors import CompanionError
+from companion.session import REPO_ROOT, default_figures_dir
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+RUNS_DIR = REPO_ROOT / "runs"
+
+
+@dataclass
+class NotebookOutcome:
+    name: str
+    ok: bool
+    seconds: float
+    output: Path
+    error: str = ""
+
+
+def available_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The numbered notebooks, in order."""
+    return sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]*.ipynb"))
+
+
+def resolve_notebooks(names: list[str] | None, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Map names (``07a_shdd``, ``07a_shdd.ipynb``, a path, or a unique prefix such as ``07a``) to files."""
+    found = available_notebooks(notebooks_dir)
+    if not names:
+        if not found:
+            raise CompanionError(f"no numbered notebooks in {notebooks_dir}")
+        return found
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.exists():
+            chosen.append(path.resolve())
+            continue
+        stem = path.name.removesuffix(".ipynb")
+        matches = [p for p in found if p.stem == stem] or [p for p in found if p.stem.startswith(stem)]
+        if len(matches) != 1:
+            known = ", ".join(p.stem for p in found)
+            what = "ambiguous" if matches else "unknown"
+            raise CompanionError(f"{what} notebook {name!r}; choose from: {known}")
+        chosen.append(matches[0])
+    return chosen
+
+
+def check_parameters_cell(path: Path) -> None:
+    """Raise unless the notebook has a code cell tagged ``parameters`` (papermill injects after it)."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # nbformat raises several types for broken JSON
+        raise CompanionError(f"notebook {path.name} is not valid notebook JSON ({exc.__class__.__name__}); "
+                             "restore it from git") from None
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            return
+    raise CompanionError(f"notebook {path.name} has no cell tagged 'parameters'; tag the cell that sets "
+                         "PROFILE, DEVICE and SEED (JupyterLab: Property Inspector > Cell Tags)")
+
+
+def _failure_summary(exc: Exception) -> str:
+    """One line: which cell failed and why (papermill's PapermillExecutionError carries both)."""
+    index = getattr(exc, "cell_index", None)
+    count = getattr(exc, "exec_count", None)
+    ename = getattr(exc, "ename", exc.__class__.__name__)
+    evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
+    where = f"cell {index}" + (f" (execution count {count})" if count is not None else "") \
+        if index is not None else "before any cell ran"
+    return f"{where}: {ename}: {evalue[0] if evalue else ''}"[:400]
+
+
+def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", device: str = "auto", seed: int = 0,
+                  notebooks_dir: Path = NOTEBOOKS_DIR, runs_dir: Path = RUNS_DIR,
+                  figures_dir: Path | None = None, progress: bool = True, echo=tqdm.write) -> list[NotebookOutcome]:
+    """Execute notebooks headlessly; return one outcome per notebook (raises only for bad input)."""
+    import papermill
+
+    check_profile(profile)
+    check_device(device)
+    paths = resolve_notebooks(names, notebooks_dir)
+    for path in paths:
+        check_parameters_cell(path)
+
+    out_dir = Path(runs_dir) / profile
+    figures = Path(figures_dir) if figures_dir else default_figures_dir(profile)
+    saved_env = os.environ.get("COMPANION_FIGURES_DIR")
+    os.environ["COMPANION_FIGURES_DIR"] = str(figures.resolve())
+    outcomes = []
+    bar = tqdm(paths, desc=f"notebooks ({profile})", unit="nb", disable=not progress)
+    try:
+        for path in bar:
+            bar.set_postfix_str(path.stem)
+            started = time.perf_counter()
+            output = out_dir / f"{path.stem}.ipynb"
+            failed = out_dir / f"{path.stem}.FAILED.ipynb"
+            out_dir.mkdir(parents=True, exist_ok=True)
+            tmp = out_dir / f".{path.stem}.{os.getpid()}.part.ipynb"
+            error = ""
+            try:
+                papermill.execute_notebook(str(path), str(tmp), cwd=str(path.parent), progress_bar=False,
+                                           parameters={"PROFILE": profile, "DEVICE": device, "SEED": int(seed)})
+                os.replace(tmp, output)
+                failed.unlink(missing_ok=True)
+            except Exception as exc:  # a failing cell or a dead kernel: report it, keep going
+                error = _failure_summary(exc)
+                if tmp.exists() and tmp.stat().st_size:
+                    os.replace(tmp, failed)  # papermill wrote the executed copy up to the error
+                output = failed
+            finally:
+                tmp.unlink(missing_ok=True)
+            seconds = time.perf_counter() - started
+            outcomes.append(NotebookOutcome(path.stem, not error, seconds, output, error))
+            status = "ok" if not error else f"FAILED at {error}"
+            echo(f"{path.stem}: {status} ({seconds:.1f} s) -> {output}")
+    finally:
+        bar.close()
+        if saved_env is None:
+            os.environ.pop("COMPANION_FIGURES_DIR", None)
+        else:
+            os.environ["COMPANION_FIGURES_DIR"] = saved_env
+    return outcomes

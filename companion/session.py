@@ -1,0 +1,142 @@
+"""One object per notebook run: settings, device, seed, figures and the results file.
+
+A notebook's first code cell after its tagged ``parameters`` cell is::
+
+    run = start("07a_shdd", profile=PROFILE, device=DEVICE, seed=SEED)
+    cfg = run.config
+
+Then ``run.save_figure(fig, "fig7_3_levels", entry="Figure 7.3")`` writes the figure atomically with its
+provenance (profile, seed, commit), ``run.record(...)`` keeps a measured number next to the paper entry it
+reproduces, and ``run.finish()`` writes the notebook's results file, which ``python -m companion ledger`` reads.
+
+Where things go (the headless runner sets the environment variables; in JupyterLab the defaults apply):
+
+- figures: ``$COMPANION_FIGURES_DIR``, else ``figures/`` for ``quick``, ``figures/full/`` for ``full`` and
+  ``runs/smoke/figures/`` for ``smoke`` (smoke figures are meaningless and never overwrite committed ones);
+- results: ``<figures dir>/results/<notebook>.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from companion.atomic import atomic_path, atomic_write_text
+from companion.configs import check_profile, config_for
+from companion.device import resolve_device, seed_everything
+from companion.errors import CompanionError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STATUSES = ("exact", "small-scale", "full-scale", "full-only")
+
+
+def default_figures_dir(profile: str) -> Path:
+    """Where a profile's figures go when ``COMPANION_FIGURES_DIR`` is not set."""
+    return {"quick": REPO_ROOT / "figures", "full": REPO_ROOT / "figures" / "full",
+            "smoke": REPO_ROOT / "runs" / "smoke" / "figures"}[profile]
+
+
+def git_commit(root: Path = REPO_ROOT) -> str:
+    """Short commit of the checkout, with ``+dirty`` when code (not figures/ or runs/) has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":!figures", ":!runs"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value):
+        return asdict(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+@dataclass
+class NotebookRun:
+    """The state of one notebook execution. Create it with :func:`start`."""
+
+    notebook: str
+    profile: str
+    seed: int
+    device: Any
+    config: Any
+    figures_dir: Path
+    commit: str
+    rng: Any = None
+    measurements: list[dict] = field(default_factory=list)
+    figures: list[dict] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def results_path(self) -> Path:
+        return self.figures_dir / "results" / f"{self.notebook}.json"
+
+    @property
+    def provenance(self) -> dict:
+        return {"notebook": self.notebook, "profile": self.profile, "seed": self.seed, "commit": self.commit,
+                "device": str(self.device)}
+
+    def save_figure(self, fig, name: str, *, entry: str | None = None, caption: str = "", dpi: int = 110) -> Path:
+        """Save ``fig`` as ``<figures dir>/<name>.png`` atomically; provenance goes into the PNG and the results.
+
+        ``entry`` names the paper figure it reproduces (``"Figure 7.3"``, ``"ACCV Fig. 3"``), for the ledger.
+        """
+        if not name or "/" in name or name.startswith("."):
+            raise CompanionError(f"figure name {name!r} must be a plain file stem such as 'fig7_3_levels'")
+        path = self.figures_dir / f"{name}.png"
+        meta = {"Title": name, "Description": caption,
+                "Comment": json.dumps(self.provenance, sort_keys=True), "Software": "companion"}
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=meta, format="png")
+        self.figures.append({"name": name, "file": path.name, "entry": entry, "caption": caption})
+        return path
+
+    def record(self, key: str, value: Any, *, entry: str | None = None, row: str | None = None,
+               column: str | None = None, status: str = "small-scale", protocol: str = "", note: str = "") -> Any:
+        """Keep one measured number. ``entry``/``row``/``column`` name the paper cell it stands beside.
+
+        ``status``: ``exact`` (analytic, e.g. a parameter count), ``small-scale`` (measured at this profile's
+        reduced scale), ``full-scale`` (measured at the paper's settings) or ``full-only`` (this notebook
+        configures the paper-scale measurement, but only the ``full`` profile makes it).
+        """
+        if status not in STATUSES:
+            raise CompanionError(f"unknown status {status!r}; choose one of {', '.join(STATUSES)}")
+        if status == "small-scale" and self.profile == "full":
+            status = "full-scale"
+        self.measurements.append({"key": key, "value": _jsonable(value), "entry": entry, "row": row,
+                                  "column": column, "status": status, "protocol": protocol, "note": note})
+        return value
+
+    def finish(self) -> Path:
+        """Write the results file atomically and return its path."""
+        doc = {**self.provenance, "config": _jsonable(self.config),
+               "wall_seconds": round(time.perf_counter() - self.started, 2),
+               "measurements": self.measurements, "figures": self.figures}
+        atomic_write_text(self.results_path, json.dumps(doc, indent=2, sort_keys=True, default=_jsonable) + "\n")
+        return self.results_path
+
+
+def start(notebook: str, *, profile: str = "quick", device: str = "auto", seed: int = 0) -> NotebookRun:
+    """Begin a notebook run: validate the parameters, seed everything, pick the device, load the settings."""
+    check_profile(profile)
+    config = config_for(notebook, profile)
+    torch_device = resolve_device(device)
+    rng = seed_everything(int(seed))
+    env_dir = os.environ.get("COMPANION_FIGURES_DIR")
+    figures_dir = Path(env_dir) if env_dir else default_figures_dir(profile)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    return NotebookRun(notebook=notebook, profile=profile, seed=int(seed), device=torch_device, config=config,
+                       figures_dir=figures_dir, commit=git_commit(), rng=rng)
