@@ -35,10 +35,9 @@ def _cmd_ledger(args) -> int:
 
 def _cmd_download(args) -> int:
     from companion.data.download import download_dataset
-    from companion.data.folders import data_root
 
-    root = data_root(args.data) if args.data else data_root()
-    path = download_dataset(args.name, root, sha256=args.sha256)
+    path = download_dataset(args.name, Path(args.data) if args.data else None, sha256=args.sha256,
+                            parts=tuple(args.part or ()))
     print(f"{args.name}: ready in {path}")
     return 0
 
@@ -97,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("name", help="DIV2K, Set5, Set14, B100, Urban100, Manga109")
     dl.add_argument("--data", help="data folder (default: $COMPANION_DATA, else data/)")
     dl.add_argument("--sha256", help="expected SHA-256 where the catalogue has none")
+    dl.add_argument("--part", action="append", help="optional part, e.g. x2, x3, x4 for DIV2K's bicubic LR "
+                                                    "images (repeatable)")
     dl.set_defaults(func=_cmd_download)
 
     data = sub.add_parser("data", help="generate SHDD or Flickr-Distortion")

@@ -39,9 +39,12 @@ class LedgerEntry:
     paper: dict
     measurements: list[dict] = field(default_factory=list)  # each with the results file's provenance merged in
     figures: list[dict] = field(default_factory=list)
+    mirror: "LedgerEntry | None" = None  # the thesis entry a seed-000 entry duplicates (``same_as``)
 
     @property
     def status(self) -> str:
+        if self.mirror is not None and not (self.measurements or self.figures):
+            return self.mirror.status
         statuses = [m["status"] for m in self.measurements]
         statuses += ["full-scale" if f["profile"] == "full" else "small-scale" for f in self.figures]
         if not statuses:
@@ -81,8 +84,13 @@ def paper_value(entry: dict, row: str | None, column: str | None):
 
 
 def build_ledger(paper: list[dict], results: list[dict]) -> tuple[list[LedgerEntry], list[str]]:
-    """Join the measurements to the paper entries; also return warnings for references that match nothing."""
+    """Join the measurements to the paper entries; also return warnings for references that match nothing.
+
+    A seed-000 entry marked ``same_as`` a thesis entry takes that entry's status unless measured itself.
+    """
     entries = {e["id"]: LedgerEntry(e) for e in paper}
+    for entry in entries.values():
+        entry.mirror = entries.get(entry.paper.get("same_as"))
     warnings = []
     for doc in results:
         prov = {k: doc.get(k) for k in ("notebook", "profile", "seed", "commit", "device")}
@@ -117,7 +125,14 @@ def _fmt(value) -> str:
     return str(value).replace("|", "\\|")
 
 
-def render_markdown(entries: list[LedgerEntry], n_results: int) -> str:
+def unlinked_measurements(results: list[dict]) -> list[dict]:
+    """Measurements that name no paper entry (dataset statistics, readings checked): shown in their own section."""
+    return [{**m, "notebook": doc.get("notebook"), "profile": doc.get("profile"), "seed": doc.get("seed"),
+             "commit": doc.get("commit")} for doc in results for m in doc.get("measurements", [])
+            if m.get("entry") is None]
+
+
+def render_markdown(entries: list[LedgerEntry], n_results: int, unlinked: list[dict] = ()) -> str:
     """The ledger as Markdown, grouped by chapter."""
     counts: dict[str, int] = {}
     for e in entries:
@@ -140,9 +155,12 @@ def render_markdown(entries: list[LedgerEntry], n_results: int) -> str:
             caption = e.paper.get("caption", "").replace("|", "\\|")
             lines.append(f"| {e.paper['id']} | {e.status} | {caption[:110]}{'…' if len(caption) > 110 else ''} |")
         for e in group:
-            if not (e.measurements or e.figures or e.paper.get("contradictions")):
+            if not (e.measurements or e.figures or e.paper.get("contradictions") or
+                    (e.mirror is not None and e.mirror.status != STATUS_LABEL[None])):
                 continue
             lines += ["", f"### {e.paper['id']}: {e.status}", ""]
+            if e.mirror is not None:
+                lines.append(f"- Same work as {e.mirror.paper['id']} of the thesis; status follows it.")
             if e.paper.get("protocol"):
                 lines.append(f"- Paper protocol: {e.paper['protocol']}")
             for c in e.paper.get("contradictions", []):
@@ -160,6 +178,15 @@ def render_markdown(entries: list[LedgerEntry], n_results: int) -> str:
                 lines.append(f"- Ours: [{f['file']}]({f['file'] if f['profile'] != 'full' else 'full/' + f['file']})"
                              f" ({f['profile']} profile, seed {f['seed']}, commit {f['commit']})"
                              + (f": {f['caption']}" if f.get("caption") else ""))
+    if unlinked:
+        lines += ["", "## Measurements without a paper table", "",
+                  "What the notebooks measure about the companion's own readings and data (no paper cell to sit "
+                  "beside).", "", "| notebook | measurement | ours | profile · seed · commit | protocol |",
+                  "|---|---|---|---|---|"]
+        for m in unlinked:
+            proto = "; ".join(x for x in (m.get("protocol"), m.get("note")) if x).replace("|", "\\|")
+            lines.append(f"| {m['notebook']} | {m['key']} | {_fmt(m['value'])} | "
+                         f"{m['profile']} · {m['seed']} · {m['commit']} | {proto} |")
     return "\n".join(lines) + "\n"
 
 
@@ -168,7 +195,7 @@ def write_ledger(out: Path = LEDGER_FILE, *, paper_file: Path = PAPER_FILE, resu
     """Write the ledger atomically, print a summary, return the status counts."""
     results = load_results(results_dirs)
     entries, warnings = build_ledger(load_paper(paper_file), results)
-    atomic_write_text(out, render_markdown(entries, len(results)))
+    atomic_write_text(out, render_markdown(entries, len(results), unlinked_measurements(results)))
     counts: dict[str, int] = {}
     for e in entries:
         counts[e.status] = counts.get(e.status, 0) + 1

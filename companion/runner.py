@@ -77,15 +77,24 @@ def check_parameters_cell(path: Path) -> None:
                          "PROFILE, DEVICE and SEED (JupyterLab: Property Inspector > Cell Tags)")
 
 
-def _failure_summary(exc: Exception) -> str:
-    """One line: which cell failed and why (papermill's PapermillExecutionError carries both)."""
-    index = getattr(exc, "cell_index", None)
-    count = getattr(exc, "exec_count", None)
+def _failure_summary(exc: Exception, executed: Path | None) -> str:
+    """One line: which cell failed (numbered as in the original notebook, from 1) and why."""
     ename = getattr(exc, "ename", exc.__class__.__name__)
     evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
-    where = f"cell {index}" + (f" (execution count {count})" if count is not None else "") \
-        if index is not None else "before any cell ran"
-    return f"{where}: {ename}: {evalue[0] if evalue else ''}"[:400]
+    reason = f"{ename}: {evalue[0] if evalue else ''}"
+    if executed is not None and executed.exists() and executed.stat().st_size:
+        try:
+            nb = nbformat.read(executed, as_version=4)
+        except Exception:
+            nb = None
+        added = {"injected-parameters", "papermill-error-cell-tag"}  # cells papermill inserts
+        original = [c for c in (nb.cells if nb else [])
+                    if not added & set(c.get("metadata", {}).get("tags", []))]
+        for number, cell in enumerate(original, start=1):
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+                first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+                return f"cell {number} ({first[:60]!r}): {reason}"[:400]
+    return f"before any cell finished: {reason}"[:400]
 
 
 def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", device: str = "auto", seed: int = 0,
@@ -102,8 +111,9 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
 
     out_dir = Path(runs_dir) / profile
     figures = Path(figures_dir) if figures_dir else default_figures_dir(profile)
-    saved_env = os.environ.get("COMPANION_FIGURES_DIR")
+    saved_env = {k: os.environ.get(k) for k in ("COMPANION_FIGURES_DIR", "COMPANION_WORK_DIR")}
     os.environ["COMPANION_FIGURES_DIR"] = str(figures.resolve())
+    os.environ["COMPANION_WORK_DIR"] = str((out_dir / "work").resolve())
     outcomes = []
     bar = tqdm(paths, desc=f"notebooks ({profile})", unit="nb", disable=not progress)
     try:
@@ -121,7 +131,7 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
                 os.replace(tmp, output)
                 failed.unlink(missing_ok=True)
             except Exception as exc:  # a failing cell or a dead kernel: report it, keep going
-                error = _failure_summary(exc)
+                error = _failure_summary(exc, tmp)
                 if tmp.exists() and tmp.stat().st_size:
                     os.replace(tmp, failed)  # papermill wrote the executed copy up to the error
                 output = failed
@@ -133,8 +143,9 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
             echo(f"{path.stem}: {status} ({seconds:.1f} s) -> {output}")
     finally:
         bar.close()
-        if saved_env is None:
-            os.environ.pop("COMPANION_FIGURES_DIR", None)
-        else:
-            os.environ["COMPANION_FIGURES_DIR"] = saved_env
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return outcomes

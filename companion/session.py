@@ -13,7 +13,9 @@ Where things go (the headless runner sets the environment variables; in JupyterL
 
 - figures: ``$COMPANION_FIGURES_DIR``, else ``figures/`` for ``quick``, ``figures/full/`` for ``full`` and
   ``runs/smoke/figures/`` for ``smoke`` (smoke figures are meaningless and never overwrite committed ones);
-- results: ``<figures dir>/results/<notebook>.json``.
+- results: ``<figures dir>/results/<notebook>.json``;
+- scratch data a notebook builds (generated datasets): ``$COMPANION_WORK_DIR``, else ``runs/<profile>/work/``
+  (ignored by git).
 """
 from __future__ import annotations
 
@@ -79,6 +81,14 @@ class NotebookRun:
     measurements: list[dict] = field(default_factory=list)
     figures: list[dict] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def work_dir(self) -> Path:
+        """A scratch folder for what the notebook builds (datasets); created on first use."""
+        env_dir = os.environ.get("COMPANION_WORK_DIR")
+        path = Path(env_dir) if env_dir else REPO_ROOT / "runs" / self.profile / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def results_path(self) -> Path:

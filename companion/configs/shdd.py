@@ -6,21 +6,27 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SHDDConfig:
-    source: str            # "bundled" (embedded images) or "data" (DIV2K under COMPANION_DATA)
-    example_size: int      # side of the images shown in Fig. 7.1 / 7.3 style panels, pixels
-    versions: int          # distorted versions per clean image (paper: 12)
-    levels: tuple[str, ...]
-    playground_size: int   # side of the image in the interactive playground (issue: 512 must feel live)
-    workers: int
-    build: bool            # also write the dataset to disk through the CLI's code path
+    source: str              # "bundled" (embedded images) or "data" (DIV2K under COMPANION_DATA)
+    references: int          # clean images used when bundled (0 = all embedded images)
+    reference_crop: int      # centre-crop the bundled copies to this side (0 = full size)
+    example_size: int        # side of the image in the Fig. 7.1 / 7.3 panels, pixels (>= 213 for difficult)
+    statistics_plans: int    # sampled region plans per level for the measured region counts
+    versions: int            # distorted versions per clean image (paper: 12)
+    levels: tuple[str, ...]  # levels written to disk
+    playground_size: int     # side of the image in the interactive playground (must feel live at 512)
+    workers: int             # generator processes
+    patch_size: int          # training crop of the torch dataset demo (paper: 80 for MEPSNet, 48 for analysis)
 
 
 PROFILES = {
-    "smoke": SHDDConfig(source="bundled", example_size=128, versions=1, levels=("easy", "moderate", "difficult"),
-                        playground_size=128, workers=1, build=True),
-    "quick": SHDDConfig(source="bundled", example_size=512, versions=12, levels=("easy", "moderate", "difficult"),
-                        playground_size=512, workers=2, build=True),
-    # Paper scale: DIV2K 0001-0800 train, 0801-0850 validation, 0851-0900 test; 12 versions (9,600 train images).
-    "full": SHDDConfig(source="data", example_size=1024, versions=12, levels=("easy", "moderate", "difficult"),
-                       playground_size=512, workers=16, build=True),
+    "smoke": SHDDConfig(source="bundled", references=3, reference_crop=256, example_size=224, statistics_plans=50,
+                        versions=1, levels=("easy",), playground_size=128, workers=1, patch_size=48),
+    "quick": SHDDConfig(source="bundled", references=0, reference_crop=0, example_size=512, statistics_plans=2000,
+                        versions=12, levels=("easy", "moderate", "difficult"), playground_size=512, workers=2,
+                        patch_size=80),
+    # Paper scale: DIV2K 0001-0800 train, 0801-0850 validation, 0851-0900 test; 12 versions (9,600 train images
+    # per level); MEPSNet trains on 80x80 patches of the moderate level.
+    "full": SHDDConfig(source="data", references=0, reference_crop=0, example_size=1024, statistics_plans=20000,
+                       versions=12, levels=("easy", "moderate", "difficult"), playground_size=512, workers=16,
+                       patch_size=80),
 }

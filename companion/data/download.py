@@ -1,0 +1,309 @@
+"""Fetching datasets: resumable, checksum-verified downloads and archive extraction that refuses tricks.
+
+:func:`download_file` streams a URL (stdlib ``urllib``) into ``<dest>.part``, resuming an interrupted
+download with an HTTP ``Range`` request, checks the SHA-256 of the whole file, and only then renames it to
+``dest``. A download without a known SHA-256 is refused: the user must pass one (``--sha256``).
+
+:func:`extract_archive` unpacks zip and tar (plain, .gz, .bz2, .xz) archives. Every member is checked
+before anything is written; absolute paths, ``..`` components, links and device/fifo members are refused.
+Members are unpacked into a hidden temporary folder inside the target (same file system) and each file
+is then renamed into place, so no half-written file ever appears under its real name.
+
+:func:`download_dataset` does both for an entry of :data:`companion.data.folders.DATASETS`, keeping the
+archives in ``<root>/downloads/`` (delete them to save space once extracted).
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import lzma
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable, Iterable
+
+from tqdm import tqdm
+
+from companion.atomic import atomic_write_text
+from companion.data import folders
+from companion.errors import CompanionError
+
+TIMEOUT_S = 60
+_USER_AGENT = "companion-download/0.1 (+python urllib)"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checked_sum(sha256: str | None, url: str) -> str:
+    if sha256 is None:
+        raise CompanionError(f"no SHA-256 known for {url}; refusing an unverified download: check the file's "
+                             "source and pass its sum with --sha256 HEX")
+    value = sha256.strip().lower()
+    if not _HEX64.fullmatch(value):
+        raise CompanionError(f"{sha256!r} is not a SHA-256 (64 hex digits); pass the published sum with --sha256")
+    return value
+
+
+def download_file(url: str, dest: str | os.PathLike, sha256: str | None, *, progress: bool = True,
+                  chunk: int = 1 << 20) -> Path:
+    """Download ``url`` to ``dest`` and verify its SHA-256; resume a leftover ``dest.part`` if there is one.
+
+    An existing ``dest`` with the right checksum is returned without touching the network.
+    """
+    expected = _checked_sum(sha256, url)
+    dest = Path(dest)
+    if dest.is_file() and file_sha256(dest) == expected:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_suffix(dest.suffix + ".part")
+    offset = part.stat().st_size if part.is_file() else 0
+
+    headers = {"User-Agent": _USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and offset:  # nothing past what we hold: the .part may already be whole
+            if file_sha256(part) == expected:
+                os.replace(part, dest)
+                return dest
+            part.unlink()
+            return download_file(url, dest, expected, progress=progress, chunk=chunk)
+        raise CompanionError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; check the address, "
+                             "or try again later") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CompanionError(f"cannot reach {url} ({reason}); check your network connection and retry") from None
+
+    with response:
+        resumed = offset > 0 and response.status == 206
+        if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+            response.close()
+            part.unlink()  # the server answered a different range than asked: start over cleanly
+            return download_file(url, dest, expected, progress=progress, chunk=chunk)
+        digest = hashlib.sha256()
+        if resumed:
+            with open(part, "rb") as fh:
+                while block := fh.read(chunk):
+                    digest.update(block)
+        else:
+            offset = 0  # 200: the server sent the whole file, so the .part starts again
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        received = offset
+        try:
+            with open(part, "ab" if resumed else "wb") as fh, \
+                    tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+                         desc=dest.name, disable=not progress, leave=False) as bar:
+                while block := response.read(chunk):
+                    fh.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except (OSError, http.client.HTTPException) as exc:
+            raise CompanionError(f"download of {url} was interrupted after {received} bytes ({exc}); run the "
+                                 "same command again to resume") from None
+    if total is not None and received != total:
+        raise CompanionError(f"download of {url} stopped at {received} of {total} bytes; run the same command "
+                             "again to resume")
+    actual = digest.hexdigest()
+    if actual != expected:
+        part.unlink()
+        raise CompanionError(f"checksum mismatch for {url}: expected SHA-256 {expected}, got {actual}; the "
+                             "download was deleted: retry, and if it persists check the file's source and "
+                             "pass its new sum with --sha256")
+    os.replace(part, dest)
+    return dest
+
+
+# --- archives ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Member:
+    parts: tuple[str, ...]     # path inside the archive, split and checked
+    is_dir: bool
+    opener: Callable[[], IO[bytes]] | None
+
+
+def _safe_parts(name: str, archive: Path) -> tuple[str, ...]:
+    text = name.replace("\\", "/")
+    if text.startswith("/") or re.match(r"[A-Za-z]:", text):
+        raise CompanionError(f"archive {archive} has an absolute path {name!r}; refusing to extract it: "
+                             "delete it and download it again from the official source")
+    parts = tuple(p for p in text.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise CompanionError(f"archive {archive} has a path leaving its folder {name!r}; refusing to extract "
+                             "it: delete it and download it again from the official source")
+    return parts
+
+
+def _refuse(archive: Path, name: str, what: str) -> CompanionError:
+    return CompanionError(f"archive {archive} contains {what} {name!r}; refusing to extract it: delete it and "
+                          "download it again from the official source")
+
+
+def _zip_members(zf: zipfile.ZipFile, archive: Path) -> list[_Member]:
+    members = []
+    for info in zf.infolist():
+        parts = _safe_parts(info.filename, archive)
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind == stat.S_IFLNK:
+            raise _refuse(archive, info.filename, "a link")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise _refuse(archive, info.filename, "a special file")
+        if info.flag_bits & 0x1:
+            raise _refuse(archive, info.filename, "an encrypted file")
+        is_dir = info.is_dir() or kind == stat.S_IFDIR
+        members.append(_Member(parts, is_dir, None if is_dir else (lambda i=info: zf.open(i))))
+    return members
+
+
+def _tar_members(tf: tarfile.TarFile, archive: Path) -> list[_Member]:
+    members = []
+    for info in tf.getmembers():
+        parts = _safe_parts(info.name, archive)
+        if info.issym() or info.islnk():
+            raise _refuse(archive, info.name, "a link")
+        if not (info.isfile() or info.isdir()):
+            raise _refuse(archive, info.name, "a device, fifo or other special file")
+        members.append(_Member(parts, info.isdir(), None if info.isdir() else (lambda i=info: tf.extractfile(i))))
+    return members
+
+
+def _check_layout(members: Iterable[_Member], archive: Path) -> None:
+    files = {m.parts for m in members if not m.is_dir and m.parts}
+    parents = {m.parts[:k] for m in members for k in range(1, len(m.parts))}
+    clash = files & (parents | {m.parts for m in members if m.is_dir})
+    if clash:
+        raise _refuse(archive, "/".join(sorted(clash)[0]), "a path that is both a file and a folder")
+    if any(not m.is_dir and not m.parts for m in members):
+        raise _refuse(archive, "", "a file without a name")
+
+
+def _unpack(members: list[_Member], target: Path) -> list[Path]:
+    target_existed = target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
+    try:
+        for m in members:
+            where = tmp.joinpath(*m.parts)
+            if m.is_dir:
+                where.mkdir(parents=True, exist_ok=True)
+                continue
+            where.parent.mkdir(parents=True, exist_ok=True)
+            with m.opener() as src, open(where, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        placed: dict[tuple[str, ...], Path] = {}
+        for m in members:
+            final = target.joinpath(*m.parts)
+            if m.is_dir:
+                final.mkdir(parents=True, exist_ok=True)
+            elif m.parts not in placed:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp.joinpath(*m.parts), final)
+                placed[m.parts] = final
+        return list(placed.values())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target_existed and target.is_dir() and not any(target.iterdir()):
+            target.rmdir()
+
+
+def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> list[Path]:
+    """Unpack a zip or tar(.gz/.bz2/.xz) archive into ``target``; return the files written.
+
+    All members are checked first and nothing is written if any is refused. Existing files of the same
+    name are replaced; other files in ``target`` are left alone.
+    """
+    archive, target = Path(archive), Path(target)
+    if not archive.is_file():
+        raise CompanionError(f"archive {archive} does not exist; download it again")
+    broken = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                members = _zip_members(zf, archive)
+                _check_layout(members, archive)
+                return _unpack(members, target)
+        if tarfile.is_tarfile(archive):
+            with tarfile.open(archive, "r:*") as tf:
+                members = _tar_members(tf, archive)
+                _check_layout(members, archive)
+                return _unpack(members, target)
+    except broken as exc:
+        raise CompanionError(f"cannot extract {archive} into {target} ({exc}); if the archive is corrupt or "
+                             f"truncated delete it and download it again, else check {target} is writable "
+                             "and has space") from None
+    raise CompanionError(f"{archive} is not a zip or tar archive (or is truncated); delete it and download it "
+                         "again")
+
+
+# --- datasets ----------------------------------------------------------------------------------------
+
+def _extract_once(archive: Path, target: Path, sha256: str) -> None:
+    """Extract ``archive`` unless a marker says this very archive was already extracted and is intact."""
+    marker = archive.with_name(archive.name + ".extracted")
+    if marker.is_file():
+        lines = marker.read_text(encoding="utf-8").splitlines()
+        if lines and lines[0] == sha256 and all((target / rel).is_file() for rel in lines[1:]):
+            return
+    written = extract_archive(archive, target)
+    rel = [p.relative_to(target).as_posix() for p in written]
+    atomic_write_text(marker, "\n".join([sha256, *rel]) + "\n")
+
+
+def download_dataset(name: str, root: str | os.PathLike | None = None, *, sha256: str | None = None,
+                     progress: bool = True, parts: Iterable[str] = ()) -> Path:
+    """Fetch, verify and extract dataset ``name`` under the data root; return the dataset's folder.
+
+    ``sha256`` overrides the sum of a single-file dataset. ``parts`` names optional extras
+    (e.g. ``("x4",)`` for DIV2K's bicubic ×4 low-resolution images).
+    """
+    spec = folders.dataset_spec(name)
+    parts = tuple(parts)
+    unknown = [p for p in parts if p not in spec.parts]
+    if unknown:
+        choices = ", ".join(spec.parts) or "none"
+        raise CompanionError(f"{spec.name} has no part {unknown[0]!r}; available parts: {choices}")
+    files = [*spec.files, *(f for p in parts for f in spec.parts[p])]
+    if not files:
+        raise CompanionError(spec.manual or f"{spec.name} has no download; see {spec.homepage}")
+    if sha256 is not None and len(files) != 1:
+        raise CompanionError(f"--sha256 applies to a single file, but {spec.name} has {len(files)}; leave it out")
+    sums = [sha256 if sha256 is not None else f.sha256 for f in files]
+    for f, s in zip(files, sums):
+        if s is None:
+            raise CompanionError(f"no published SHA-256 for {f.url}; check the file against its source and run "
+                                 f"`python -m companion download {spec.name} --sha256 HEX`")
+        _checked_sum(s, f.url)
+    root = folders.data_root(root, create=True)
+    target = root / spec.extract_to
+    for f, s in zip(files, sums):
+        archive = download_file(f.url, root / "downloads" / f.filename, s, progress=progress)
+        _extract_once(archive, target, _checked_sum(s, f.url))
+    folder = root / spec.folder
+    if not folder.is_dir():
+        raise CompanionError(f"the {spec.name} archives did not unpack to {folder}; their layout changed: "
+                             f"unpack {root / 'downloads'} by hand so that {spec.layout[0]} exists")
+    return folder

@@ -1,0 +1,184 @@
+"""Reading and writing images: embedded test images, 8-bit RGB files, PNG output and label maps.
+
+Every image inside the companion is a float32 ``H×W×3`` array in ``[0, 1]``. Files on disk are 8-bit RGB;
+:func:`load_image` refuses anything else (greyscale, alpha, 16-bit, CMYK, corrupt or truncated files) with a
+one-line :class:`~companion.errors.CompanionError` that names the file and the fix, rather than converting
+silently and changing what a PSNR figure means. One exception: a palette (``P`` mode) image whose palette
+has colour is accepted and expanded to RGB, because a palette is only a lossless encoding of 8-bit RGB
+pixels; a palette image whose pixels are all grey is refused as greyscale, one with transparency as alpha.
+EXIF orientation is ignored: pixels are returned in stored order.
+
+:data:`EMBEDDED_IMAGES` are natural colour photographs that ship inside scikit-image's ``skimage/data``
+folder. They are read straight from that folder with Pillow, never through ``skimage.data``'s fetchers, so
+no download (pooch) can ever be triggered.
+
+:func:`save_image` writes PNG through :func:`companion.atomic.atomic_path`, with no metadata, so the same
+array always gives the same bytes.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from companion.atomic import atomic_path
+from companion.errors import CompanionError
+
+# Natural colour photographs bundled with scikit-image (checked on scikit-image 0.26.0: all are 8-bit RGB
+# files in skimage/data, outside the pooch-only registry entries). Synthetic or greyscale images (color,
+# chessboard_RGB, camera, ...) and RGBA ones (logo, horse) are left out on purpose.
+_EMBEDDED_FILES = {
+    "astronaut": "astronaut.png",                # 512×512
+    "chelsea": "chelsea.png",                    # 300×451
+    "coffee": "coffee.png",                      # 400×600
+    "hubble_deep_field": "hubble_deep_field.jpg",  # 872×1000
+    "ihc": "ihc.png",                            # 512×512
+    "motorcycle_left": "motorcycle_left.png",    # 500×741
+    "motorcycle_right": "motorcycle_right.png",  # 500×741
+    "retina": "retina.jpg",                      # 1411×1411
+    "rocket": "rocket.jpg",                      # 427×640
+}
+
+
+def _skimage_data_dir() -> Path | None:
+    """The installed ``skimage/data`` folder, found without importing ``skimage.data`` itself."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+_SKIMAGE_DATA = _skimage_data_dir()
+
+#: Names accepted by :func:`embedded_image`: the bundled photographs present in this install.
+EMBEDDED_IMAGES: tuple[str, ...] = tuple(
+    name for name, filename in _EMBEDDED_FILES.items()
+    if _SKIMAGE_DATA is not None and (_SKIMAGE_DATA / filename).is_file()
+)
+
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+_GREY_MODES = {"L", "1"}
+_HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def embedded_image(name: str) -> np.ndarray:
+    """Load a bundled scikit-image photograph as float32 ``H×W×3`` in ``[0, 1]``; no network is used."""
+    if name not in EMBEDDED_IMAGES:
+        raise CompanionError(f"unknown embedded image {name!r}; choose one of: {', '.join(EMBEDDED_IMAGES)}")
+    return load_image(_SKIMAGE_DATA / _EMBEDDED_FILES[name])
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 → float32 in ``[0, 1]``; a float array is returned as float32 unchanged."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / np.float32(255)
+    if np.issubdtype(img.dtype, np.floating):
+        return img.astype(np.float32, copy=False)
+    raise ValueError(f"to_float expects uint8 or float, got {img.dtype}")
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float in ``[0, 1]`` → uint8 (clipped, rounded to nearest); a uint8 array is returned unchanged."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img
+    if np.issubdtype(img.dtype, np.floating):
+        if not np.all(np.isfinite(img)):
+            raise ValueError("to_uint8 got NaN or infinite pixel values")
+        return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    raise ValueError(f"to_uint8 expects uint8 or float, got {img.dtype}")
+
+
+def _open(path: str | os.PathLike) -> tuple[Path, Image.Image]:
+    """Open ``path`` with Pillow, turning missing and unreadable files into CompanionErrors.
+
+    The pixels are not decoded yet: the caller inspects the mode and tile first (Pillow silently drops
+    16-bit RGB PNGs to 8 bits on load), then calls :func:`_decode`.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CompanionError(f"image file {p} does not exist; check the path")
+    if not p.is_file():
+        raise CompanionError(f"{p} is not a file; pass the path of an image file")
+    try:
+        return p, Image.open(p)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CompanionError(f"cannot read image {p} ({exc}); the file is corrupt or not an image: "
+                             "re-download it or re-export it as an 8-bit RGB PNG") from None
+
+
+def _decode(p: Path, im: Image.Image) -> None:
+    try:
+        im.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CompanionError(f"cannot decode image {p} ({exc}); the file is corrupt or truncated: "
+                             "re-download it or re-export it as an 8-bit RGB PNG") from None
+
+
+def _high_bit_depth(im: Image.Image) -> bool:
+    return im.mode in _HIGH_DEPTH_MODES or any(";16" in str(tile.args) for tile in im.tile)
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an 8-bit RGB image file as float32 ``H×W×3`` in ``[0, 1]``; anything else is refused."""
+    p, im = _open(path)
+    with im:
+        mode = im.mode
+        fix = "convert to 8-bit RGB (e.g. PIL: Image.open(f).convert('RGB').save(f))"
+        if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
+            raise CompanionError(f"image {p} has an alpha channel ({mode}); flatten it onto a background and "
+                                 f"save it as 8-bit RGB")
+        if _high_bit_depth(im):
+            raise CompanionError(f"image {p} has more than 8 bits per channel ({mode}); {fix}")
+        if mode in _GREY_MODES:
+            raise CompanionError(f"image {p} is greyscale ({mode}); {fix}")
+        if mode not in ("RGB", "P"):
+            raise CompanionError(f"image {p} is {mode}, not 8-bit RGB; {fix}")
+        _decode(p, im)
+        rgb = np.asarray(im.convert("RGB") if mode == "P" else im, dtype=np.uint8)
+    if mode == "P" and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+        raise CompanionError(f"image {p} is greyscale (a palette of grey levels); {fix}")
+    return to_float(rgb)
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write a float ``[0, 1]`` or uint8 image (``H×W×3`` or ``H×W``) as PNG, atomically, without metadata.
+
+    Floats are clipped to ``[0, 1]`` and rounded to the nearest 8-bit level. The file is PNG whatever
+    its suffix; the same array always produces the same bytes.
+    """
+    arr = to_uint8(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise ValueError(f"save_image expects H×W×3 or H×W, got shape {arr.shape}")
+    return _write_png(path, np.ascontiguousarray(arr))
+
+
+def _write_png(path: str | os.PathLike, arr: np.ndarray) -> Path:
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG", compress_level=6, optimize=False)
+    return Path(path)
+
+
+def save_label_map(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write a uint8 ``H×W`` label map as a greyscale (mode ``L``) PNG, atomically."""
+    labels = np.asarray(labels)
+    if labels.dtype != np.uint8 or labels.ndim != 2:
+        raise ValueError(f"save_label_map expects a uint8 H×W array, got {labels.dtype} {labels.shape}")
+    return _write_png(path, np.ascontiguousarray(labels))
+
+
+def load_label_map(path: str | os.PathLike) -> np.ndarray:
+    """Read a label map written by :func:`save_label_map` as uint8 ``H×W``."""
+    p, im = _open(path)
+    with im:
+        if im.mode != "L" or _high_bit_depth(im):
+            raise CompanionError(f"label map {p} is {im.mode}, not an 8-bit greyscale PNG; regenerate it "
+                                 "with save_label_map")
+        _decode(p, im)
+        return np.array(im, dtype=np.uint8)

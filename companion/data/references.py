@@ -1,0 +1,76 @@
+"""Where a notebook's clean images come from: the embedded pictures, a subset of them, or a real dataset.
+
+``source="bundled"`` with ``limit=0`` is the generators' own ``--source bundled``. A positive ``limit`` copies
+the first ``limit`` embedded pictures (sorted by name) into a folder and hands that folder to the generator,
+which is the very code path of a user's own folder of images. ``source="data"`` uses the real dataset under
+the data root (``COMPANION_DATA``): DIV2K for SHDD, and for Flickr-Distortion a folder ``flickr_references/``
+of 8-bit RGB images (the thesis' 804 Flickr references are not public; any photographs will do).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from companion.data.folders import data_root
+from companion.data.images import EMBEDDED_IMAGES, embedded_image, save_image
+from companion.errors import CompanionError
+
+REAL_SOURCES = {"shdd": "DIV2K", "flickr-distortion": "flickr_references"}
+
+
+def centre_square(image, side: int, name: str = "image"):
+    """The central ``side``×``side`` crop; CompanionError when the image is smaller."""
+    h, w = image.shape[:2]
+    if min(h, w) < side:
+        raise CompanionError(f"{name} is {w}×{h} px, smaller than the {side}×{side} crop asked for; "
+                             "lower the crop or use larger images")
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]
+
+
+def fit_square(image, side: int):
+    """Centre-crop ``image`` to a square, then resize it (anti-aliased) to ``side``×``side``."""
+    from skimage.transform import resize
+
+    square = centre_square(image, min(image.shape[:2]))
+    if square.shape[0] == side:
+        return square
+    return resize(square, (side, side), anti_aliasing=square.shape[0] > side).astype("float32")
+
+
+def prepare_source(source: str, dataset: str, *, limit: int = 0, crop: int = 0, work_dir: Path | None = None,
+                   root: Path | None = None):
+    """Return what ``build_shdd`` / ``build_flickr_distortion`` take as ``source``: "bundled" or a folder.
+
+    With ``source="bundled"``, ``limit`` > 0 or ``crop`` > 0 writes the first ``limit`` embedded pictures (all
+    when 0), centre-cropped to ``crop`` px (whole when 0), into a folder under ``work_dir`` and returns it.
+    """
+    if source == "bundled":
+        if limit <= 0 and crop <= 0:
+            return "bundled"
+        if work_dir is None:
+            raise CompanionError("a limited or cropped bundled source needs a work folder to copy the images into")
+        names = sorted(EMBEDDED_IMAGES)[:limit] if limit > 0 else sorted(EMBEDDED_IMAGES)
+        folder = Path(work_dir) / f"references-{len(names)}-{crop}"
+        for name in names:
+            if not (folder / f"{name}.png").exists():
+                image = embedded_image(name)
+                save_image(folder / f"{name}.png", centre_square(image, crop, name) if crop else image)
+        return folder
+    if source == "data":
+        if dataset not in REAL_SOURCES:
+            raise CompanionError(f"unknown dataset {dataset!r}; choose one of {', '.join(REAL_SOURCES)}")
+        folder = data_root(root) / REAL_SOURCES[dataset]
+        if not folder.is_dir():
+            raise CompanionError(f"dataset folder {folder} does not exist; put {REAL_SOURCES[dataset]} there (see "
+                                 "data/README.md), set COMPANION_DATA, or use the quick profile")
+        return folder.parent if dataset == "shdd" else folder
+    raise CompanionError(f"unknown source {source!r}; use 'bundled' or 'data'")
+
+
+def first_image(source, dataset: str):
+    """The first clean image of a prepared source, as float32 H×W×3, for the example figures."""
+    from companion.data.generation import clean_images
+
+    clean = clean_images(source, dataset)
+    test = [c for c in clean if c.split == "test"] or clean
+    return test[0].load()

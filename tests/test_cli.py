@@ -1,0 +1,48 @@
+"""The command line: one-line errors that name the fix, exit status 2, nothing half-written."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from companion.cli import main
+
+
+def _cli(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "companion", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "no_such_notebook"], "error: unknown notebook 'no_such_notebook'; choose from: 00_quickstart"),
+    (["run", "--profile", "medium"], "error: unknown profile 'medium'; choose one of smoke, quick, full"),
+    (["run", "--device", "tpu"], "error: unknown device 'tpu'; choose one of auto, cpu, cuda"),
+])
+def test_bad_run_arguments(args, message, tmp_path):
+    code, out, err = _cli(*args, "--runs-dir", str(tmp_path / "runs"), "--figures-dir", str(tmp_path / "figs"))
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip().splitlines()[0]] and err.startswith(message)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "figs").exists()
+
+
+def test_cuda_requested_without_gpu(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code, _, err = _cli("run", "--device", "cuda", "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2 and "no CUDA GPU" in err and "--device auto" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_ledger_command_writes_file(tmp_path, capsys):
+    assert main(["ledger", "--results", str(tmp_path / "none"), "--out", str(tmp_path / "LEDGER.md")]) == 0
+    assert (tmp_path / "LEDGER.md").exists()
+    assert "ledger:" in capsys.readouterr().out
+
+
+def test_list_command(capsys):
+    assert main(["list"]) == 0
+    assert "00_quickstart" in capsys.readouterr().out

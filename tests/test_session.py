@@ -1,0 +1,80 @@
+"""Notebook session: figures saved atomically with provenance, results files, profile folders."""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from companion.errors import CompanionError  # noqa: E402
+from companion.session import default_figures_dir, start  # noqa: E402
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_FIGURES_DIR", str(tmp_path / "figs"))
+    return start("00_quickstart", profile="smoke", device="cpu", seed=3)
+
+
+def test_start_validates_and_seeds(run, tmp_path):
+    assert run.config.size == 64 and str(run.device) == "cpu" and run.figures_dir == tmp_path / "figs"
+    a = run.rng.random(3)
+    b = start("00_quickstart", profile="smoke", device="cpu", seed=3).rng.random(3)
+    assert np.array_equal(a, b)
+    with pytest.raises(CompanionError, match="unknown profile"):
+        start("00_quickstart", profile="medium")
+    with pytest.raises(CompanionError, match="no profiles for notebook"):
+        start("99_nothing", profile="smoke")
+
+
+def test_save_figure_atomic_with_provenance(run):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = run.save_figure(fig, "demo", entry="Figure 7.3", caption="a line")
+    plt.close(fig)
+    assert path.exists() and not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+    meta = json.loads(Image.open(path).text["Comment"])
+    assert meta == {"notebook": "00_quickstart", "profile": "smoke", "seed": 3, "commit": run.commit,
+                    "device": "cpu"}
+    with pytest.raises(CompanionError, match="plain file stem"):
+        run.save_figure(fig, "../escape")
+
+
+def test_failed_savefig_leaves_nothing(run):
+    class Broken:
+        def savefig(self, path, **kw):
+            open(path, "wb").write(b"half")
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        run.save_figure(Broken(), "broken")
+    assert not any(run.figures_dir.iterdir())
+
+
+def test_record_and_finish(run):
+    run.record("psnr", np.float32(30.5), entry="Table 7.1", row="MEPSNet", column="Moderate PSNR")
+    run.record("params", 2241187, entry="Table 7.3", status="exact")
+    with pytest.raises(CompanionError, match="unknown status"):
+        run.record("x", 1, status="great")
+    doc = json.loads(run.finish().read_text())
+    assert doc["profile"] == "smoke" and doc["seed"] == 3 and doc["config"]["size"] == 64
+    assert [m["value"] for m in doc["measurements"]] == [30.5, 2241187]
+    assert doc["measurements"][0]["status"] == "small-scale"
+
+
+def test_full_profile_marks_measurements_full_scale(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_FIGURES_DIR", str(tmp_path))
+    run = start("00_quickstart", profile="full", device="cpu")
+    run.record("psnr", 1.0)
+    assert run.measurements[0]["status"] == "full-scale"
+
+
+def test_default_folders_keep_smoke_away_from_committed_figures(repo):
+    assert default_figures_dir("quick") == repo / "figures"
+    assert default_figures_dir("full") == repo / "figures" / "full"
+    assert default_figures_dir("smoke") == repo / "runs" / "smoke" / "figures"
