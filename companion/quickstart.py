@@ -52,6 +52,10 @@ def psnr_table(clean: np.ndarray, images: dict[str, np.ndarray],
     return table
 
 
+def _db(value: float) -> str:
+    return "identical" if value == float("inf") else f"{value:.2f} dB"
+
+
 def quickstart_figure(run, clean, distorted, restored, table):
     """Clean / distorted / restored side by side with their PSNR; saved through ``run`` with provenance.
 
@@ -59,15 +63,15 @@ def quickstart_figure(run, clean, distorted, restored, table):
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.8))
     panels = [("clean", clean, None), ("distorted", distorted, table["distorted"]),
               ("restored (NL-means)", restored, table["restored"])]
     for ax, (title, image, row) in zip(axes, panels):
         ax.imshow(np.clip(image, 0, 1))
         ax.set_axis_off()
         if row:
-            title += f"\nPSNR {row['whole']:.2f} dB (noise box {row['noise']:.1f}, clean box {row['clean']:.1f}, " \
-                     f"blur box {row['blur']:.1f})"
+            title += f"\nPSNR {_db(row['whole'])} over the frame\n" \
+                     f"noise {_db(row['noise'])} · clean {_db(row['clean'])} · blur {_db(row['blur'])}"
         ax.set_title(title, fontsize=9)
     fig.suptitle("Noise (left third) and blur (right third): one global restorer cannot suit both", fontsize=10)
     run.save_figure(fig, "quickstart_restoration",

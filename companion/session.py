@@ -20,6 +20,7 @@ Where things go (the headless runner sets the environment variables; in JupyterL
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import time
@@ -55,14 +56,17 @@ def git_commit(root: Path = REPO_ROOT) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    """Plain JSON values; non-finite floats become None (strict JSON has no Infinity or NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
     if is_dataclass(value):
         return asdict(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return value.item()
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:  # numpy/torch scalars
+        return _jsonable(value.item())
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, tuple):
-        return list(value)
     return value
 
 
@@ -99,7 +103,7 @@ class NotebookRun:
         return {"notebook": self.notebook, "profile": self.profile, "seed": self.seed, "commit": self.commit,
                 "device": str(self.device)}
 
-    def save_figure(self, fig, name: str, *, entry: str | None = None, caption: str = "", dpi: int = 110) -> Path:
+    def save_figure(self, fig, name: str, *, entry: str | None = None, caption: str = "", dpi: int = 80) -> Path:
         """Save ``fig`` as ``<figures dir>/<name>.png`` atomically; provenance goes into the PNG and the results.
 
         ``entry`` names the paper figure it reproduces (``"Figure 7.3"``, ``"ACCV Fig. 3"``), for the ledger.
@@ -135,7 +139,8 @@ class NotebookRun:
         doc = {**self.provenance, "config": _jsonable(self.config),
                "wall_seconds": round(time.perf_counter() - self.started, 2),
                "measurements": self.measurements, "figures": self.figures}
-        atomic_write_text(self.results_path, json.dumps(doc, indent=2, sort_keys=True, default=_jsonable) + "\n")
+        text = json.dumps(doc, indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
+        atomic_write_text(self.results_path, text + "\n")
         return self.results_path
 
 

@@ -46,3 +46,30 @@ def test_ledger_command_writes_file(tmp_path, capsys):
 def test_list_command(capsys):
     assert main(["list"]) == 0
     assert "00_quickstart" in capsys.readouterr().out
+
+
+def test_data_with_missing_source_folder(tmp_path):
+    code, _, err = _cli("data", "shdd", "--source", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.startswith("error: ") and "nowhere" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_data_with_corrupt_image(tmp_path):
+    import numpy as np
+
+    from companion.data.images import save_image
+
+    src = tmp_path / "refs"
+    for name in ("a", "b"):
+        save_image(src / f"{name}.png", np.full((320, 320, 3), 0.5, np.float32))
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    code, _, err = _cli("data", "flickr-distortion", "--source", str(src), "--out", str(tmp_path / "out"))
+    assert code == 2 and "broken.png" in err and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "out").rglob("*.png")) if (tmp_path / "out").exists() else True
+
+
+def test_download_unknown_dataset_and_missing_checksum(tmp_path):
+    code, _, err = _cli("download", "ImageNet", "--data", str(tmp_path))
+    assert code == 2 and "ImageNet" in err and "DIV2K" in err
+    code, _, err = _cli("download", "Manga109", "--data", str(tmp_path))
+    assert code == 2 and "manga109" in err.lower()

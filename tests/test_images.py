@@ -195,3 +195,22 @@ def test_label_map_round_trip(tmp_path):
 
 def test_embedded_images_are_read_from_the_skimage_folder():
     assert images._SKIMAGE_DATA is not None and (images._SKIMAGE_DATA / "astronaut.png").is_file()
+
+
+def test_check_image_file_catches_bad_files_without_decoding(tmp_path):
+    from PIL import Image as PILImage
+
+    from companion.data.images import check_image_file
+
+    good = save_image(tmp_path / "good.png", np.random.default_rng(0).random((30, 40, 3)).astype(np.float32))
+    assert check_image_file(good) == (40, 30)
+    data = good.read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    PILImage.fromarray(np.zeros((8, 8), np.uint16)).save(tmp_path / "deep.png")
+    PILImage.fromarray(np.zeros((8, 8, 4), np.uint8)).save(tmp_path / "alpha.png")
+    PILImage.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "grey.png")
+    for name, message in [("truncated.png", "corrupt or truncated"), ("deep.png", "more than 8 bits"),
+                          ("alpha.png", "alpha channel"), ("grey.png", "greyscale")]:
+        with pytest.raises(CompanionError, match=message) as info:
+            check_image_file(tmp_path / name)
+        assert name in str(info.value)

@@ -78,3 +78,12 @@ def test_default_folders_keep_smoke_away_from_committed_figures(repo):
     assert default_figures_dir("quick") == repo / "figures"
     assert default_figures_dir("full") == repo / "figures" / "full"
     assert default_figures_dir("smoke") == repo / "runs" / "smoke" / "figures"
+
+
+def test_results_are_strict_json(run):
+    run.record("identical", float("inf"))
+    run.record("levels", (np.float64(1.5), float("nan")))
+    text = run.finish().read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    values = [m["value"] for m in json.loads(text)["measurements"]]
+    assert values == [None, [1.5, None]]

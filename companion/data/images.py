@@ -123,21 +123,47 @@ def _high_bit_depth(im: Image.Image) -> bool:
     return im.mode in _HIGH_DEPTH_MODES or any(";16" in str(tile.args) for tile in im.tile)
 
 
+def _check_mode(p: Path, im: Image.Image) -> None:
+    """Refuse anything but 8-bit RGB (or a colour palette) from the header alone."""
+    mode = im.mode
+    fix = "convert to 8-bit RGB (e.g. PIL: Image.open(f).convert('RGB').save(f))"
+    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
+        raise CompanionError(f"image {p} has an alpha channel ({mode}); flatten it onto a background and "
+                             f"save it as 8-bit RGB")
+    if _high_bit_depth(im):
+        raise CompanionError(f"image {p} has more than 8 bits per channel ({mode}); {fix}")
+    if mode in _GREY_MODES:
+        raise CompanionError(f"image {p} is greyscale ({mode}); {fix}")
+    if mode not in ("RGB", "P"):
+        raise CompanionError(f"image {p} is {mode}, not 8-bit RGB; {fix}")
+
+
+def check_image_file(path: str | os.PathLike) -> tuple[int, int]:
+    """Check a file without decoding its pixels: readable, 8-bit RGB, intact; returns (width, height).
+
+    Generators call this on every source file before writing anything, so a bad file in a folder of 800
+    fails at once instead of after hours. Pillow's ``verify`` checks PNG chunk checksums and truncation;
+    for other formats it checks less, and :func:`load_image` still decodes with full checks later.
+    """
+    p, im = _open(path)
+    with im:
+        _check_mode(p, im)
+        size = im.size
+        try:
+            im.verify()
+        except Exception as exc:  # Pillow raises many types from verify
+            raise CompanionError(f"cannot read image {p} ({exc}); the file is corrupt or truncated: "
+                                 "re-download it or re-export it as an 8-bit RGB PNG") from None
+    return size
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an 8-bit RGB image file as float32 ``H×W×3`` in ``[0, 1]``; anything else is refused."""
     p, im = _open(path)
     with im:
         mode = im.mode
         fix = "convert to 8-bit RGB (e.g. PIL: Image.open(f).convert('RGB').save(f))"
-        if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
-            raise CompanionError(f"image {p} has an alpha channel ({mode}); flatten it onto a background and "
-                                 f"save it as 8-bit RGB")
-        if _high_bit_depth(im):
-            raise CompanionError(f"image {p} has more than 8 bits per channel ({mode}); {fix}")
-        if mode in _GREY_MODES:
-            raise CompanionError(f"image {p} is greyscale ({mode}); {fix}")
-        if mode not in ("RGB", "P"):
-            raise CompanionError(f"image {p} is {mode}, not 8-bit RGB; {fix}")
+        _check_mode(p, im)
         _decode(p, im)
         rgb = np.asarray(im.convert("RGB") if mode == "P" else im, dtype=np.uint8)
     if mode == "P" and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
