@@ -77,6 +77,18 @@ def check_parameters_cell(path: Path) -> None:
                          "PROFILE, DEVICE and SEED (JupyterLab: Property Inspector > Cell Tags)")
 
 
+def check_datasets(notebook: str, profile: str) -> None:
+    """Raise before anything runs when the profile needs a dataset folder that is not there."""
+    from companion.configs import NOTEBOOK_CONFIGS, config_for
+    from companion.data.references import prepare_source
+
+    if notebook not in NOTEBOOK_CONFIGS:
+        return
+    config = config_for(notebook, profile)
+    for dataset in getattr(config, "required_datasets", lambda: ())():
+        prepare_source("data", dataset)  # raises a CompanionError naming the folder and the fix
+
+
 def _failure_summary(exc: Exception, executed: Path | None) -> str:
     """One line: which cell failed (numbered as in the original notebook, from 1) and why."""
     ename = getattr(exc, "ename", exc.__class__.__name__)
@@ -108,6 +120,7 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
     paths = resolve_notebooks(names, notebooks_dir)
     for path in paths:
         check_parameters_cell(path)
+        check_datasets(path.stem, profile)
 
     out_dir = Path(runs_dir) / profile
     figures = Path(figures_dir) if figures_dir else default_figures_dir(profile)

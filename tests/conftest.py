@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -22,6 +23,17 @@ def make_notebook(path: Path, cells: list[str], *, tag_first: bool = True) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+def texture(h: int, w: int, seed: int = 0, *, freq=(0.1, 0.5), amplitude: float = 0.3, uint8: bool = True):
+    """A smooth, seeded colour texture (sums of sinusoids about 0.5): a stand-in photograph for tests."""
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    out = np.empty((h, w, 3), np.float32)
+    for c in range(3):
+        fy, fx, p = rng.uniform(*freq, 3)
+        out[..., c] = 0.5 + amplitude * np.sin(xx * fx + p) * np.cos(yy * fy)
+    return (out * 255).round().astype(np.uint8) if uint8 else out
 
 
 @pytest.fixture

@@ -10,16 +10,7 @@ from companion.data.distortions import FLICKR_LEVELS, FLICKR_TYPES, flickr_range
 from companion.data.flickr_distortion import (CROP, DETECTION, build_flickr_distortion, centre_crop,
                                               plan_detection)
 from companion.errors import CompanionError
-
-
-def texture(h, w, seed=0):
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    rng = np.random.default_rng(seed)
-    out = np.empty((h, w, 3), np.float32)
-    for c in range(3):
-        fy, fx, p = rng.uniform(0.1, 0.5, 3)
-        out[..., c] = 0.5 + 0.3 * np.sin(xx * fx + p) * np.cos(yy * fy)
-    return (out * 255).round().astype(np.uint8)
+from tests.conftest import texture
 
 
 def make_refs(folder, sizes):

@@ -87,3 +87,13 @@ def test_invalid_notebook_json(nbdir):
     (nbdir / "05_corrupt.ipynb").write_text("{not json")
     with pytest.raises(CompanionError, match="05_corrupt.ipynb is not valid notebook JSON"):
         check_parameters_cell(nbdir / "05_corrupt.ipynb")
+
+
+def test_full_profile_without_dataset_fails_before_running(tmp_path, monkeypatch, repo):
+    monkeypatch.setenv("COMPANION_DATA", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    runs = tmp_path / "runs"
+    with pytest.raises(CompanionError, match=r"dataset folder .*DIV2K does not exist.*COMPANION_DATA"):
+        run_notebooks(["07a_shdd"], profile="full", device="cpu", notebooks_dir=repo / "notebooks", runs_dir=runs,
+                      figures_dir=tmp_path / "f", progress=False)
+    assert not runs.exists() and not (tmp_path / "f").exists()

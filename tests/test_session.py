@@ -22,7 +22,7 @@ def run(tmp_path, monkeypatch):
 
 
 def test_start_validates_and_seeds(run, tmp_path):
-    assert run.config.size == 64 and str(run.device) == "cpu" and run.figures_dir == tmp_path / "figs"
+    assert run.config.size == 128 and str(run.device) == "cpu" and run.figures_dir == tmp_path / "figs"
     a = run.rng.random(3)
     b = start("00_quickstart", profile="smoke", device="cpu", seed=3).rng.random(3)
     assert np.array_equal(a, b)
@@ -62,7 +62,7 @@ def test_record_and_finish(run):
     with pytest.raises(CompanionError, match="unknown status"):
         run.record("x", 1, status="great")
     doc = json.loads(run.finish().read_text())
-    assert doc["profile"] == "smoke" and doc["seed"] == 3 and doc["config"]["size"] == 64
+    assert doc["profile"] == "smoke" and doc["seed"] == 3 and doc["config"]["size"] == 128
     assert [m["value"] for m in doc["measurements"]] == [30.5, 2241187]
     assert doc["measurements"][0]["status"] == "small-scale"
 

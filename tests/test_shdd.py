@@ -9,17 +9,12 @@ from companion.data.distortions import SHDD_RANGES, SHDD_TYPES
 from companion.data.shdd import (LEVELS, MIN_REGION_SIDE, build_shdd, distort_regions, divide_and_distort,
                                  min_image_side, plan_regions)
 from companion.errors import CompanionError
+from tests.conftest import texture as shared_texture
 
 
 def texture(h, w, seed=0):
     """A smooth colour texture in [0.15, 0.85] (no clipping by noise at SHDD strengths, blur changes it)."""
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    rng = np.random.default_rng(seed)
-    out = np.empty((h, w, 3), np.float32)
-    for c in range(3):
-        fy, fx, p = rng.uniform(0.15, 0.6, 3)
-        out[..., c] = 0.5 + 0.35 * np.sin(xx * fx + p) * np.cos(yy * fy)
-    return out
+    return shared_texture(h, w, seed, freq=(0.15, 0.6), amplitude=0.35, uint8=False)
 
 
 def test_levels_give_the_promised_regions_tiling_the_image():

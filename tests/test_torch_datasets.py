@@ -12,16 +12,7 @@ from companion.data.shdd import build_shdd
 from companion.data.torch_datasets import (FlickrClassification, FlickrDetection, SHDDEval, SHDDTrain,
                                            augment)
 from companion.errors import CompanionError
-
-
-def texture(h, w, seed=0):
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    rng = np.random.default_rng(seed)
-    out = np.empty((h, w, 3), np.float32)
-    for c in range(3):
-        fy, fx, p = rng.uniform(0.1, 0.5, 3)
-        out[..., c] = 0.5 + 0.3 * np.sin(xx * fx + p) * np.cos(yy * fy)
-    return (out * 255).round().astype(np.uint8)
+from tests.conftest import texture
 
 
 @pytest.fixture(scope="module")

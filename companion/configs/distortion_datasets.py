@@ -15,6 +15,11 @@ class DistortionDatasetsConfig:
     statistics_plans: int  # sampled detection plans per set for the measured region statistics
 
 
+    def required_datasets(self) -> tuple[str, ...]:
+        """Datasets that must exist under the data root before the notebook starts (checked by the runner)."""
+        return ("flickr-distortion",) if self.source == "data" else ()
+
+
 PROFILES = {
     "smoke": DistortionDatasetsConfig(source="bundled", references=3, reference_crop=300, example_size=64,
                                       per_reference=1, workers=1, statistics_plans=100),

@@ -18,6 +18,11 @@ class SHDDConfig:
     patch_size: int          # training crop of the torch dataset demo (paper: 80 for MEPSNet, 48 for analysis)
 
 
+    def required_datasets(self) -> tuple[str, ...]:
+        """Datasets that must exist under the data root before the notebook starts (checked by the runner)."""
+        return ("shdd",) if self.source == "data" else ()
+
+
 PROFILES = {
     "smoke": SHDDConfig(source="bundled", references=3, reference_crop=256, example_size=224, statistics_plans=50,
                         versions=1, levels=("easy",), playground_size=128, workers=1, patch_size=48),
