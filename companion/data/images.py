@@ -186,8 +186,10 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 def _write_png(path: str | os.PathLike, arr: np.ndarray) -> Path:
+    # zlib level 1: on a 2040×1356 SHDD image 0.30 s and 4.2 MiB against 0.83 s and 3.9 MiB at level 6
+    # (measured); the generators write tens of thousands of these, so speed wins.
     with atomic_path(path, suffix=".png") as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG", compress_level=6, optimize=False)
+        Image.fromarray(arr).save(tmp, format="PNG", compress_level=1, optimize=False)
     return Path(path)
 
 
