@@ -1,8 +1,9 @@
 """Companion to *Efficient deep image restoration* (N. Ahn) and four related papers.
 
-Layers point one way: ``companion.data`` and ``companion.models`` know nothing of each other or of
-training; ``companion.train`` and ``companion.analysis`` use both; notebooks and the CLI
-(``python -m companion``) sit on top. See README.md for the map.
+Layers point one way: ``companion.data`` knows nothing of models or training (``companion.models``,
+``companion.train`` and ``companion.analysis`` join as the chapters with networks land, in that order of
+dependence); ``companion.figures``, the notebooks and the CLI (``python -m companion``) sit on top.
+See README.md for the map.
 """
 from companion.errors import CompanionError
 

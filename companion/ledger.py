@@ -122,7 +122,9 @@ def _fmt(value) -> str:
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value).replace("|", "\\|")
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value)
+    return _esc(value)
 
 
 def unlinked_measurements(results: list[dict]) -> list[dict]:
@@ -132,8 +134,66 @@ def unlinked_measurements(results: list[dict]) -> list[dict]:
             if m.get("entry") is None]
 
 
+def _esc(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _paper_table(entry: LedgerEntry) -> list[str]:
+    """The paper's table, every cell; a measured cell shows ours beside the paper's number."""
+    columns = entry.paper.get("columns") or []
+    rows = entry.paper.get("rows") or []
+    if not columns or not rows:
+        return []
+    ours: dict[tuple, list[str]] = {}
+    for m in entry.measurements:
+        ours.setdefault((m.get("row"), m.get("column")), []).append(f"**{_fmt(m['value'])}** ({m['profile']})")
+    lines = ["", "| | " + " | ".join(_esc(c) for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    spreads = entry.paper.get("std") or {}
+    for row in rows:
+        cells = []
+        for column in columns:
+            cell = _fmt(row.get("values", {}).get(column))
+            if spreads.get(row["label"], {}).get(column) is not None:
+                cell += f" ± {_fmt(spreads[row['label']][column])}"
+            if (row["label"], column) in ours:
+                cell += " · ours " + ", ".join(ours[(row["label"], column)])
+            cells.append(cell)
+        lines.append(f"| {_esc(row['label'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _entry_lines(e: LedgerEntry) -> list[str]:
+    """One entry: status, what it shows, the paper's protocol, contradictions, its numbers beside ours."""
+    lines = ["", f"### {e.paper['id']}: {e.status}", ""]
+    if e.paper.get("caption"):
+        lines.append(f"- Caption: {_esc(e.paper['caption'])}")
+    if e.paper.get("kind") == "figure" and e.paper.get("shows"):
+        lines.append(f"- Shows: {_esc(e.paper['shows'])}")
+    if e.mirror is not None:
+        lines.append(f"- Same work as {e.mirror.paper['id']} of the thesis; status follows it.")
+    if e.paper.get("protocol"):
+        lines.append(f"- Paper protocol: {_esc(e.paper['protocol'])}")
+    for c in e.paper.get("contradictions", []):
+        lines.append(f"- Known contradiction: {_esc(c)}")
+    for f in e.figures:
+        lines.append(f"- Ours: [{f['file']}]({f['file'] if f['profile'] != 'full' else 'full/' + f['file']})"
+                     f" ({f['profile']} profile, seed {f['seed']}, commit {f['commit']})"
+                     + (f": {_esc(f['caption'])}" if f.get("caption") else ""))
+    lines += _paper_table(e)
+    if e.measurements:
+        lines += ["", "| measurement | paper | ours | status | profile · seed · commit | our protocol |",
+                  "|---|---|---|---|---|---|"]
+        for m in e.measurements:
+            cell = " / ".join(str(x) for x in (m.get("row"), m.get("column")) if x) or m["key"]
+            proto = "; ".join(x for x in (m.get("protocol"), m.get("note")) if x)
+            lines.append(f"| {_esc(cell)} | {_fmt(paper_value(e.paper, m.get('row'), m.get('column')))} | "
+                         f"{_fmt(m['value'])} | {STATUS_LABEL[m['status']]} | "
+                         f"{m['profile']} · {m['seed']} · {m['commit']} | {_esc(proto)} |")
+    return lines
+
+
 def render_markdown(entries: list[LedgerEntry], n_results: int, unlinked: list[dict] = ()) -> str:
-    """The ledger as Markdown, grouped by chapter."""
+    """The ledger as Markdown: a summary, then every entry of every chapter, then unlinked measurements."""
     counts: dict[str, int] = {}
     for e in entries:
         counts[e.status] = counts.get(e.status, 0) + 1
@@ -143,50 +203,25 @@ def render_markdown(entries: list[LedgerEntry], n_results: int, unlinked: list[d
              "ours come from the notebooks' results files, with the profile, seed and commit they were measured "
              "at. Small-scale numbers are not expected to match the paper; the protocol column says why.", "",
              "| status | entries |", "|---|---|"]
-    for label in STATUS_LABEL.values():
-        lines.append(f"| {label} | {counts.get(label, 0)} |")
+    lines += [f"| {label} | {counts.get(label, 0)} |" for label in STATUS_LABEL.values()]
     chapters: dict[str, list[LedgerEntry]] = {}
     for e in entries:
         key = f"Chapter {e.paper.get('chapter')}" if e.paper["source"] == "thesis" else "Seed 000 (ACCV 2020)"
         chapters.setdefault(key, []).append(e)
     for chapter, group in chapters.items():
-        lines += ["", f"## {chapter}", "", "| entry | status | caption |", "|---|---|---|"]
+        lines += ["", f"## {chapter}", "", "| entry | status |", "|---|---|"]
+        lines += [f"| {e.paper['id']} | {e.status} |" for e in group]
         for e in group:
-            caption = e.paper.get("caption", "").replace("|", "\\|")
-            lines.append(f"| {e.paper['id']} | {e.status} | {caption[:110]}{'…' if len(caption) > 110 else ''} |")
-        for e in group:
-            if not (e.measurements or e.figures or e.paper.get("contradictions") or
-                    (e.mirror is not None and e.mirror.status != STATUS_LABEL[None])):
-                continue
-            lines += ["", f"### {e.paper['id']}: {e.status}", ""]
-            if e.mirror is not None:
-                lines.append(f"- Same work as {e.mirror.paper['id']} of the thesis; status follows it.")
-            if e.paper.get("protocol"):
-                lines.append(f"- Paper protocol: {e.paper['protocol']}")
-            for c in e.paper.get("contradictions", []):
-                lines.append(f"- Known contradiction: {c}")
-            if e.measurements:
-                lines += ["", "| measurement | paper | ours | status | profile · seed · commit | our protocol |",
-                          "|---|---|---|---|---|---|"]
-                for m in e.measurements:
-                    cell = " / ".join(str(x) for x in (m.get("row"), m.get("column")) if x) or m["key"]
-                    proto = "; ".join(x for x in (m.get("protocol"), m.get("note")) if x).replace("|", "\\|")
-                    lines.append(f"| {cell} | {_fmt(paper_value(e.paper, m.get('row'), m.get('column')))} | "
-                                 f"{_fmt(m['value'])} | {STATUS_LABEL[m['status']]} | "
-                                 f"{m['profile']} · {m['seed']} · {m['commit']} | {proto} |")
-            for f in e.figures:
-                lines.append(f"- Ours: [{f['file']}]({f['file'] if f['profile'] != 'full' else 'full/' + f['file']})"
-                             f" ({f['profile']} profile, seed {f['seed']}, commit {f['commit']})"
-                             + (f": {f['caption']}" if f.get("caption") else ""))
+            lines += _entry_lines(e)
     if unlinked:
         lines += ["", "## Measurements without a paper table", "",
                   "What the notebooks measure about the companion's own readings and data (no paper cell to sit "
                   "beside).", "", "| notebook | measurement | ours | profile · seed · commit | protocol |",
                   "|---|---|---|---|---|"]
         for m in unlinked:
-            proto = "; ".join(x for x in (m.get("protocol"), m.get("note")) if x).replace("|", "\\|")
+            proto = "; ".join(x for x in (m.get("protocol"), m.get("note")) if x)
             lines.append(f"| {m['notebook']} | {m['key']} | {_fmt(m['value'])} | "
-                         f"{m['profile']} · {m['seed']} · {m['commit']} | {proto} |")
+                         f"{m['profile']} · {m['seed']} · {m['commit']} | {_esc(proto)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -100,3 +100,13 @@ def test_same_as_mirrors_status_and_unlinked_are_listed(tmp_path):
     text = ledger.render_markdown(entries, 1, ledger.unlinked_measurements(results))
     assert "Same work as Figure 7.3" in text
     assert "| 07a | mean_regions | 4.5 | quick · 0 · abc | p |" in text
+
+
+def test_every_table_is_rendered_with_ours_beside_the_paper(tmp_path):
+    paper = [dict(PAPER[0], std={"ME,PS,3": {"PSNR": 0.02}})] + PAPER[1:]
+    _results(tmp_path, "07b", "quick", [_m("psnr", 30.12, "small-scale", "ME,PS,3", "PSNR")])
+    entries, _ = ledger.build_ledger(paper, ledger.load_results([tmp_path]))
+    text = ledger.render_markdown(entries, 1)
+    assert "| ME,PS,3 | 2,200,000 | 34.29 ± 0.02 · ours **30.12** (quick) |" in text
+    for e in paper:
+        assert f"### {e['id']}: " in text, "every entry gets its own section"
