@@ -11,16 +11,8 @@ import numpy as np
 from skimage.restoration import denoise_nl_means
 
 from companion.data.distortions import apply_distortion
-from companion.data.images import embedded_image
+from companion.data.images import centre_square, embedded_image
 from companion.metrics import psnr
-
-
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """The central ``size``×``size`` crop (the whole side when the image is smaller)."""
-    h, w = image.shape[:2]
-    size = min(size, h, w)
-    top, left = (h - size) // 2, (w - size) // 2
-    return image[top:top + size, left:left + size]
 
 
 def distort_two_boxes(clean: np.ndarray, noise_variance: float, blur_sigma: float,
@@ -80,7 +72,7 @@ def quickstart_figure(run, clean, distorted, restored, table):
     return fig
 
 
-__all__ = ["centre_crop", "distort_two_boxes", "restore_nl_means", "psnr_table", "quickstart_figure",
+__all__ = ["centre_square", "distort_two_boxes", "restore_nl_means", "psnr_table", "quickstart_figure",
            "embedded_image"]
 
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from companion.data.images import EMBEDDED_IMAGES, embedded_image, load_image
-from companion.data.references import centre_square, fit_square, prepare_source
+from companion.data.images import centre_square
+from companion.data.references import fit_square, prepare_source
 from companion.errors import CompanionError
 
 

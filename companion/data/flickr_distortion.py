@@ -57,6 +57,7 @@ import numpy as np
 from companion.data.distortions import DISTORTIONS, FLICKR_LEVELS, FLICKR_TYPES, sample_flickr_strength
 from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, clean_images,
                                        detection_split, dumps, run_jobs, stable_int, write_index)
+from companion.data.images import centre_square
 from companion.data.shdd import distort_regions
 from companion.errors import CompanionError
 
@@ -123,13 +124,8 @@ def detection_seed(seed: int, stem: str, set_name: str, index: int) -> np.random
 
 def centre_crop(image: np.ndarray, clean: CleanImage | None = None, size: int = CROP) -> np.ndarray:
     """The ``size``×``size`` centre crop (a view); CompanionError naming the image if it is smaller."""
-    h, w = image.shape[:2]
-    if min(h, w) < size:
-        where = clean.where if clean is not None else "the image"
-        raise CompanionError(f"{where} is {w}×{h} px, smaller than the {size}×{size} detection crop; both sides "
-                             f"must be at least {size} px: remove it from the source folder")
-    y0, x0 = (h - size) // 2, (w - size) // 2
-    return image[y0:y0 + size, x0:x0 + size]
+    return centre_square(image, size, clean.where if clean is not None else "the image", "detection crop",
+                         "remove it from the source folder")
 
 
 def _place_boxes(n: int, ratio: tuple[float, float], size: int, rng: np.random.Generator):

@@ -210,3 +210,14 @@ def load_label_map(path: str | os.PathLike) -> np.ndarray:
                                  "with save_label_map")
         _decode(p, im)
         return np.array(im, dtype=np.uint8)
+
+
+def centre_square(image: np.ndarray, side: int, name: str = "image", what: str = "crop",
+                  fix: str = "lower the crop or use larger images") -> np.ndarray:
+    """The central ``side``×``side`` crop (a view); CompanionError naming the image when it is smaller."""
+    h, w = image.shape[:2]
+    if min(h, w) < side:
+        raise CompanionError(f"{name} is {w}×{h} px, smaller than the {side}×{side} {what}; both sides must be "
+                             f"at least {side} px: {fix}")
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]

@@ -11,20 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from companion.data.folders import data_root
-from companion.data.images import EMBEDDED_IMAGES, embedded_image, save_image
+from companion.data.images import EMBEDDED_IMAGES, centre_square, embedded_image, save_image
 from companion.errors import CompanionError
 
 REAL_SOURCES = {"shdd": "DIV2K", "flickr-distortion": "flickr_references"}
-
-
-def centre_square(image, side: int, name: str = "image"):
-    """The central ``side``×``side`` crop; CompanionError when the image is smaller."""
-    h, w = image.shape[:2]
-    if min(h, w) < side:
-        raise CompanionError(f"{name} is {w}×{h} px, smaller than the {side}×{side} crop asked for; "
-                             "lower the crop or use larger images")
-    top, left = (h - side) // 2, (w - side) // 2
-    return image[top:top + side, left:left + side]
 
 
 def fit_square(image, side: int):
