@@ -4,6 +4,10 @@ The thesis reports PSNR/SSIM on the luminance (Y) channel for super-resolution a
 scale factor, as in the authors' code), and on RGB for the other restoration tasks (Ch.4 §4.4, Ch.7 §7.5).
 Every function here takes the protocol as arguments, so a results file can record it next to the number.
 Thin wrappers over scikit-image's metrics.
+
+:func:`psnr_by_label` / :func:`ssim_by_label` break the scores down by the region labels of an SHDD label map
+(§7.3). Per-region metrics are *not* defined in the thesis or the MEPSNet paper (Table 7.1 reports whole-image
+averages only); they are the companion's reading, spelled out in each docstring.
 """
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from companion.errors import CompanionError
+
+#: SSIM Gaussian window of :func:`ssim` (Wang et al. 2004): sigma 1.5, truncated at 3.5 sigma as in scikit-image.
+_SSIM_SIGMA, _SSIM_TRUNCATE = 1.5, 3.5
 
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:
@@ -49,3 +56,73 @@ def ssim(pred: np.ndarray, target: np.ndarray, *, channel: str = "rgb", border: 
     return float(structural_similarity(target, pred, data_range=1.0, gaussian_weights=True, sigma=1.5,
                                        use_sample_covariance=False,
                                        channel_axis=-1 if pred.ndim == 3 else None))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Per-label (per-distortion-type) breakdown -- the companion's reading, not a thesis definition.
+
+
+def _default_names() -> tuple[str, ...]:
+    from companion.data.distortions import SHDD_TYPES
+
+    return SHDD_TYPES
+
+
+def _prepare_labels(labels, shape: tuple[int, ...], border: int, names) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != tuple(shape[:2]):
+        raise CompanionError(f"label map of shape {labels.shape} does not match the image's {tuple(shape[:2])}; "
+                             "pass the H×W label map of this image")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise CompanionError(f"label map must hold integer label ids, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
+        raise CompanionError(f"label ids {int(labels.min())}..{int(labels.max())} fall outside the {len(names)} "
+                             f"names given ({', '.join(names)})")
+    if border:
+        labels = labels[border:-border, border:-border]
+    return labels
+
+
+def psnr_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names=None, channel: str = "rgb",
+                  border: int = 0) -> dict[str, float]:
+    """PSNR in dB of each labelled region: ``{names[id]: 10·log10(1 / MSE over that label's pixels)}``.
+
+    ``labels`` is the H×W integer label map (SHDD: index into ``SHDD_TYPES``, the default ``names``); the
+    same ``channel`` conversion and ``border`` crop as :func:`psnr` apply, the MSE runs over every channel
+    of the label's pixels, and labels with no pixel left (absent, or only in the cropped frame) are omitted.
+    A region restored exactly gives ``inf``. Companion's reading: the thesis reports whole-image PSNR only.
+    """
+    names = tuple(_default_names() if names is None else names)
+    labels = _prepare_labels(labels, np.shape(pred), border, names)
+    pred, target = _prepare(pred, target, channel, border)
+    sq = (pred - target) ** 2
+    out = {}
+    for label in np.unique(labels):
+        mse = float(sq[labels == label].mean(dtype=np.float64))
+        out[names[label]] = float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+    return out
+
+
+def ssim_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names=None, channel: str = "rgb",
+                  border: int = 0) -> dict[str, float]:
+    """SSIM of each labelled region: the mean of scikit-image's full SSIM map over that label's pixels.
+
+    The map is computed once on the whole (``channel``-converted, ``border``-cropped) image with the settings
+    of :func:`ssim` -- so windows near a region edge see the neighbouring region too -- and averaged over
+    every channel of the label's pixels. Like scikit-image's own mean (and so :func:`ssim`), it leaves out
+    the filter-radius strip (5 px) around the image edge; with one label covering the image the result
+    equals :func:`ssim`. Labels with no pixel left are omitted. Companion's reading: the thesis reports
+    whole-image SSIM only.
+    """
+    names = tuple(_default_names() if names is None else names)
+    labels = _prepare_labels(labels, np.shape(pred), border, names)
+    pred, target = _prepare(pred, target, channel, border)
+    _, smap = structural_similarity(target, pred, data_range=1.0, gaussian_weights=True, sigma=_SSIM_SIGMA,
+                                    truncate=_SSIM_TRUNCATE, use_sample_covariance=False, full=True,
+                                    channel_axis=-1 if pred.ndim == 3 else None)
+    pad = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)  # scikit-image's (win_size - 1) // 2
+    smap, labels = smap[pad:-pad, pad:-pad], labels[pad:-pad, pad:-pad]
+    out = {}
+    for label in np.unique(labels):
+        out[names[label]] = float(smap[labels == label].mean(dtype=np.float64))
+    return out

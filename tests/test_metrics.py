@@ -37,3 +37,67 @@ def test_ssim_identity_and_errors():
         psnr(img[:8], img)
     with pytest.raises(CompanionError, match="unknown channel"):
         psnr(img, img, channel="lab")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Per-label breakdown (companion's reading of per-distortion metrics).
+
+from companion.metrics import psnr_by_label, ssim_by_label  # noqa: E402
+from tests.conftest import texture  # noqa: E402
+
+
+def test_psnr_by_label_single_label_equals_psnr():
+    rng = np.random.default_rng(1)
+    target = rng.random((24, 20, 3))
+    pred = np.clip(target + rng.normal(0, 0.05, target.shape), 0, 1)
+    labels = np.full((24, 20), 2)
+    for channel, border in (("rgb", 0), ("y", 3)):
+        by = psnr_by_label(pred, target, labels, channel=channel, border=border)
+        assert list(by) == ["gaussian_blur"]
+        assert by["gaussian_blur"] == pytest.approx(psnr(pred, target, channel=channel, border=border), abs=1e-9)
+
+
+def test_psnr_by_label_two_halves_match_closed_form():
+    rng = np.random.default_rng(2)
+    target = np.full((16, 32, 3), 0.5)
+    pred = target.copy()
+    pred[:, :16] += rng.normal(0, 0.02, (16, 16, 3))
+    pred[:, 16:] += rng.normal(0, 0.1, (16, 16, 3))
+    pred = np.clip(pred, 0, 1)
+    labels = np.zeros((16, 32), np.int64)
+    labels[:, 16:] = 1
+    by = psnr_by_label(pred, target, labels, names=("left", "right", "unused"))
+    assert set(by) == {"left", "right"}  # absent labels omitted
+    for key, half in (("left", np.s_[:, :16]), ("right", np.s_[:, 16:])):
+        mse = np.mean((pred[half] - target[half]) ** 2)
+        assert by[key] == pytest.approx(10 * np.log10(1 / mse), abs=1e-9)
+    assert by["left"] > by["right"] + 10
+    # Border crop removes a label entirely -> omitted.
+    labels[0] = 2
+    assert "unused" not in psnr_by_label(pred, target, labels, names=("left", "right", "unused"), border=1)
+    assert psnr_by_label(target, target, labels, names=("a", "b", "c")) == {"a": np.inf, "b": np.inf, "c": np.inf}
+
+
+def test_ssim_by_label_identity_and_consistency():
+    rng = np.random.default_rng(3)
+    img = texture(32, 40, 3, uint8=False).astype(np.float64)
+    labels = np.zeros((32, 40), np.int64)
+    labels[:, 20:] = 4
+    by = ssim_by_label(img, img, labels)
+    assert by == {"identity": pytest.approx(1.0), "contrast_change": pytest.approx(1.0)}
+    noisy = img.copy()
+    noisy[:, 20:] = np.clip(noisy[:, 20:] + rng.normal(0, 0.2, (32, 20, 3)), 0, 1)
+    by = ssim_by_label(noisy, img, labels)
+    assert by["identity"] > 0.9 and by["contrast_change"] < 0.5
+    one = np.ones((32, 40), np.int64)
+    assert ssim_by_label(noisy, img, one)["gaussian_noise"] == pytest.approx(ssim(noisy, img), abs=1e-12)
+
+
+def test_by_label_errors():
+    img = np.zeros((16, 16, 3))
+    with pytest.raises(CompanionError, match="does not match"):
+        psnr_by_label(img, img, np.zeros((8, 16), np.int64))
+    with pytest.raises(CompanionError, match="outside"):
+        psnr_by_label(img, img, np.full((16, 16), 7))
+    with pytest.raises(CompanionError, match="integer"):
+        ssim_by_label(img, img, np.zeros((16, 16)))

@@ -134,3 +134,22 @@ def test_missing_root_names_the_folder_and_the_command(tmp_path):
         FlickrDetection(tmp_path, set="difficult", split="test")
     with pytest.raises(CompanionError, match="unknown SHDD level"):
         SHDDEval(tmp_path, level="hard")
+
+
+def test_shdd_train_cache_gives_the_same_items_and_reads_each_file_once(built, monkeypatch):
+    plain = SHDDTrain(built / "out", patch_size=40, seed=3)
+    cached = SHDDTrain(built / "out", patch_size=40, seed=3, cache=True)
+    import companion.data.torch_datasets as td
+    reads = []
+    original = td.load_image
+    monkeypatch.setattr(td, "load_image", lambda p: reads.append(p) or original(p))
+    for epoch in range(3):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(len(cached)):
+            a, b = plain[i], cached[i]
+            assert torch.equal(a["distorted"], b["distorted"]) and torch.equal(a["clean"], b["clean"])
+            assert torch.equal(a["label"], b["label"])
+    plain_reads = 3 * len(plain) * 2
+    distinct = len({p for p in reads})
+    assert len(reads) == plain_reads + distinct  # the cached dataset read each file once

@@ -12,7 +12,7 @@ hard-codes sizes or step counts.
 """
 from __future__ import annotations
 
-from companion.configs import distortion_datasets, quickstart, shdd
+from companion.configs import distortion_datasets, mepsnet, quickstart, shdd
 from companion.errors import CompanionError
 
 PROFILES: tuple[str, ...] = ("smoke", "quick", "full")
@@ -21,6 +21,9 @@ NOTEBOOK_CONFIGS: dict[str, dict[str, object]] = {
     "00_quickstart": quickstart.PROFILES,
     "06a_distortion_datasets": distortion_datasets.PROFILES,
     "07a_shdd": shdd.PROFILES,
+    "07b_mepsnet_training": mepsnet.TRAINING,
+    "07c_ablations": mepsnet.ABLATIONS,
+    "07d_what_experts_learn": mepsnet.ANALYSIS,
 }
 
 

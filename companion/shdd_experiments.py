@@ -1,0 +1,295 @@
+"""Chapter 7 experiments on SHDD: train restoration models, evaluate them, summarise over seeds (§7.5).
+
+The notebooks ``07b_mepsnet_training``, ``07c_ablations`` and ``07d_what_experts_learn`` call these:
+
+* :func:`shdd_root` builds (or finds) the SHDD copy a profile uses;
+* :class:`Variant` names one model setting (a row of a paper table);
+* :func:`train_variant` trains one variant with one seed through :func:`companion.train.train`, with a
+  checkpoint under the work folder, so a rerun (or a killed run) resumes instead of starting over;
+* :func:`evaluate_levels` runs :func:`companion.evaluate.evaluate_shdd` on each SHDD level's test split;
+* :func:`compare` does both for every variant × seed and :func:`summarise` gives mean ± std over seeds;
+* :func:`record_table` puts the summary beside the paper's table in the ledger.
+
+The quick profile gives every model the same training-time budget (``max_seconds``); the steps each model
+managed are recorded with its numbers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from companion.data import references
+from companion.data.shdd import build_shdd
+from companion.data.torch_datasets import SHDDEval, SHDDTrain
+from companion.evaluate import evaluate_shdd, protocol_text
+from companion.models import LABELS, build_model, count_parameters, model_config
+from companion.train import TrainConfig, TrainResult, load_weights, train
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model setting: ``label`` (the paper table's row), ``model`` (a MODELS key), size overrides."""
+
+    label: str
+    model: str
+    overrides: dict = field(default_factory=dict)
+
+    def kwargs(self, size: str) -> dict:
+        return model_config(self.model, size, **self.overrides)
+
+
+def baselines(cfg) -> list[Variant]:
+    """The models of Table 7.1, in the table's order."""
+    return [Variant(LABELS[name], name) for name in cfg.models]
+
+
+def shdd_root(run, cfg, *, progress: bool = True) -> Path:
+    """Build the SHDD copy of this profile under the work folder (resumable) and return its root.
+
+    The full-size bundled build is the one ``07a_shdd`` makes, so the two notebooks share it.
+    """
+    source = references.prepare_source(cfg.source, "shdd", limit=cfg.references, crop=cfg.reference_crop,
+                                       work_dir=run.work_dir)
+    tag = "datasets" if cfg.source == "data" or not (cfg.references or cfg.reference_crop) \
+        else f"datasets-{cfg.references}-{cfg.reference_crop}"
+    out = run.work_dir / tag
+    levels = tuple(dict.fromkeys((cfg.train_level, *cfg.eval_levels)))
+    build_shdd(source=source, out=out, levels=levels, seed=run.seed, workers=cfg.workers, versions=cfg.versions,
+               progress=progress)
+    return out
+
+
+def train_config(cfg, seed: int) -> TrainConfig:
+    return TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, patch_size=cfg.patch_size, lr=cfg.lr,
+                       milestones=tuple(cfg.milestones), bf16=cfg.bf16, channels_last=cfg.channels_last,
+                       max_seconds=cfg.max_seconds, checkpoint_every=cfg.checkpoint_every, seed=seed)
+
+
+def checkpoint_path(run, variant: Variant, cfg, seed: int) -> Path:
+    """Where a variant's checkpoint lives: named by the model and a hash of everything that shapes it."""
+    key = json.dumps({"model": variant.model, "kwargs": variant.kwargs(cfg.size),
+                      "train": asdict(train_config(cfg, seed)), "level": cfg.train_level,
+                      "data": [cfg.source, cfg.references, cfg.reference_crop, cfg.versions, run.seed]},
+                     sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return run.work_dir / "checkpoints" / f"{variant.model}-seed{seed}-{digest}.pt"
+
+
+def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress: bool = True):
+    """Train ``variant`` with ``seed`` on SHDD ``cfg.train_level``; return (model, TrainResult)."""
+    torch.manual_seed(seed)
+    model = build_model(variant.model, **variant.kwargs(cfg.size))
+    dataset = SHDDTrain(root, level=cfg.train_level, patch_size=cfg.patch_size, seed=seed, cache=cfg.cache)
+    result = train(model, dataset, train_config(cfg, seed), model_name=variant.model, device=run.device,
+                   checkpoint_path=checkpoint_path(run, variant, cfg, seed), progress=progress)
+    return model, result
+
+
+def load_variant(run, variant: Variant, cfg, seed: int):
+    """The trained model of ``variant``/``seed`` from its checkpoint (built by :func:`train_variant`)."""
+    model = build_model(variant.model, **variant.kwargs(cfg.size))
+    load_weights(model, checkpoint_path(run, variant, cfg, seed), model_name=variant.model)
+    return model.to(run.device).eval()
+
+
+def evaluate_levels(model, root: Path, cfg, device, *, levels=None) -> dict[str, dict]:
+    """:func:`evaluate_shdd` on the test split of each level; ``{level: result}``."""
+    out = {}
+    for level in levels or cfg.eval_levels:
+        dataset = SHDDEval(root, level=level, split="test")
+        out[level] = evaluate_shdd(model, dataset, tiles=tuple(cfg.tiles), overlap=cfg.overlap, device=device,
+                                   bf16=cfg.bf16, progress=False, limit=cfg.eval_images or None)
+    return out
+
+
+def _train_and_evaluate(run, variant: Variant, cfg, seed: int, root: Path, levels, threads: int | None) -> dict:
+    """One (variant, seed): train, evaluate, and return the plain numbers (also run in worker processes)."""
+    if threads:
+        torch.set_num_threads(threads)
+    model, res = train_variant(run, variant, cfg, seed, root, progress=False)
+    return dict(seed=seed, model=variant.model, kwargs=variant.kwargs(cfg.size), steps=res.steps_done,
+                seconds=round(res.seconds, 2), stopped=res.stopped, params=count_parameters(model),
+                final_loss=float(np.mean(res.losses[-20:])) if res.losses else None, losses=res.losses,
+                levels=evaluate_levels(model, root, cfg, run.device, levels=levels))
+
+
+def compare(run, cfg, variants: list[Variant], root: Path, *, levels=None, progress: bool = True) -> dict:
+    """Train and evaluate every variant with ``cfg.seeds`` seeds (SEED, SEED + 1, …).
+
+    Variants that build the same model (same name and arguments) are trained once and share their results.
+    On the CPU with ``cfg.train_workers`` > 1, that many runs go in parallel, one thread each: the small
+    quick-profile models gain almost nothing from a second thread, so two one-thread processes do about
+    twice the work of one two-thread process. Each run's budget (``max_seconds``) is then one core's time.
+    Returns ``{label: [per-seed dict(seed, steps, seconds, stopped, params, final_loss, losses, levels)]}``.
+    """
+    from tqdm.auto import tqdm
+
+    def key(v: Variant) -> str:
+        return json.dumps([v.model, v.kwargs(cfg.size)], sort_keys=True)
+
+    unique = list({key(v): v for v in variants}.values())
+    jobs = [(v, run.seed + i) for v in unique for i in range(cfg.seeds)]
+    done: dict[str, dict[int, dict]] = {key(v): {} for v in unique}
+    workers = cfg.train_workers if torch.device(run.device).type == "cpu" else 1
+    bar = tqdm(total=len(jobs), desc="train + evaluate", disable=not progress)
+    if workers <= 1:
+        for variant, seed in jobs:
+            bar.set_postfix_str(f"{variant.label} seed {seed}")
+            done[key(variant)][seed] = _train_and_evaluate(run, variant, cfg, seed, root, levels, None)
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_and_evaluate, run, v, cfg, seed, root, levels, 1): (v, seed)
+                       for v, seed in jobs}
+            for future in as_completed(futures):
+                variant, seed = futures[future]
+                done[key(variant)][seed] = future.result()
+                bar.set_postfix_str(f"{variant.label} seed {seed}")
+                bar.update()
+    bar.close()
+    runs = {k: [per_seed[s] for s in sorted(per_seed)] for k, per_seed in done.items()}
+    return {v.label: runs[key(v)] for v in variants}
+
+
+def ablation_variants(cfg) -> dict[str, dict]:
+    """The MEPSNet variants of Table 7.3, Table 7.4 and Fig. 7.6, at the profile's model size.
+
+    Returns ``{"Table 7.3": {row label: Variant}, "Table 7.4": {...}, "blocks": {blocks per expert: Variant},
+    "templates": {K: Variant}}``. Table 7.3 varies experts and sharing at the base depth; Table 7.4 keeps
+    ``cfg.total_blocks`` SResidual blocks in the whole expert module (paper 36: one expert of 3 × 12, or three
+    experts of 3 × 4); Fig. 7.6 sweeps the blocks per SRIR (shown as blocks per expert) and the templates K.
+    """
+    from companion.errors import CompanionError
+
+    base = model_config("mepsnet", cfg.size)
+    srir = base["srir"]
+    if cfg.total_blocks % (3 * srir):
+        raise CompanionError(f"total_blocks={cfg.total_blocks} must split evenly over 3 experts × {srir} SRIRs")
+    one, three = cfg.total_blocks // srir, cfg.total_blocks // (3 * srir)
+
+    def v(label, **overrides):
+        return Variant(label, "mepsnet", overrides)
+
+    return {
+        "Table 7.3": {"No ME, no PS (1 expert)": v("No ME, no PS (1 expert)", experts=1, share=False),
+                      "PS (1 expert)": v("PS (1 expert)", experts=1),
+                      "ME+PS (3 experts)": v("ME+PS (3 experts)", experts=3),
+                      "ME+PS (5 experts)": v("ME+PS (5 experts)", experts=5)},
+        "Table 7.4": {"1 expert": v("1 expert", experts=1, share=False, blocks=one),
+                      "3 experts": v("3 experts", experts=3, share=False, blocks=three),
+                      "1 expert +PS": v("1 expert +PS", experts=1, blocks=one),
+                      "3 experts +PS": v("3 experts +PS", experts=3, blocks=three)},
+        "blocks": {srir * b: v(f"{srir * b} blocks per expert", blocks=b) for b in cfg.blocks_sweep},
+        "templates": {k: v(f"K = {k}", templates=k) for k in cfg.templates_sweep},
+    }
+
+
+def _mean_std(values) -> tuple[float, float]:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return float("nan"), float("nan")
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def summarise(results: dict) -> dict:
+    """Mean ± std over seeds: ``{label: {"params", "steps", (level, "psnr"|"ssim"): (mean, std),
+    (level, "input_psnr"): value, (level, "psnr_by_type"): {type: (mean, std)}}}``."""
+    summary = {}
+    for label, runs in results.items():
+        row = {"params": runs[0]["params"], "steps": _mean_std([r["steps"] for r in runs]), "seeds": len(runs)}
+        for level in runs[0]["levels"]:
+            per = [r["levels"][level] for r in runs]
+            row[(level, "psnr")] = _mean_std([p["psnr"] for p in per])
+            row[(level, "ssim")] = _mean_std([p["ssim"] for p in per])
+            row[(level, "input_psnr")] = per[0]["input_psnr"]
+            row[(level, "input_psnr_by_type")] = per[0]["input_psnr_by_type"]
+            row[(level, "protocol")] = per[0]["protocol"]
+            types = sorted({t for p in per for t in p["psnr_by_type"]})
+            row[(level, "psnr_by_type")] = {t: _mean_std([p["psnr_by_type"].get(t) for p in per]) for t in types}
+        summary[label] = row
+    return summary
+
+
+def pm(mean_std: tuple[float, float], digits: int = 2) -> str:
+    """``"33.47 ± 0.05"``."""
+    mean, std = mean_std
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def table_markdown(summary: dict, levels) -> str:
+    """The summary as a Markdown table (PSNR dB / SSIM, mean ± std over seeds), input PSNR as the last row."""
+    head = "| model | params | steps | " + " | ".join(f"{lv} PSNR | {lv} SSIM" for lv in levels) + " |"
+    lines = [head, "|" + "---|" * (3 + 2 * len(levels))]
+    for label, row in summary.items():
+        cells = " | ".join(f"{pm(row[(lv, 'psnr')])} | {pm(row[(lv, 'ssim')], 4)}" for lv in levels)
+        lines.append(f"| {label} | {row['params']:,} | {row['steps'][0]:.0f} | {cells} |")
+    first = next(iter(summary.values()))
+    lines.append("| (distorted input) | | | " + " | ".join(f"{first[(lv, 'input_psnr')]:.2f} | " for lv in levels) + "|")
+    return "\n".join(lines)
+
+
+def ranking(summary: dict, level: str) -> list[str]:
+    """Labels ordered by mean PSNR on ``level``, best first."""
+    return sorted(summary, key=lambda label: -summary[label][(level, "psnr")][0])
+
+
+def record_table(run, summary: dict, *, entry: str, cfg, levels, columns=("PSNR", "SSIM"), level_in_column=True,
+                 note: str = "") -> None:
+    """Record every cell beside the paper's ``entry`` (columns "Easy PSNR" … or "PSNR"/"SSIM")."""
+    for label, row in summary.items():
+        for level in levels:
+            protocol = (f"SHDD {level} test, {protocol_text(row[(level, 'protocol')])}; trained on {cfg.train_level}, "
+                        f"{cfg.size} model size, {cfg.patch_size}px patches, batch {cfg.batch_size}, "
+                        + (f"{cfg.max_seconds:.0f} s CPU budget per model" if cfg.max_seconds
+                           else f"{cfg.steps} steps") + f"; mean ± std over {row['seeds']} seeds")
+            for metric in columns:
+                column = f"{level.capitalize()} {metric}" if level_in_column else metric
+                digits = 2 if metric == "PSNR" else 4
+                run.record(f"{entry}/{label}/{level}/{metric.lower()}", pm(row[(level, metric.lower())], digits),
+                           entry=entry, row=label, column=column, protocol=protocol,
+                           note=f"{row['params']:,} parameters, {row['steps'][0]:.0f} steps (mean). {note}".strip())
+
+
+def _verdict(better: tuple[float, float], worse: tuple[float, float]) -> tuple[str, float, float]:
+    diff, spread = better[0] - worse[0], math.hypot(better[1], worse[1])
+    if not math.isfinite(diff):
+        return "unclear", diff, spread
+    return ("agrees" if diff > spread else "disagrees" if diff < -spread else "unclear"), diff, spread
+
+
+def ablation_claims(t73: dict, t74: dict, templates: dict, level: str) -> list[dict]:
+    """The thesis' ablation claims (§7.5.2), each checked on the measured means.
+
+    A claim "agrees" when the expected winner is ahead by more than the combined seed spread
+    (``hypot(std1, std2)``), "disagrees" when it is behind by more than that, and is "unclear" otherwise.
+    """
+    def psnr(table, label):
+        return table[label][(level, "psnr")]
+
+    pairs = [
+        ("Table 7.3", "sharing helps one expert", psnr(t73, "PS (1 expert)"), psnr(t73, "No ME, no PS (1 expert)")),
+        ("Table 7.3", "3 shared experts beat 1", psnr(t73, "ME+PS (3 experts)"), psnr(t73, "PS (1 expert)")),
+        ("Table 7.3", "5 shared experts beat 3", psnr(t73, "ME+PS (5 experts)"), psnr(t73, "ME+PS (3 experts)")),
+        ("Table 7.4", "at fixed blocks, 3 experts beat 1 (no PS)", psnr(t74, "3 experts"), psnr(t74, "1 expert")),
+        ("Table 7.4", "at fixed blocks, 3 experts beat 1 (PS)", psnr(t74, "3 experts +PS"), psnr(t74, "1 expert +PS")),
+        ("Table 7.4", "at fixed blocks, sharing helps 3 experts", psnr(t74, "3 experts +PS"), psnr(t74, "3 experts")),
+    ]
+    ks = sorted(templates)
+    if len(ks) > 1:
+        pairs.append(("Figure 7.6", f"more templates help (K={ks[-1]} vs K={ks[0]})",
+                      templates[ks[-1]][(level, "psnr")], templates[ks[0]][(level, "psnr")]))
+    claims = []
+    for entry, claim, better, worse in pairs:
+        verdict, diff, spread = _verdict(better, worse)
+        claims.append({"entry": entry, "claim": claim, "verdict": verdict,
+                       "detail": f"difference {diff:+.3f} dB, seed spread {spread:.3f} dB"})
+    return claims

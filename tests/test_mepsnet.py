@@ -1,0 +1,167 @@
+"""MEPSNet (thesis §7.4): the paper's parameter count, the template bank, the ablation options, inference."""
+import pytest
+import torch
+
+from companion.errors import CompanionError
+from companion.models import MEPSNet, build_model, count_parameters
+from companion.models.mepsnet import SConv, for_inference, macs_per_pixel, receptive_field
+
+TINY = dict(experts=3, srir=2, blocks=2, templates=4, extract_width=8, expert_width=4)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_paper_configuration_has_2_241_187_parameters():
+    model = MEPSNet()
+    assert count_parameters(model) == 2_241_187
+    # the bank is stored once, not once per SConv
+    assert sum(k.endswith("templates") for k in model.state_dict()) == 1
+    assert sum(isinstance(m, SConv) for m in model.modules()) == 3 * 3 * 12 * 2
+
+
+def conv(c_in, c_out, k=3, bias=True):
+    return c_in * c_out * k * k + (c_out if bias else 0)
+
+
+def expected_count(experts, srir, blocks, templates, e, w, share):
+    extract = conv(3, e // 2) + conv(e // 2, e) + conv(e, e)
+    per_block = 2 * (templates if share else conv(w, w))
+    expert = conv(e, w) + srir * blocks * per_block + conv(w, w)
+    fused = experts * w
+    fusion = conv(fused, fused // 2, 1) + conv(fused // 2, fused, 1)
+    recon = conv(fused, fused // 2) + conv(fused // 2, 3)
+    bank = templates * w * w * 9 if share else 0
+    return extract + experts * expert + bank + fusion + recon
+
+
+@pytest.mark.parametrize("kw", [dict(experts=1, share=False), dict(experts=1), dict(experts=5),
+                                dict(experts=3, blocks=4, share=False), dict(experts=3, blocks=4),
+                                dict(templates=4), dict(templates=32)])
+def test_ablation_parameter_counts_follow_the_architecture(kw):
+    cfg = dict(experts=3, srir=3, blocks=12, templates=16, e=256, w=64, share=True)
+    cfg.update(kw)
+    model = MEPSNet(**kw)
+    assert count_parameters(model) == expected_count(**cfg)
+    # Table 7.3 measured counts (the paper prints 3.9M / 1.9M / 2.2M / 2.6M)
+    if kw == dict(experts=1, share=False):
+        assert count_parameters(model) == 3_755_619
+    if kw == dict(experts=1):
+        assert count_parameters(model) == 1_687_779
+
+
+def test_template_count_changes_parameters_by_the_bank_only():
+    a, b = MEPSNet(**{**TINY, "templates": 4}), MEPSNet(**{**TINY, "templates": 8})
+    n_sconv = 3 * 2 * 2 * 2
+    assert count_parameters(b) - count_parameters(a) == 4 * (4 * 4 * 9) + 4 * n_sconv
+
+
+def test_every_expert_shares_one_bank_and_gets_gradient_from_it():
+    torch.manual_seed(0)
+    model = MEPSNet(**TINY)
+    x = torch.rand(2, 3, 20, 24)
+    out = model(x)
+    assert out.shape == x.shape
+    out.square().mean().backward()
+    assert model.bank.templates.grad is not None and model.bank.templates.grad.abs().sum() > 0
+    banks = {id(m.bank) for m in model.modules() if isinstance(m, SConv)}
+    assert banks == {id(model.bank)}
+    for p in model.parameters():
+        assert p.grad is not None
+
+
+def test_sconv_weight_is_the_linear_combination_of_templates():
+    model = MEPSNet(**TINY)
+    sconv = next(m for m in model.modules() if isinstance(m, SConv))
+    w = sum(a * t for a, t in zip(sconv.alpha, model.bank.templates))
+    assert torch.allclose(sconv.weight(), w, atol=1e-6)
+
+
+def test_coefficients_start_orthogonal_per_expert():
+    model = MEPSNet(experts=1, srir=1, blocks=4, templates=16, extract_width=8, expert_width=4)
+    alphas = torch.stack([m.alpha for m in model.modules() if isinstance(m, SConv)])  # 8 × 16
+    assert torch.allclose(alphas @ alphas.T, torch.eye(8), atol=1e-5)
+
+
+def test_eval_cache_follows_parameter_changes():
+    torch.manual_seed(1)
+    model = MEPSNet(**TINY).eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        first = model(x)
+        again = model(x)
+        assert torch.equal(first, again)
+        model.bank.templates.mul_(1.5)  # in place: the version counter moves, the cache must follow
+        changed = model(x)
+    assert not torch.allclose(first, changed)
+    fresh = MEPSNet(**TINY)
+    fresh.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(fresh.eval()(x), changed, atol=1e-6)
+
+
+def test_no_sharing_uses_plain_convs():
+    model = MEPSNet(**{**TINY, "share": False})
+    assert model.bank is None and not any(isinstance(m, SConv) for m in model.modules())
+    assert model(torch.rand(1, 3, 9, 11)).shape == (1, 3, 9, 11)
+
+
+def test_for_inference_matches_in_float32_and_is_close_in_bf16():
+    torch.manual_seed(2)
+    model = MEPSNet(**TINY).eval()
+    x = torch.rand(2, 3, 24, 20)
+    with torch.no_grad():
+        ref = model(x)
+    fp32 = for_inference(model, dtype=torch.float32, channels_last=True)
+    assert torch.allclose(fp32(x), ref, atol=1e-5)
+    bf16 = for_inference(model, dtype=torch.bfloat16)
+    out = bf16(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    assert (out - ref).abs().max() < 0.05 * ref.abs().max()
+    assert any(isinstance(m, SConv) for m in model.modules())  # the original is untouched
+
+
+def test_bad_input_is_refused_with_a_clear_error():
+    model = MEPSNet(**TINY)
+    with pytest.raises(CompanionError, match="B×3×H×W"):
+        model(torch.rand(3, 16, 16))
+    with pytest.raises(CompanionError, match="float"):
+        model(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="experts"):
+        MEPSNet(experts=0)
+
+
+def test_registry_and_flop_helpers():
+    assert isinstance(build_model("mepsnet", **TINY), MEPSNet)
+    with pytest.raises(CompanionError, match="unknown model"):
+        build_model("unet")
+    assert macs_per_pixel() == 9_572_256  # ≈ 9.6 M MACs per pixel, as the notes measure
+    assert receptive_field() == 1 + 2 * (3 + 1 + 72 + 1 + 2)
+
+
+def test_channels_last_training_and_restore_work_with_the_5d_template_bank():
+    from companion.evaluate import restore
+    from companion.train import TrainConfig, train
+
+    class Pairs:
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            g = torch.Generator().manual_seed(i)
+            clean = torch.rand(3, 12, 12, generator=g)
+            return {"distorted": clean + 0.05 * torch.randn(3, 12, 12, generator=g), "clean": clean}
+
+    torch.manual_seed(0)
+    model = MEPSNet(**TINY)
+    result = train(model, Pairs(), TrainConfig(steps=2, batch_size=2, channels_last=True), model_name="mepsnet",
+                   progress=False)
+    assert result.steps_done == 2
+    assert model.bank.templates.ndim == 5
+    out = restore(model, torch.rand(3, 20, 24), tiles=(1, 2), overlap=4, channels_last=True)
+    assert out.shape == (3, 20, 24)

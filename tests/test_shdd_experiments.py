@@ -1,0 +1,193 @@
+"""Chapter 7 experiment glue: variants, dedupe, summaries, claims, resumable training, the expert explorer."""
+import dataclasses
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from companion import shdd_experiments as ex
+from companion.analysis.features import response_by_label
+from companion.configs import config_for
+from companion.data.shdd import build_shdd
+from companion.data.torch_datasets import SHDDEval
+from companion.errors import CompanionError
+from companion.expert_explorer import ExpertExplorer, expert_explorer
+from companion.models import MEPSNet
+from tests.conftest import texture
+
+QUICK = config_for("07c_ablations", "quick")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_ablation_variants_follow_tables_7_3_and_7_4():
+    groups = ex.ablation_variants(QUICK)
+    t73, t74 = groups["Table 7.3"], groups["Table 7.4"]
+    assert t73["No ME, no PS (1 expert)"].overrides == {"experts": 1, "share": False}
+    assert t73["ME+PS (5 experts)"].overrides == {"experts": 5}
+    # 6 blocks in the whole expert module at quick size (2 SRIRs): one expert of 2×3, three of 2×1
+    assert t74["1 expert"].kwargs("quick")["blocks"] * 2 == 6
+    assert t74["3 experts +PS"].kwargs("quick")["blocks"] * 2 * 3 == 6
+    assert sorted(groups["blocks"]) == [2, 4, 8] and sorted(groups["templates"]) == [4, 8, 16, 32]
+    full = ex.ablation_variants(config_for("07c_ablations", "full"))["Table 7.4"]
+    assert full["1 expert"].kwargs("paper")["blocks"] == 12 and full["3 experts"].kwargs("paper")["blocks"] == 4
+    with pytest.raises(CompanionError, match="split evenly"):
+        ex.ablation_variants(dataclasses.replace(QUICK, total_blocks=4))
+
+
+@dataclasses.dataclass
+class FakeRun:  # picklable, for the worker processes
+    work_dir: object
+    seed: int = 0
+    device: object = torch.device("cpu")
+
+
+def fake_run(tmp_path):
+    return FakeRun(tmp_path)
+
+
+def test_compare_trains_each_distinct_network_once(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_train(run, variant, cfg, seed, root, progress=True):
+        calls.append((variant.label, seed))
+        model = MEPSNet(**variant.kwargs(cfg.size))
+        return model, SimpleNamespace(steps_done=3, seconds=1.0, stopped="steps", losses=[1.0, 0.5, 0.25])
+
+    monkeypatch.setattr(ex, "train_variant", fake_train)
+    monkeypatch.setattr(ex, "evaluate_levels", lambda *a, **k: {"moderate": {"psnr": 30.0}})
+    groups = ex.ablation_variants(QUICK)
+    everything = [v for g in groups.values() for v in g.values()]
+    serial = dataclasses.replace(QUICK, train_workers=1)
+    results = ex.compare(fake_run(tmp_path), serial, everything, tmp_path, progress=False)
+    assert len(calls) == 12 * QUICK.seeds  # 4 + 4 + 1 + 3 distinct networks, not 15
+    assert results["ME+PS (3 experts)"] is results["4 blocks per expert"] is results["K = 8"]
+    assert results["3 experts +PS"] is results["2 blocks per expert"]
+    assert [r["seed"] for r in results["1 expert"]] == [0, 1, 2]
+
+
+def level_result(psnr, ssim=0.9):
+    return {"psnr": psnr, "ssim": ssim, "input_psnr": 20.0, "input_psnr_by_type": {"gaussian_blur": 21.0},
+            "psnr_by_type": {"gaussian_blur": psnr + 1}, "protocol": {"channel": "rgb", "border": 0,
+                                                                        "tiles": [1, 1], "overlap": 16, "images": 2,
+                                                                        "bf16": False}}
+
+
+def test_summarise_gives_mean_and_sample_std_over_seeds():
+    results = {"A": [dict(params=10, steps=s, levels={"moderate": level_result(p)})
+                     for s, p in ((100, 30.0), (110, 31.0), (120, 32.0))]}
+    row = ex.summarise(results)["A"]
+    assert row[("moderate", "psnr")] == pytest.approx((31.0, 1.0))
+    assert row["steps"] == pytest.approx((110.0, 10.0))
+    assert row[("moderate", "psnr_by_type")]["gaussian_blur"] == pytest.approx((32.0, 1.0))
+    assert ex.pm(row[("moderate", "psnr")]) == "31.00 ± 1.00"
+    text = ex.table_markdown(ex.summarise(results), ["moderate"])
+    assert "31.00 ± 1.00" in text and "(distorted input)" in text
+
+
+def test_claims_need_a_difference_larger_than_the_seed_spread():
+    def table(values):
+        return {label: {("moderate", "psnr"): v} for label, v in values.items()}
+
+    t73 = table({"No ME, no PS (1 expert)": (29.0, 0.1), "PS (1 expert)": (30.0, 0.1),
+                 "ME+PS (3 experts)": (30.05, 0.1), "ME+PS (5 experts)": (29.0, 0.1)})
+    t74 = table({"1 expert": (29.0, 0.1), "3 experts": (29.5, 0.1), "1 expert +PS": (30.0, 0.1),
+                 "3 experts +PS": (30.0, 0.5)})
+    templates = {4: {("moderate", "psnr"): (29.0, 0.0)}, 32: {("moderate", "psnr"): (30.0, 0.0)}}
+    verdicts = {c["claim"]: c["verdict"] for c in ex.ablation_claims(t73, t74, templates, "moderate")}
+    assert verdicts["sharing helps one expert"] == "agrees"
+    assert verdicts["3 shared experts beat 1"] == "unclear"
+    assert verdicts["5 shared experts beat 3"] == "disagrees"
+    assert verdicts["more templates help (K=32 vs K=4)"] == "agrees"
+
+
+def test_checkpoint_names_change_with_what_shapes_the_model(tmp_path):
+    run = fake_run(tmp_path)
+    v = ex.Variant("MEPSNet", "mepsnet")
+    a = ex.checkpoint_path(run, v, QUICK, 0)
+    assert a == ex.checkpoint_path(run, v, QUICK, 0)
+    assert a != ex.checkpoint_path(run, v, QUICK, 1)
+    assert a != ex.checkpoint_path(run, ex.Variant("MEPSNet", "mepsnet", {"templates": 4}), QUICK, 0)
+    assert a != ex.checkpoint_path(run, v, dataclasses.replace(QUICK, lr=1e-4), 0)
+
+
+@pytest.fixture(scope="module")
+def tiny_shdd(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shdd")
+    src = tmp / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(texture(176, 180, i)).save(src / f"im{i}.png")
+    build_shdd(src, tmp / "out", levels=("moderate",), versions=2, progress=False)
+    return tmp / "out"
+
+
+TINY = dataclasses.replace(config_for("07b_mepsnet_training", "smoke"), eval_levels=("moderate",), steps=3,
+                           checkpoint_every=2, seeds=1)
+
+
+def test_train_variant_resumes_from_its_checkpoint_and_evaluates(tmp_path, tiny_shdd):
+    run = fake_run(tmp_path)
+    v = ex.Variant("DnCNN", "dncnn", {"depth": 3, "features": 8})
+    model, first = ex.train_variant(run, v, TINY, 0, tiny_shdd, progress=False)
+    assert first.steps_done == 3 and ex.checkpoint_path(run, v, TINY, 0).exists()
+    again, second = ex.train_variant(run, v, TINY, 0, tiny_shdd, progress=False)
+    assert second.steps_done == 3 and second.losses == first.losses  # nothing retrained
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    loaded = ex.load_variant(run, v, TINY, 0)
+    scores = ex.evaluate_levels(loaded, tiny_shdd, TINY, "cpu")
+    assert scores["moderate"]["protocol"]["tiles"] == [2, 4] and math.isfinite(scores["moderate"]["psnr"])
+
+
+def test_response_by_label_compares_each_type_to_the_image_mean():
+    labels = torch.zeros(4, 4, dtype=torch.long)
+    labels[:, 2:] = 2
+    strong_right = torch.zeros(1, 2, 4, 4)
+    strong_right[:, :, :, 2:] = 1.0
+    flat = torch.ones(2, 4, 4)
+    out = response_by_label([strong_right, flat], labels, ["identity", "noise", "blur"])
+    assert out["blur"] == pytest.approx([2.0, 1.0]) and out["identity"] == pytest.approx([0.0, 1.0])
+    assert "noise" not in out
+
+
+def test_expert_explorer_shows_every_expert_for_a_region(tiny_shdd):
+    torch.manual_seed(0)
+    model = MEPSNet(experts=2, srir=1, blocks=1, templates=2, extract_width=8, expert_width=4).eval()
+    items = [SHDDEval(tiny_shdd, level="moderate", split="test")[i] for i in range(2)]
+    explorer = ExpertExplorer(model, items)
+    names = explorer.regions(0)
+    assert len(names) == len(items[0]["record"]["regions"])
+    r = items[0]["record"]["regions"][0]
+    panels = explorer.panels(0, 0)
+    assert list(panels) == ["distorted", "clean", "restored", "expert 1", "expert 2"]
+    assert panels["expert 1"].shape == (r["ymax"] - r["ymin"], r["xmax"] - r["xmin"])
+    assert explorer.render_png(0, 0).startswith(b"\x89PNG")
+    box = expert_explorer(model, items)
+    image_dropdown, region_dropdown = box.children[0].children
+    first_png = box.children[2].value
+    image_dropdown.value = 1
+    assert len(region_dropdown.options) == len(items[1]["record"]["regions"])
+    assert box.children[2].value != first_png
+
+
+def test_compare_in_two_worker_processes_matches_one_process(tmp_path, tiny_shdd):
+    cfg = dataclasses.replace(TINY, seeds=2, steps=2)
+    v = ex.Variant("DnCNN", "dncnn", {"depth": 3, "features": 8})
+    serial = ex.compare(fake_run(tmp_path / "a"), cfg, [v], tiny_shdd, progress=False)["DnCNN"]
+    parallel = ex.compare(fake_run(tmp_path / "b"), dataclasses.replace(cfg, train_workers=2), [v], tiny_shdd,
+                          progress=False)["DnCNN"]
+    assert [r["seed"] for r in parallel] == [0, 1] == [r["seed"] for r in serial]
+    for a, b in zip(serial, parallel):
+        assert a["steps"] == b["steps"] == 2
+        assert np.allclose(a["losses"], b["losses"], rtol=1e-4)
+        assert a["levels"]["moderate"]["psnr"] == pytest.approx(b["levels"]["moderate"]["psnr"], abs=1e-3)
