@@ -1,4 +1,4 @@
-"""``python -m companion``: run notebooks, write the ledger, download datasets, generate datasets.
+"""``python -m companion``: run notebooks, write the ledger, download and generate datasets, train a model.
 
 Bad input ends with one line, ``error: <what went wrong and the fix>``, and exit status 2; a notebook that
 fails ends the ``run`` command with status 1 after the others have run.
@@ -6,6 +6,7 @@ fails ends the ``run`` command with status 1 after the others have run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,34 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    """Train one restoration model on a generated SHDD folder; runs under ``torchrun`` for several GPUs."""
+    import torch
+
+    from companion.data.torch_datasets import SHDDTrain
+    from companion.device import resolve_device
+    from companion.models import build_model, count_parameters
+    from companion.train import TrainConfig, train
+
+    paper = TrainConfig()
+    cfg = TrainConfig(steps=args.steps or paper.steps, batch_size=args.batch_size, patch_size=args.patch_size,
+                      lr=args.lr, milestones=tuple(args.milestones) if args.milestones is not None
+                      else paper.milestones, loss=args.loss, bf16=args.bf16, channels_last=args.channels_last,
+                      max_seconds=args.max_seconds, checkpoint_every=args.checkpoint_every, seed=args.seed)
+    device = resolve_device(args.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per rank
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    torch.manual_seed(args.seed)
+    model = build_model(args.model, args.size)
+    dataset = SHDDTrain(Path(args.data), level=args.level, patch_size=cfg.patch_size, seed=args.seed,
+                        cache=args.cache)
+    result = train(model, dataset, cfg, model_name=args.model, device=device,
+                   checkpoint_path=Path(args.checkpoint), resume=not args.restart)
+    print(f"{args.model} ({count_parameters(model):,} parameters): {result.steps_done} steps in "
+          f"{result.seconds:.0f} s, stopped by {result.stopped}; checkpoint {result.checkpoint}")
+    return 0
+
+
 def _cmd_list(args) -> int:
     from companion.configs import NOTEBOOK_CONFIGS, PROFILES
     from companion.runner import available_notebooks
@@ -113,6 +142,29 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--per-reference", type=int, default=20,
                       help="flickr-distortion: detection images per reference (paper: 20)")
     data.set_defaults(func=_cmd_data)
+
+    tr = sub.add_parser("train", help="train a restoration model on SHDD (paper settings by default; "
+                                      "use torchrun for several GPUs)")
+    tr.add_argument("model", help="dncnn | vdsr | owan | ridnet | mepsnet")
+    tr.add_argument("--data", required=True, help="the --out folder of `python -m companion data shdd`")
+    tr.add_argument("--checkpoint", required=True, help="checkpoint file (resumed when it exists)")
+    tr.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
+    tr.add_argument("--size", default="paper", help="paper | quick (default: paper)")
+    tr.add_argument("--level", default="moderate", help="SHDD level to train on (paper: moderate)")
+    tr.add_argument("--steps", type=int, default=None, help="iterations (paper: 1,200,000)")
+    tr.add_argument("--batch-size", type=int, default=16, help="global batch, split across ranks (paper: 16)")
+    tr.add_argument("--patch-size", type=int, default=80, help="paper: 80 (48 for the analysis models)")
+    tr.add_argument("--lr", type=float, default=1e-4)
+    tr.add_argument("--milestones", type=int, nargs="*", default=None, help="LR halvings (paper: 120000 300000)")
+    tr.add_argument("--loss", default="l2", help="l2 | l1 (paper: l2)")
+    tr.add_argument("--bf16", action="store_true", help="bf16 autocast (the full profile on a GPU)")
+    tr.add_argument("--channels-last", action="store_true")
+    tr.add_argument("--max-seconds", type=float, default=None, help="stop after this much training time")
+    tr.add_argument("--checkpoint-every", type=int, default=5000)
+    tr.add_argument("--cache", action="store_true", help="keep decoded training images in memory")
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(func=_cmd_train)
 
     lst = sub.add_parser("list", help="list the notebooks and their profiles")
     lst.set_defaults(func=_cmd_list)

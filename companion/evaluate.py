@@ -134,7 +134,8 @@ def evaluate_shdd(model: nn.Module, dataset, *, tiles=PAPER_TILES, overlap: int 
 
     Returns ``psnr`` and ``ssim`` (means over images), ``psnr_by_type`` / ``ssim_by_type`` (per distortion
     type, mean over the images where it is present), ``input_psnr`` / ``input_psnr_by_type`` (the distorted
-    input scored the same way: the do-nothing baseline; identity regions score ``inf`` there), ``per_image``
+    input scored the same way: the do-nothing baseline; identity regions score ``inf`` there, and a test image
+    whose regions all drew identity is left out of ``input_psnr`` and counted in ``input_unchanged``), ``per_image``
     (name, psnr, ssim, psnr_by_type, ssim_by_type) and ``protocol`` (channel, border, tiles, overlap,
     images, bf16). An exactly restored image or region scores ``inf`` and so does any mean that includes it.
     """
@@ -172,7 +173,8 @@ def evaluate_shdd(model: nn.Module, dataset, *, tiles=PAPER_TILES, overlap: int 
         "ssim": _mean([r["ssim"] for r in per_image]),
         "psnr_by_type": _by_type_means([r["psnr_by_type"] for r in per_image]),
         "ssim_by_type": _by_type_means([r["ssim_by_type"] for r in per_image]),
-        "input_psnr": _mean(input_psnrs),
+        "input_psnr": _mean([v for v in input_psnrs if np.isfinite(v)]),
+        "input_unchanged": int(sum(not np.isfinite(v) for v in input_psnrs)),
         "input_psnr_by_type": _by_type_means(input_by_type),
         "per_image": per_image,
         "protocol": {"channel": channel, "border": int(border), "tiles": [int(tiles[0]), int(tiles[1])],

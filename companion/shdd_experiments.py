@@ -68,7 +68,8 @@ def shdd_root(run, cfg, *, progress: bool = True) -> Path:
 def train_config(cfg, seed: int) -> TrainConfig:
     return TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, patch_size=cfg.patch_size, lr=cfg.lr,
                        milestones=tuple(cfg.milestones), bf16=cfg.bf16, channels_last=cfg.channels_last,
-                       max_seconds=cfg.max_seconds, checkpoint_every=cfg.checkpoint_every, seed=seed)
+                       max_seconds=cfg.max_seconds, checkpoint_every=cfg.checkpoint_every, val_every=cfg.val_every,
+                       seed=seed)
 
 
 def checkpoint_path(run, variant: Variant, cfg, seed: int) -> Path:
@@ -86,8 +87,12 @@ def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress
     torch.manual_seed(seed)
     model = build_model(variant.model, **variant.kwargs(cfg.size))
     dataset = SHDDTrain(root, level=cfg.train_level, patch_size=cfg.patch_size, seed=seed, cache=cfg.cache)
+    val_data = None
+    if cfg.val_every:  # a few whole validation images; their PSNR shows in the progress bar
+        val = SHDDEval(root, level=cfg.train_level, split="val")
+        val_data = [(val[i]["distorted"][None], val[i]["clean"][None]) for i in range(min(4, len(val)))]
     result = train(model, dataset, train_config(cfg, seed), model_name=variant.model, device=run.device,
-                   checkpoint_path=checkpoint_path(run, variant, cfg, seed), progress=progress)
+                   checkpoint_path=checkpoint_path(run, variant, cfg, seed), val_data=val_data, progress=progress)
     return model, result
 
 

@@ -39,3 +39,16 @@ def texture(h: int, w: int, seed: int = 0, *, freq=(0.1, 0.5), amplitude: float 
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one intra-op thread: tiny convs on a shared 2-core machine run far faster on one thread
+    than on two (the two wait on each other when the cores are busy). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

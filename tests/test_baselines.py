@@ -31,13 +31,7 @@ TINY = {  # smaller than QUICK_CONFIG, for the tests that run many steps
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine spinning OpenMP threads cost 3× here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def module(name):

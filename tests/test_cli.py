@@ -73,3 +73,28 @@ def test_download_unknown_dataset_and_missing_checksum(tmp_path):
     assert code == 2 and "ImageNet" in err and "DIV2K" in err
     code, _, err = _cli("download", "Manga109", "--data", str(tmp_path))
     assert code == 2 and "manga109" in err.lower()
+
+
+def test_train_command_trains_resumes_and_refuses_a_mismatched_checkpoint(tmp_path, capsys, one_thread):
+    from PIL import Image
+
+    from companion.data.shdd import build_shdd
+    from tests.conftest import texture
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(texture(176, 180, i)).save(src / f"im{i}.png")
+    build_shdd(src, tmp_path / "out", levels=("moderate",), versions=1, progress=False)
+    ckpt = tmp_path / "dncnn.pt"
+    common = ["--data", str(tmp_path / "out"), "--checkpoint", str(ckpt), "--batch-size", "2",
+              "--patch-size", "32", "--device", "cpu"]
+    assert main(["train", "dncnn", "--size", "quick", "--steps", "2", *common]) == 0
+    assert "2 steps" in capsys.readouterr().out and ckpt.exists()
+    assert main(["train", "dncnn", "--size", "quick", "--steps", "3", *common]) == 0
+    assert "3 steps" in capsys.readouterr().out  # resumed from step 2
+    before = ckpt.read_bytes()
+    assert main(["train", "dncnn", "--size", "paper", "--steps", "4", *common]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "depth" in err and "features" in err
+    assert ckpt.read_bytes() == before  # nothing overwritten

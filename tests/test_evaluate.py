@@ -110,3 +110,19 @@ def test_protocol_text():
                           "bf16": False}) == "RGB, no border crop, 2×4 tiles with 16 px overlap, 50 images"
     assert protocol_text({"channel": "y", "border": 4, "tiles": [1, 1], "overlap": 16, "images": 1,
                           "bf16": True}) == "Y (BT.601), 4 px border crop, whole image, 1 image, bf16 autocast"
+
+
+def test_input_psnr_leaves_out_images_that_drew_identity_everywhere():
+    import torch
+    from torch import nn
+
+    from companion.evaluate import evaluate_shdd
+
+    clean = torch.rand(3, 24, 24)
+    noisy = (clean + 0.1).clamp(0, 1)
+    items = [{"distorted": clean.clone(), "clean": clean, "label": torch.zeros(24, 24, dtype=torch.long),
+              "name": "identity"},
+             {"distorted": noisy, "clean": clean, "label": torch.ones(24, 24, dtype=torch.long), "name": "noisy"}]
+    out = evaluate_shdd(nn.Identity(), items, tiles=(1, 1), progress=False)
+    assert out["input_unchanged"] == 1
+    assert np.isfinite(out["input_psnr"]) and out["input_psnr"] == pytest.approx(out["per_image"][1]["psnr"])

@@ -9,12 +9,7 @@ from companion.models.mepsnet import SConv, for_inference, macs_per_pixel, recep
 TINY = dict(experts=3, srir=2, blocks=2, templates=4, extract_width=8, expert_width=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_paper_configuration_has_2_241_187_parameters():

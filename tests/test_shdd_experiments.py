@@ -21,12 +21,7 @@ from tests.conftest import texture
 QUICK = config_for("07c_ablations", "quick")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_ablation_variants_follow_tables_7_3_and_7_4():

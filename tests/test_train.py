@@ -68,13 +68,7 @@ class NoiseToy:
         return {"distorted": distorted, "clean": clean, "label": torch.zeros(clean.shape[1:], dtype=torch.long)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs on a shared 2-core box run far faster on one intra-op thread than on two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(seed: int = 0, **kw) -> TinyNet:

@@ -47,6 +47,7 @@ class MEPSNetExperimentConfig:
     bf16: bool
     channels_last: bool
     checkpoint_every: int
+    val_every: int                  # validation PSNR (SHDD val split, shown in the progress bar) every N steps
     cache: bool                     # keep decoded training images in memory
     train_workers: int              # CPU: (variant, seed) runs trained in parallel, one thread each
     # evaluation
@@ -71,21 +72,21 @@ _SMOKE = MEPSNetExperimentConfig(
     source="bundled", references=3, reference_crop=224, versions=1, workers=1, train_level="moderate",
     eval_levels=("easy", "moderate", "difficult"), eval_images=1, models=ALL_MODELS, size="quick", seeds=2,
     steps=2, max_seconds=None, batch_size=2, patch_size=32, lr=2e-3, milestones=(), bf16=False,
-    channels_last=False, checkpoint_every=1, cache=True, train_workers=1, tiles=(2, 4), overlap=16, blocks_sweep=(1, 2),
+    channels_last=False, checkpoint_every=1, val_every=1, cache=True, train_workers=1, tiles=(2, 4), overlap=16, blocks_sweep=(1, 2),
     templates_sweep=(4, 8), total_blocks=6, tsne_per_label=20, analysis_size=128)
 
 _QUICK = MEPSNetExperimentConfig(
     source="bundled", references=0, reference_crop=256, versions=12, workers=2, train_level="moderate",
     eval_levels=("easy", "moderate", "difficult"), eval_images=12, models=ALL_MODELS, size="quick", seeds=3,
     steps=100_000, max_seconds=80.0, batch_size=8, patch_size=32, lr=2e-3, milestones=(), bf16=False,
-    channels_last=False, checkpoint_every=200, cache=True, train_workers=2, tiles=(1, 1), overlap=16, blocks_sweep=(1, 2, 4),
+    channels_last=False, checkpoint_every=200, val_every=0, cache=True, train_workers=2, tiles=(1, 1), overlap=16, blocks_sweep=(1, 2, 4),
     templates_sweep=(4, 8, 16, 32), total_blocks=6, tsne_per_label=150, analysis_size=256)
 
 _FULL = MEPSNetExperimentConfig(
     source="data", references=0, reference_crop=0, versions=12, workers=16, train_level="moderate",
     eval_levels=("easy", "moderate", "difficult"), eval_images=0, models=ALL_MODELS, size="paper", seeds=1,
     steps=1_200_000, max_seconds=None, batch_size=16, patch_size=80, lr=1e-4, milestones=(120_000, 300_000),
-    bf16=True, channels_last=True, checkpoint_every=5_000, cache=False, train_workers=1, tiles=(2, 4), overlap=16,
+    bf16=True, channels_last=True, checkpoint_every=5_000, val_every=5_000, cache=False, train_workers=1, tiles=(2, 4), overlap=16,
     blocks_sweep=(6, 12, 15), templates_sweep=(4, 8, 16, 32), total_blocks=36, tsne_per_label=500,
     analysis_size=512)
 
@@ -99,5 +100,5 @@ ABLATIONS = {"smoke": replace(_SMOKE, eval_levels=("moderate",)),
 
 # 07d: one MEPSNet, trained longer on the quick profile (48×48 patches, as the analysis models of §7.5.2).
 ANALYSIS = {"smoke": replace(_SMOKE, seeds=1, eval_levels=("moderate",)),
-            "quick": replace(_QUICK, max_seconds=150.0, seeds=1, eval_levels=("moderate",)),
+            "quick": replace(_QUICK, max_seconds=150.0, seeds=1, eval_levels=("moderate",), val_every=100),
             "full": replace(_FULL, patch_size=48, eval_levels=("moderate",))}
