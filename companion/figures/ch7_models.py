@@ -144,6 +144,7 @@ def fig_tsne(run, scores: dict, *, name: str = "mepsnet_tsne", title: str = "exp
 def fig_psd_by_type(run, psd: dict, *, name: str = "mepsnet_psd_by_type"):
     """Radially averaged PSD of clean, distorted and restored regions per distortion type (log–log), with α."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     types = list(psd)
     fig, axes = plt.subplots(1, len(types), figsize=(3.3 * len(types), 3.2), squeeze=False)
@@ -154,6 +155,7 @@ def fig_psd_by_type(run, psd: dict, *, name: str = "mepsnet_psd_by_type"):
                 ax.loglog(entry["freqs"], entry[kind]["power"], style, lw=1.2,
                           label=f"{kind} α={entry[kind]['alpha']:.2f}")
         ax.set_title(f"{SHORT[t]} ({entry['n_tiles']} tiles)", fontsize=9)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("cycles / pixel")
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("power")
