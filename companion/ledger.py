@@ -7,10 +7,13 @@ and the results files that notebooks write (``figures/results/*.json`` for the q
 Status of an entry, from what the results files say about it:
 
 - ``exact``: every measurement is analytic or deterministic and directly comparable (a parameter count);
-- ``reproduced (full profile)``: measured at the papers' settings;
-- ``reproduced at small scale``: measured in the quick profile (smaller images, fewer steps; see protocol);
+- ``measured (full profile)``: measured at the papers' settings;
+- ``measured at small scale``: measured in the quick profile (smaller images, fewer steps; see protocol);
 - ``full profile only``: a notebook configures the measurement, but only the full profile makes it;
 - ``not yet``: no notebook touches it yet.
+
+"Measured" says that our number exists, not that it agrees: whether it does is in the numbers beside the
+paper's and in each measurement's note (the notebooks say "differs from the paper" where it does).
 
 An entry with several measurements takes the weakest status among them, so an exact parameter count next to a
 PSNR that only the full profile measures reads ``full profile only``.
@@ -29,8 +32,8 @@ PAPER_FILE = Path(__file__).resolve().parent / "paper" / "thesis.json"
 RESULTS_DIRS = (REPO_ROOT / "figures" / "results", REPO_ROOT / "figures" / "full" / "results")
 LEDGER_FILE = REPO_ROOT / "figures" / "LEDGER.md"
 
-STATUS_LABEL = {"exact": "exact", "full-scale": "reproduced (full profile)",
-                "small-scale": "reproduced at small scale", "full-only": "full profile only", None: "not yet"}
+STATUS_LABEL = {"exact": "exact", "full-scale": "measured (full profile)",
+                "small-scale": "measured at small scale", "full-only": "full profile only", None: "not yet"}
 STATUS_RANK = {"full-only": 0, "small-scale": 1, "full-scale": 2, "exact": 3}
 
 

@@ -38,7 +38,7 @@ def test_status_is_the_weakest_measurement(tmp_path):
              figures=[{"name": "f", "file": "f.png", "entry": "Figure 7.3", "caption": ""}])
     entries, warnings = ledger.build_ledger(PAPER, ledger.load_results([tmp_path]))
     status = {e.paper["id"]: e.status for e in entries}
-    assert status == {"Table 7.3": "full profile only", "Figure 7.3": "reproduced at small scale",
+    assert status == {"Table 7.3": "full profile only", "Figure 7.3": "measured at small scale",
                       "Figure 2.1": "not yet", "ACCV Table 1": "not yet"}
     assert warnings == []
 
@@ -70,7 +70,7 @@ def test_write_ledger_and_summary(tmp_path):
     _results(res, "07b", "full", [_m("psnr", 34.0, "full-scale", "ME,PS,3", "PSNR")])
     lines = []
     counts = ledger.write_ledger(tmp_path / "LEDGER.md", paper_file=paper, results_dirs=[res], echo=lines.append)
-    assert counts == {"reproduced (full profile)": 1, "not yet": 3}
+    assert counts == {"measured (full profile)": 1, "not yet": 3}
     assert (tmp_path / "LEDGER.md").read_text().startswith("# Reproduction ledger")
     assert any("4 entries from 1 results file" in line for line in lines)
 
@@ -96,7 +96,7 @@ def test_same_as_mirrors_status_and_unlinked_are_listed(tmp_path):
              figures=[{"name": "f", "file": "f.png", "entry": "Figure 7.3", "caption": ""}])
     results = ledger.load_results([tmp_path])
     entries, _ = ledger.build_ledger(paper, results)
-    assert {e.paper["id"]: e.status for e in entries}["ACCV Fig. 3"] == "reproduced at small scale"
+    assert {e.paper["id"]: e.status for e in entries}["ACCV Fig. 3"] == "measured at small scale"
     text = ledger.render_markdown(entries, 1, ledger.unlinked_measurements(results))
     assert "Same work as Figure 7.3" in text
     assert "| 07a | mean_regions | 4.5 | quick · 0 · abc | p |" in text
