@@ -24,7 +24,7 @@ from torch import nn
 from companion.device import resolve_device
 from companion.errors import CompanionError
 from companion.models.common import to_channels_last
-from companion.metrics import psnr, psnr_by_label, ssim, ssim_by_label
+from companion.metrics import restoration_scores
 
 #: Table 7.1 tiling of the authors' test code: 2 rows × 4 columns.
 PAPER_TILES = (2, 4)
@@ -158,15 +158,10 @@ def evaluate_shdd(model: nn.Module, dataset, *, tiles=PAPER_TILES, overlap: int 
         clean, distorted = _hwc(item["clean"]), _hwc(item["distorted"])
         labels = np.asarray(item["label"].cpu() if isinstance(item["label"], torch.Tensor) else item["label"])
         opts = {"channel": channel, "border": border}
-        per_image.append({
-            "name": item.get("name", str(index)),
-            "psnr": psnr(restored, clean, **opts),
-            "ssim": ssim(restored, clean, **opts),
-            "psnr_by_type": psnr_by_label(restored, clean, labels, **opts),
-            "ssim_by_type": ssim_by_label(restored, clean, labels, **opts),
-        })
-        input_psnrs.append(psnr(distorted, clean, **opts))
-        input_by_type.append(psnr_by_label(distorted, clean, labels, **opts))
+        per_image.append({"name": item.get("name", str(index)), **restoration_scores(restored, clean, labels, **opts)})
+        before = restoration_scores(distorted, clean, labels, with_ssim=False, **opts)
+        input_psnrs.append(before["psnr"])
+        input_by_type.append(before["psnr_by_type"])
 
     return {
         "psnr": _mean([r["psnr"] for r in per_image]),

@@ -83,6 +83,40 @@ def _prepare_labels(labels, shape: tuple[int, ...], border: int, names) -> np.nd
     return labels
 
 
+def _label_means(values: np.ndarray, labels: np.ndarray, names) -> dict[str, float]:
+    """Mean of ``values`` (H×W or H×W×C) over the pixels of each label present in ``labels`` (H×W)."""
+    return {names[label]: float(values[labels == label].mean(dtype=np.float64)) for label in np.unique(labels)}
+
+
+def _db(mse: float) -> float:
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def restoration_scores(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names=None,
+                       channel: str = "rgb", border: int = 0, with_ssim: bool = True) -> dict:
+    """Whole-image and per-label PSNR (and SSIM) from one squared-error array and one SSIM map.
+
+    Returns ``psnr``, ``psnr_by_type`` and, with ``with_ssim``, ``ssim`` and ``ssim_by_type``: the numbers of
+    :func:`psnr`, :func:`ssim`, :func:`psnr_by_label` and :func:`ssim_by_label` (see those for the readings),
+    computed once. The SHDD evaluation scores every image this way.
+    """
+    names = tuple(_default_names() if names is None else names)
+    labels = _prepare_labels(labels, np.shape(pred), border, names)
+    pred, target = _prepare(pred, target, channel, border)
+    sq = (pred - target) ** 2
+    out = {"psnr": float("inf") if np.array_equal(pred, target) else _db(float(sq.mean(dtype=np.float64))),
+           "psnr_by_type": {name: _db(mse) for name, mse in _label_means(sq, labels, names).items()}}
+    if with_ssim:
+        _, smap = structural_similarity(target, pred, data_range=1.0, gaussian_weights=True, sigma=_SSIM_SIGMA,
+                                        truncate=_SSIM_TRUNCATE, use_sample_covariance=False, full=True,
+                                        channel_axis=-1 if pred.ndim == 3 else None)
+        pad = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)  # scikit-image's (win_size - 1) // 2
+        smap, labels = smap[pad:-pad, pad:-pad], labels[pad:-pad, pad:-pad]
+        out["ssim"] = float(smap.mean(dtype=np.float64))  # scikit-image's own mean leaves out the same strip
+        out["ssim_by_type"] = _label_means(smap, labels, names)
+    return out
+
+
 def psnr_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names=None, channel: str = "rgb",
                   border: int = 0) -> dict[str, float]:
     """PSNR in dB of each labelled region: ``{names[id]: 10·log10(1 / MSE over that label's pixels)}``.
@@ -92,15 +126,8 @@ def psnr_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, n
     of the label's pixels, and labels with no pixel left (absent, or only in the cropped frame) are omitted.
     A region restored exactly gives ``inf``. Companion's reading: the thesis reports whole-image PSNR only.
     """
-    names = tuple(_default_names() if names is None else names)
-    labels = _prepare_labels(labels, np.shape(pred), border, names)
-    pred, target = _prepare(pred, target, channel, border)
-    sq = (pred - target) ** 2
-    out = {}
-    for label in np.unique(labels):
-        mse = float(sq[labels == label].mean(dtype=np.float64))
-        out[names[label]] = float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
-    return out
+    return restoration_scores(pred, target, labels, names=names, channel=channel, border=border,
+                              with_ssim=False)["psnr_by_type"]
 
 
 def ssim_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names=None, channel: str = "rgb",
@@ -114,15 +141,4 @@ def ssim_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, n
     equals :func:`ssim`. Labels with no pixel left are omitted. Companion's reading: the thesis reports
     whole-image SSIM only.
     """
-    names = tuple(_default_names() if names is None else names)
-    labels = _prepare_labels(labels, np.shape(pred), border, names)
-    pred, target = _prepare(pred, target, channel, border)
-    _, smap = structural_similarity(target, pred, data_range=1.0, gaussian_weights=True, sigma=_SSIM_SIGMA,
-                                    truncate=_SSIM_TRUNCATE, use_sample_covariance=False, full=True,
-                                    channel_axis=-1 if pred.ndim == 3 else None)
-    pad = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)  # scikit-image's (win_size - 1) // 2
-    smap, labels = smap[pad:-pad, pad:-pad], labels[pad:-pad, pad:-pad]
-    out = {}
-    for label in np.unique(labels):
-        out[names[label]] = float(smap[labels == label].mean(dtype=np.float64))
-    return out
+    return restoration_scores(pred, target, labels, names=names, channel=channel, border=border)["ssim_by_type"]

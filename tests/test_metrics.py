@@ -101,3 +101,20 @@ def test_by_label_errors():
         psnr_by_label(img, img, np.full((16, 16), 7))
     with pytest.raises(CompanionError, match="integer"):
         ssim_by_label(img, img, np.zeros((16, 16)))
+
+
+def test_restoration_scores_equal_the_separate_metrics():
+    from companion.metrics import psnr_by_label, restoration_scores, ssim_by_label
+
+    rng = np.random.default_rng(3)
+    target = rng.random((40, 48, 3))
+    pred = np.clip(target + rng.normal(0, 0.05, target.shape), 0, 1)
+    labels = np.zeros((40, 48), dtype=np.int64)
+    labels[:, 20:] = 2
+    for opts in ({"channel": "rgb", "border": 0}, {"channel": "y", "border": 3}):
+        scores = restoration_scores(pred, target, labels, **opts)
+        assert scores["psnr"] == pytest.approx(psnr(pred, target, **opts), abs=1e-9)
+        assert scores["ssim"] == pytest.approx(ssim(pred, target, **opts), abs=1e-9)
+        assert scores["psnr_by_type"] == psnr_by_label(pred, target, labels, **opts)
+        assert scores["ssim_by_type"] == ssim_by_label(pred, target, labels, **opts)
+    assert "ssim" not in restoration_scores(pred, target, labels, with_ssim=False)
