@@ -1,16 +1,31 @@
 """``python -m companion``: run notebooks, write the ledger, download and generate datasets, train a model.
 
+The shared commands (``run``, ``ledger``, ``download``, ``list``) are defined here; each chapter package may
+add its own in a ``commands.py`` with ``add_commands(subparsers)`` and, for dataset generators,
+``add_data_commands(data_subparsers)`` (``data shdd``, ``data flickr-distortion``, ...). Nothing heavy is
+imported before the arguments are parsed, so ``list`` and argument errors answer at once.
+
 Bad input ends with one line, ``error: <what went wrong and the fix>``, and exit status 2; a notebook that
 fails ends the ``run`` command with status 1 after the others have run.
 """
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import sys
 from pathlib import Path
 
+from companion import arguments
 from companion.errors import CompanionError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: <message>`` and exit status 2, no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def _cmd_run(args) -> int:
@@ -29,8 +44,8 @@ def _cmd_run(args) -> int:
 def _cmd_ledger(args) -> int:
     from companion import ledger
 
-    dirs = [Path(d) for d in args.results] if args.results else ledger.RESULTS_DIRS
-    ledger.write_ledger(Path(args.out), results_dirs=dirs)
+    dirs = args.results if args.results else ledger.RESULTS_DIRS
+    ledger.write_ledger(Path(args.out), results_dirs=dirs, require_results=bool(args.results))
     return 0
 
 
@@ -43,82 +58,44 @@ def _cmd_download(args) -> int:
     return 0
 
 
-def _cmd_data(args) -> int:
-    source = args.source if args.source == "bundled" else Path(args.source)
-    if args.kind == "shdd":
-        from companion.data.shdd import LEVELS, build_shdd
-
-        levels = tuple(args.level) if args.level else tuple(LEVELS)
-        report = build_shdd(source=source, out=Path(args.out), levels=levels, seed=args.seed,
-                            workers=args.workers, versions=args.versions)
-    else:
-        from companion.data.flickr_distortion import SETS, build_flickr_distortion
-
-        sets = tuple(args.level) if args.level else tuple(SETS)
-        report = build_flickr_distortion(source=source, out=Path(args.out), sets=sets, seed=args.seed,
-                                         workers=args.workers, per_reference=args.per_reference)
-    print(f"{args.kind}: {report.n_written} written, {report.n_skipped} already done, "
-          f"{report.seconds:.1f} s -> {report.out}")
-    return 0
-
-
-def _cmd_train(args) -> int:
-    """Train one restoration model on a generated SHDD folder; runs under ``torchrun`` for several GPUs."""
-    import torch
-
-    from companion.data.torch_datasets import SHDDTrain
-    from companion.device import resolve_device
-    from companion.models import build_model, count_parameters
-    from companion.train import TrainConfig, train
-
-    paper = TrainConfig()
-    cfg = TrainConfig(steps=args.steps or paper.steps, batch_size=args.batch_size, patch_size=args.patch_size,
-                      lr=args.lr, milestones=tuple(args.milestones) if args.milestones is not None
-                      else paper.milestones, loss=args.loss, bf16=args.bf16, channels_last=args.channels_last,
-                      max_seconds=args.max_seconds, checkpoint_every=args.checkpoint_every, seed=args.seed)
-    device = resolve_device(args.device)
-    if device.type == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per rank
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    torch.manual_seed(args.seed)
-    model = build_model(args.model, args.size)
-    dataset = SHDDTrain(Path(args.data), level=args.level, patch_size=cfg.patch_size, seed=args.seed,
-                        cache=args.cache)
-    result = train(model, dataset, cfg, model_name=args.model, device=device,
-                   checkpoint_path=Path(args.checkpoint), resume=not args.restart)
-    print(f"{args.model} ({count_parameters(model):,} parameters): {result.steps_done} steps in "
-          f"{result.seconds:.0f} s, stopped by {result.stopped}; checkpoint {result.checkpoint}")
-    return 0
-
-
 def _cmd_list(args) -> int:
-    from companion.configs import NOTEBOOK_CONFIGS, PROFILES
-    from companion.runner import available_notebooks
+    from companion.profiles import PROFILES, notebook_configs
 
-    for path in available_notebooks():
-        print(f"{path.stem:<32}{'profiles: ' + ', '.join(PROFILES) if path.stem in NOTEBOOK_CONFIGS else ''}")
+    configs = notebook_configs()
+    for path in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]*.ipynb")):
+        print(f"{path.stem:<32}{'profiles: ' + ', '.join(PROFILES) if path.stem in configs else ''}")
     return 0
+
+
+def _chapter_command_modules() -> list:
+    """The ``commands`` modules of the chapter packages, in package order."""
+    from companion.profiles import chapter_packages
+
+    package_dir = Path(__file__).resolve().parent
+    return [importlib.import_module(f"companion.{name}.commands") for name in chapter_packages()
+            if (package_dir / name / "commands.py").is_file()]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m companion", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="python -m companion", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser("run", help="execute notebooks headlessly with papermill")
     run.add_argument("notebooks", nargs="*", help="notebook names or prefixes (default: all)")
     run.add_argument("--profile", default="smoke", help="smoke | quick | full (default: smoke)")
     run.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--runs-dir", default=str(Path(__file__).resolve().parents[1] / "runs"),
+    run.add_argument("--seed", type=arguments.seed, default=0)
+    run.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), type=arguments.out_folder,
                      help="where executed copies go (default: runs/)")
-    run.add_argument("--figures-dir", default=None,
+    run.add_argument("--figures-dir", default=None, type=arguments.out_folder,
                      help="where figures and results go (default: figures/ for quick, figures/full/ for full, "
                           "runs/smoke/figures/ for smoke)")
     run.set_defaults(func=_cmd_run)
 
     led = sub.add_parser("ledger", help="write figures/LEDGER.md from the paper data and the results files")
-    led.add_argument("--results", action="append", help="a results folder (repeatable; default: figures/results "
-                                                        "and figures/full/results)")
-    led.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "figures" / "LEDGER.md"))
+    led.add_argument("--results", action="append", type=arguments.existing_folder,
+                     help="a results folder (repeatable; default: figures/results and figures/full/results)")
+    led.add_argument("--out", default=str(REPO_ROOT / "figures" / "LEDGER.md"))
     led.set_defaults(func=_cmd_ledger)
 
     dl = sub.add_parser("download", help="download a dataset (SHA-256 verified, resumable)")
@@ -129,45 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "images (repeatable)")
     dl.set_defaults(func=_cmd_download)
 
-    data = sub.add_parser("data", help="generate SHDD or Flickr-Distortion")
-    data.add_argument("kind", choices=("shdd", "flickr-distortion"))
-    data.add_argument("--source", default="bundled", help="'bundled' (embedded images) or a folder of references "
-                                                          "(DIV2K for shdd)")
-    data.add_argument("--out", required=True, help="output folder")
-    data.add_argument("--level", action="append", help="shdd: easy | moderate | difficult; flickr-distortion: "
-                                                       "classification | basic | difficult (repeatable; default all)")
-    data.add_argument("--seed", type=int, default=0)
-    data.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-    data.add_argument("--versions", type=int, default=12, help="shdd: distorted versions per image (paper: 12)")
-    data.add_argument("--per-reference", type=int, default=20,
-                      help="flickr-distortion: detection images per reference (paper: 20)")
-    data.set_defaults(func=_cmd_data)
-
-    tr = sub.add_parser("train", help="train a restoration model on SHDD (paper settings by default; "
-                                      "use torchrun for several GPUs)")
-    tr.add_argument("model", help="dncnn | vdsr | owan | ridnet | mepsnet")
-    tr.add_argument("--data", required=True, help="the --out folder of `python -m companion data shdd`")
-    tr.add_argument("--checkpoint", required=True, help="checkpoint file (resumed when it exists)")
-    tr.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
-    tr.add_argument("--size", default="paper", help="paper | quick (default: paper)")
-    tr.add_argument("--level", default="moderate", help="SHDD level to train on (paper: moderate)")
-    tr.add_argument("--steps", type=int, default=None, help="iterations (paper: 1,200,000)")
-    tr.add_argument("--batch-size", type=int, default=16, help="global batch, split across ranks (paper: 16)")
-    tr.add_argument("--patch-size", type=int, default=80, help="paper: 80 (48 for the analysis models)")
-    tr.add_argument("--lr", type=float, default=1e-4)
-    tr.add_argument("--milestones", type=int, nargs="*", default=None, help="LR halvings (paper: 120000 300000)")
-    tr.add_argument("--loss", default="l2", help="l2 | l1 (paper: l2)")
-    tr.add_argument("--bf16", action="store_true", help="bf16 autocast (the full profile on a GPU)")
-    tr.add_argument("--channels-last", action="store_true")
-    tr.add_argument("--max-seconds", type=float, default=None, help="stop after this much training time")
-    tr.add_argument("--checkpoint-every", type=int, default=5000)
-    tr.add_argument("--cache", action="store_true", help="keep decoded training images in memory")
-    tr.add_argument("--device", default="auto")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.set_defaults(func=_cmd_train)
-
     lst = sub.add_parser("list", help="list the notebooks and their profiles")
     lst.set_defaults(func=_cmd_list)
+
+    data = sub.add_parser("data", help="generate a chapter's dataset (see `data --help`)")
+    data_sub = data.add_subparsers(dest="kind", required=True, parser_class=Parser)
+    for module in _chapter_command_modules():
+        if hasattr(module, "add_data_commands"):
+            module.add_data_commands(data_sub)
+        if hasattr(module, "add_commands"):
+            module.add_commands(sub)
     return parser
 
 

@@ -229,8 +229,20 @@ def render_markdown(entries: list[LedgerEntry], n_results: int, unlinked: list[d
 
 
 def write_ledger(out: Path = LEDGER_FILE, *, paper_file: Path = PAPER_FILE, results_dirs=RESULTS_DIRS,
-                 echo=print) -> dict[str, int]:
-    """Write the ledger atomically, print a summary, return the status counts."""
+                 require_results: bool = False, echo=print) -> dict[str, int]:
+    """Write the ledger atomically, print a summary, return the status counts.
+
+    With ``require_results`` (folders the user named), every folder must exist and hold results files;
+    otherwise nothing is written, so a mistyped folder never replaces the ledger with "not yet" everywhere.
+    """
+    if require_results:
+        for folder in map(Path, results_dirs):
+            if not folder.is_dir():
+                raise CompanionError(f"results folder {folder} is missing; check the path (the notebooks write "
+                                     "<figures dir>/results/)")
+            if not any(folder.glob("*.json")):
+                raise CompanionError(f"results folder {folder} holds no results files (*.json); run the notebooks "
+                                     "first or check the path; the ledger was left as it was")
     results = load_results(results_dirs)
     entries, warnings = build_ledger(load_paper(paper_file), results)
     atomic_write_text(out, render_markdown(entries, len(results), unlinked_measurements(results)))

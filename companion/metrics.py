@@ -5,8 +5,8 @@ scale factor, as in the authors' code), and on RGB for the other restoration tas
 Every function here takes the protocol as arguments, so a results file can record it next to the number.
 Thin wrappers over scikit-image's metrics.
 
-:func:`psnr_by_label` / :func:`ssim_by_label` break the scores down by the region labels of an SHDD label map
-(§7.3). Per-region metrics are *not* defined in the thesis or the MEPSNet paper (Table 7.1 reports whole-image
+:func:`psnr_by_label` / :func:`ssim_by_label` break the scores down by the region labels of a label map (the
+caller names the labels, e.g. SHDD's types, §7.3). Per-region metrics are *not* defined in the thesis or the MEPSNet paper (Table 7.1 reports whole-image
 averages only); they are the companion's reading, spelled out in each docstring.
 """
 from __future__ import annotations
@@ -62,12 +62,6 @@ def ssim(pred: np.ndarray, target: np.ndarray, *, channel: str = "rgb", border: 
 # Per-label (per-distortion-type) breakdown -- the companion's reading, not a thesis definition.
 
 
-def _default_names() -> tuple[str, ...]:
-    from companion.data.distortions import SHDD_TYPES
-
-    return SHDD_TYPES
-
-
 def _prepare_labels(labels, shape: tuple[int, ...], border: int, names) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.shape != tuple(shape[:2]):
@@ -92,7 +86,7 @@ def _db(mse: float) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
-def restoration_scores(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names=None,
+def restoration_scores(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names,
                        channel: str = "rgb", border: int = 0, with_ssim: bool = True) -> dict:
     """Whole-image and per-label PSNR (and SSIM) from one squared-error array and one SSIM map.
 
@@ -100,7 +94,7 @@ def restoration_scores(pred: np.ndarray, target: np.ndarray, labels: np.ndarray,
     :func:`psnr`, :func:`ssim`, :func:`psnr_by_label` and :func:`ssim_by_label` (see those for the readings),
     computed once. The SHDD evaluation scores every image this way.
     """
-    names = tuple(_default_names() if names is None else names)
+    names = tuple(names)
     labels = _prepare_labels(labels, np.shape(pred), border, names)
     pred, target = _prepare(pred, target, channel, border)
     sq = (pred - target) ** 2
@@ -117,11 +111,11 @@ def restoration_scores(pred: np.ndarray, target: np.ndarray, labels: np.ndarray,
     return out
 
 
-def psnr_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names=None, channel: str = "rgb",
+def psnr_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names, channel: str = "rgb",
                   border: int = 0) -> dict[str, float]:
     """PSNR in dB of each labelled region: ``{names[id]: 10·log10(1 / MSE over that label's pixels)}``.
 
-    ``labels`` is the H×W integer label map (SHDD: index into ``SHDD_TYPES``, the default ``names``); the
+    ``labels`` is the H×W integer label map, an index into ``names`` (for SHDD, ``SHDD_TYPES``); the
     same ``channel`` conversion and ``border`` crop as :func:`psnr` apply, the MSE runs over every channel
     of the label's pixels, and labels with no pixel left (absent, or only in the cropped frame) are omitted.
     A region restored exactly gives ``inf``. Companion's reading: the thesis reports whole-image PSNR only.
@@ -130,7 +124,7 @@ def psnr_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, n
                               with_ssim=False)["psnr_by_type"]
 
 
-def ssim_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names=None, channel: str = "rgb",
+def ssim_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, names, channel: str = "rgb",
                   border: int = 0) -> dict[str, float]:
     """SSIM of each labelled region: the mean of scikit-image's full SSIM map over that label's pixels.
 
@@ -142,3 +136,26 @@ def ssim_by_label(pred: np.ndarray, target: np.ndarray, labels: np.ndarray, *, n
     whole-image SSIM only.
     """
     return restoration_scores(pred, target, labels, names=names, channel=channel, border=border)["ssim_by_type"]
+
+
+def protocol_text(protocol: dict) -> str:
+    """One line for the ledger, e.g. ``"RGB, no border crop, 2×4 tiles with 16 px overlap, 50 images"``,
+    from a protocol dict (``channel``, ``border``, and optionally ``tiles``, ``overlap``, ``images``,
+    ``bf16``, ``scale``)."""
+    channel = str(protocol.get("channel", "rgb")).lower()
+    parts = ["RGB" if channel == "rgb" else "Y (BT.601)" if channel == "y" else channel]
+    border = int(protocol.get("border", 0) or 0)
+    parts.append(f"{border} px border crop" if border else "no border crop")
+    if protocol.get("scale", 1) != 1:
+        parts.append(f"×{protocol['scale']}")
+    rows, cols = protocol.get("tiles", (1, 1))
+    if (rows, cols) == (1, 1):
+        parts.append("whole image")
+    else:
+        parts.append(f"{rows}×{cols} tiles with {protocol.get('overlap', 0)} px overlap")
+    if "images" in protocol:
+        n = protocol["images"]
+        parts.append(f"{n} image" + ("" if n == 1 else "s"))
+    if protocol.get("bf16"):
+        parts.append("bf16 autocast")
+    return ", ".join(parts)

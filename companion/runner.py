@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
-from companion.configs import check_profile
+from companion.profiles import check_profile
 from companion.device import check_device
 from companion.errors import CompanionError
 from companion.session import REPO_ROOT, default_figures_dir
@@ -79,14 +79,14 @@ def check_parameters_cell(path: Path) -> None:
 
 def check_datasets(notebook: str, profile: str) -> None:
     """Raise before anything runs when the profile needs a dataset folder that is not there."""
-    from companion.configs import NOTEBOOK_CONFIGS, config_for
     from companion.data.references import prepare_source
+    from companion.profiles import config_for, notebook_configs
 
-    if notebook not in NOTEBOOK_CONFIGS:
+    if notebook not in notebook_configs():
         return
     config = config_for(notebook, profile)
-    for dataset in getattr(config, "required_datasets", lambda: ())():
-        prepare_source("data", dataset)  # raises a CompanionError naming the folder and the fix
+    for folder in getattr(config, "required_folders", lambda: ())():
+        prepare_source("data", folder)  # raises a CompanionError naming the folder and the fix
 
 
 def _failure_summary(exc: Exception, executed: Path | None) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from companion.atomic import atomic_path, atomic_write_text
-from companion.configs import check_profile, config_for
+from companion.profiles import check_profile, config_for
 from companion.device import resolve_device, seed_everything
 from companion.errors import CompanionError
 

@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from companion.analysis.features import capture, mepsnet_core
-from companion.data.shdd import MIN_REGION_SIDE
 from companion.errors import CompanionError
+
+MIN_CROP_SIDE = 16  # px: smaller region crops are skipped (too little context for the experts)
 
 
 def _attention(model: nn.Module) -> nn.Module:
@@ -93,8 +94,8 @@ def fusion_by_distortion(model: nn.Module, images, records, *, max_side: int | N
     """
     _attention(model)  # fail early on a model without attentive fusion
     n_experts = _n_experts(model)
-    if max_side is not None and (int(max_side) != max_side or max_side < MIN_REGION_SIDE):
-        raise CompanionError(f"max_side must be a whole number >= {MIN_REGION_SIDE}, got {max_side!r}")
+    if max_side is not None and (int(max_side) != max_side or max_side < MIN_CROP_SIDE):
+        raise CompanionError(f"max_side must be a whole number >= {MIN_CROP_SIDE}, got {max_side!r}")
     single = isinstance(records, Mapping)
     records = [records] if single else list(records)
     images = [images] if single else list(images)
@@ -107,14 +108,14 @@ def fusion_by_distortion(model: nn.Module, images, records, *, max_side: int | N
         x = _as_batch(image, device)
         h, w = x.shape[2:]
         if not isinstance(record, Mapping) or "regions" not in record:
-            raise CompanionError(f"record {idx} has no 'regions'; pass the SHDD record dicts (records/*.json)")
+            raise CompanionError(f"record {idx} has no 'regions'; pass record dicts with a 'regions' list (as SHDD's records/*.json)")
         for region in record["regions"]:
             kind = str(region.get("type", region.get("label")))
             entry = acc.setdefault(kind, {"label": region.get("label"), "n_skipped": 0, "rows": []})
             y0, x0, y1, x1 = (int(region[k]) for k in ("ymin", "xmin", "ymax", "xmax"))
             if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
                 raise CompanionError(f"image {idx}: region {(y0, x0, y1, x1)} lies outside the {w}×{h} image")
-            if min(y1 - y0, x1 - x0) < MIN_REGION_SIDE:
+            if min(y1 - y0, x1 - x0) < MIN_CROP_SIDE:
                 entry["n_skipped"] += 1
                 continue
             if max_side is not None:

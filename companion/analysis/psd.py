@@ -41,12 +41,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from companion.data.shdd import MIN_REGION_SIDE
 from companion.errors import CompanionError
 from companion.metrics import rgb_to_y
 
 DEFAULT_BAND = (0.05, 0.4)  # cycles/pixel, the fit band of fit_power_law
 DEFAULT_TILE = 32  # px, the tile side of psd_by_label
+MIN_SIDE = 16  # px: the smallest region side with 8 frequency rings
 
 
 def to_grey(image) -> np.ndarray:
@@ -157,11 +157,11 @@ def _box(box) -> tuple[int, int, int, int]:
         try:
             box = (box["ymin"], box["xmin"], box["ymax"], box["xmax"])
         except KeyError as e:
-            raise CompanionError(f"region is missing {e.args[0]!r}; SHDD regions have ymin, xmin, ymax, xmax") from None
+            raise CompanionError(f"region is missing {e.args[0]!r}; region dicts have ymin, xmin, ymax, xmax") from None
     try:
         y0, x0, y1, x1 = (int(v) for v in box)
     except (TypeError, ValueError):
-        raise CompanionError(f"region must be (ymin, xmin, ymax, xmax) or an SHDD region dict, got {box!r}") from None
+        raise CompanionError(f"region must be (ymin, xmin, ymax, xmax) or a region dict, got {box!r}") from None
     return y0, x0, y1, x1
 
 
@@ -181,10 +181,10 @@ def region_psd(image, box, *, window: str | None = None) -> tuple[np.ndarray, np
     """:func:`radial_psd` of the rectangle ``box`` of ``image``.
 
     ``box``: ``(ymin, xmin, ymax, xmax)`` (max exclusive) or an SHDD region dict with those keys. Regions with
-    a side under 16 px (``companion.data.shdd.MIN_REGION_SIDE``) are refused: they have fewer than 8 rings.
+    a side under 16 px (:data:`MIN_SIDE`) are refused: they have fewer than 8 rings.
     """
     arr = np.asarray(image)
-    y0, x0, y1, x1 = _check_box(box, arr.shape, MIN_REGION_SIDE)
+    y0, x0, y1, x1 = _check_box(box, arr.shape, MIN_SIDE)
     return radial_psd(arr[y0:y1, x0:x1], window=window)
 
 
@@ -212,8 +212,8 @@ def psd_by_label(clean, distorted, records, *, restored=None, tile: int = DEFAUL
     "restored" is ``{"power": mean PSD, "alpha": α, "intercept": c}`` (α and c are NaN when the mean PSD
     is zero in the band, i.e. every tile was constant).
     """
-    if int(tile) != tile or tile < MIN_REGION_SIDE:
-        raise CompanionError(f"tile must be a whole number of at least {MIN_REGION_SIDE} px, got {tile!r}")
+    if int(tile) != tile or tile < MIN_SIDE:
+        raise CompanionError(f"tile must be a whole number of at least {MIN_SIDE} px, got {tile!r}")
     tile = int(tile)
     single = isinstance(records, Mapping)
     records = [records] if single else list(records)
@@ -234,7 +234,7 @@ def psd_by_label(clean, distorted, records, *, restored=None, tile: int = DEFAUL
                 raise CompanionError(f"image {idx}: {name} is {images[name][idx].shape[::-1]} but clean is "
                                      f"{shape[::-1]}; they must be the same size")
         if not isinstance(record, Mapping) or "regions" not in record:
-            raise CompanionError(f"record {idx} has no 'regions'; pass the SHDD record dicts (records/*.json)")
+            raise CompanionError(f"record {idx} has no 'regions'; pass record dicts with a 'regions' list (as SHDD's records/*.json)")
         for region in record["regions"]:
             kind = str(region.get("type", region.get("label")))
             entry = acc.setdefault(kind, {"label": region.get("label"), "n_regions": 0, "n_tiles": 0,

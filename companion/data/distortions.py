@@ -1,13 +1,8 @@
-"""The synthetic distortions of the thesis, one plain function each, plus a registry and the papers' presets.
+"""The synthetic distortions of the thesis, one plain function each, plus a registry.
 
-Two datasets in the thesis are built from these:
-
-* **Flickr-Distortion** (thesis Ch.6, §6.2.1 classification, §6.2.2 detection): eight distortion types at
-  three levels each -- Gaussian white noise, Gaussian blur, salt & pepper, quantization, JPEG, low-pass
-  ("low resolution"), non-local-means denoising and f-noise. See :data:`FLICKR_TYPES` / :data:`FLICKR_LEVELS`.
-* **SHDD** (thesis Ch.7, §7.3; seed 000 §3): each region of a divided image gets one of Gaussian noise,
-  Gaussian blur, f-noise, contrast change or identity, with a strength drawn uniformly from a range. See
-  :data:`SHDD_TYPES` / :data:`SHDD_RANGES`.
+Two datasets in the thesis are built from these, each keeping its presets (types, levels, ranges) with its
+generator: Flickr-Distortion (Ch.6 §6.2; :mod:`companion.ch6.flickr_distortion`: eight types at three
+levels) and SHDD (Ch.7 §7.3; :mod:`companion.ch7.shdd`: four types and identity, strengths from ranges).
 
 Every distortion has the signature ``fn(image, strength, rng) -> np.ndarray``: ``image`` is a float array in
 [0, 1] of shape H×W×3 or H×W (any size, down to a few pixels); the result has the same shape, dtype float32,
@@ -311,37 +306,10 @@ def apply_distortion(name: str, image, strength, rng) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Presets from the papers.
-
-#: SHDD distortion pool (§7.3, seed 000 §3); a region's label id is the index in this tuple.
-SHDD_TYPES = ("identity", "gaussian_noise", "gaussian_blur", "f_noise", "contrast_change")
-
-#: SHDD strength ranges, sampled uniformly (§7.3, seed 000 §3); blur as sigma (see gaussian_blur).
-SHDD_RANGES = {
-    "gaussian_noise": (0.005, 0.02),
-    "gaussian_blur": (1.0, 2.5),
-    "f_noise": (6.0, 10.0),
-    "contrast_change": (25.0, 40.0),
-}
-
-#: Flickr-Distortion types in §6.2 order; a class id is the index in this tuple.
-FLICKR_TYPES = ("gaussian_noise", "gaussian_blur", "salt_and_pepper", "quantization", "jpeg",
-                "low_resolution", "nl_means_denoising", "f_noise")
-
-#: Flickr-Distortion's three levels per type, mild → severe (§6.2.1); quantization is the companion's choice.
-FLICKR_LEVELS = {
-    "gaussian_noise": (0.0125, 0.025, 0.05),
-    "gaussian_blur": (1.5, 3.0, 6.0),
-    "salt_and_pepper": (0.0125, 0.025, 0.05),
-    "quantization": (16, 8, 4),
-    "jpeg": (20, 10, 5),
-    "low_resolution": (0.3, 0.1, 0.03),
-    "nl_means_denoising": (0.04, 0.06, 0.08),
-    "f_noise": (2.5, 5.0, 10.0),
-}
+# Strengths drawn from a range (each dataset's presets live with its generator).
 
 
-def sample_strength(name: str, rng: np.random.Generator, ranges=SHDD_RANGES) -> float:
+def sample_strength(name: str, rng: np.random.Generator, ranges: dict) -> float:
     """Draw a strength for ``name`` uniformly from ``ranges[name]`` (identity → 0.0). Whole-number
     parameters (jpeg, quantization) are drawn uniformly among the integers of the closed range."""
     if name == "identity":
@@ -352,18 +320,3 @@ def sample_strength(name: str, rng: np.random.Generator, ranges=SHDD_RANGES) -> 
     if name in DISTORTIONS and DISTORTIONS[name].integer:
         return float(rng.integers(math.ceil(lo), math.floor(hi), endpoint=True))
     return float(rng.uniform(lo, hi))
-
-
-def flickr_range(name: str) -> tuple[float, float]:
-    """(min, max) of the three Flickr-Distortion levels of ``name``: the detection sets draw levels
-    uniformly in this range (§6.2.2)."""
-    if name not in FLICKR_LEVELS:
-        raise CompanionError(f"{name!r} is not a Flickr-Distortion type; known types: {', '.join(FLICKR_TYPES)}")
-    levels = FLICKR_LEVELS[name]
-    return float(min(levels)), float(max(levels))
-
-
-def sample_flickr_strength(name: str, rng: np.random.Generator) -> float:
-    """Draw a detection-set strength for ``name`` uniformly in :func:`flickr_range` (§6.2.2); jpeg quality
-    and quantization levels are whole numbers (returned as float)."""
-    return sample_strength(name, rng, {name: flickr_range(name)})

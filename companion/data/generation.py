@@ -1,33 +1,21 @@
-"""Shared machinery of the two dataset generators: clean-image sources, jobs, a process pool, a manifest.
+"""Shared machinery of dataset generators: clean-image sources, jobs, a process pool, a manifest.
 
-SHDD (thesis §7.3, seed 000 §3; :mod:`companion.data.shdd`) and Flickr-Distortion (thesis §6.2;
-:mod:`companion.data.flickr_distortion`) are both "take clean images, write many distorted files". This
-module does the parts they share, so each generator only says *what* one unit of output is.
+Every generated dataset of the companion is "take clean images, write many distorted files". This module
+does the parts they share, so each generator (in its chapter's package) only says *which* clean images go to
+which split and *what* one unit of output is.
 
-**Sources.** :func:`clean_images` turns ``source`` into a list of :class:`CleanImage` records (stem, split,
-and where the pixels come from). ``source="bundled"`` uses the scikit-image photographs of
-:data:`companion.data.images.EMBEDDED_IMAGES` and then follows exactly the same path as a real folder
-(load → check size → generate → write); only :meth:`CleanImage.load` differs.
-
-* SHDD, bundled: the names sorted; the last ``k`` are ``test``, the ``k`` before them ``val``, the rest
-  ``train``, with ``k = max(1, round(n / 18))`` -- DIV2K's 800/50/50 proportions (16:1:1), every split
-  non-empty (with scikit-image 0.26's nine photographs: 7 train, ``retina`` val, ``rocket`` test).
-* SHDD, a folder: the DIV2K layout (``<source>/DIV2K/DIV2K_{train,valid}_HR/NNNN.png``, or ``<source>``
-  being that ``DIV2K`` folder), read with :func:`companion.data.folders.div2k_hr_paths`; the paper's split
-  (§7.3): 0001-0800 train, 0801-0850 val, 0851-0900 test. Any other folder of PNG/JPEG files is accepted
-  as a plain folder and split 16:1:1 by a seeded permutation (the companion's fallback, cheap to offer).
-* Flickr-Distortion (the 804 Flickr references are not public), bundled or any folder of 8-bit RGB
-  PNG/JPEG files: one seeded permutation of the references; its first 60 % is classification ``train``,
-  the next 20 % ``val``, the last 20 % ``test`` (§6.2.1). The detection split (80/20, §6.2.2) is the same
-  permutation cut once: classification train+val → detection ``train``, classification test → detection
-  ``test`` (:func:`detection_split`). Splitting by reference means no reference -- hence no content --
-  leaks across splits, in either task or between the two.
+**Sources.** A generator turns its ``source`` into a list of :class:`CleanImage` records (stem, split, and
+where the pixels come from) with the helpers here: :func:`bundled_images` (the scikit-image photographs of
+:data:`companion.data.images.EMBEDDED_IMAGES`, which then follow exactly the same path as a real folder:
+load → check size → generate → write; only :meth:`CleanImage.load` differs), :func:`folder_images`,
+:func:`div2k_root` (the DIV2K layout), :func:`tail_split` / :func:`seeded_order` (assign splits along an
+order) and :func:`finish_sources` (unique stems, sorted).
 
 Every image is read with :func:`companion.data.images.load_image`, so a corrupt, greyscale, RGBA or 16-bit
-file stops the build with a :class:`CompanionError` naming the file; an image smaller than a generator
-needs stops it with one naming the file, its size and the minimum. All sources are loaded and checked once
-before anything is written (a pre-flight pass, in the pool when ``workers > 1``; about 0.12 s per 2K PNG), so
-a bad file costs seconds, not a half-built dataset.
+file stops the build with a :class:`CompanionError`; an image smaller than a generator needs stops it with
+one naming the file, its size and the minimum. All sources are loaded and checked once before anything is
+written (a pre-flight pass, in the pool when ``workers > 1``; about 0.12 s per 2K PNG), and every bad file
+is named in one message, so a bad folder costs seconds, not a half-built dataset.
 
 **Jobs and units.** A :class:`Job` is one clean image plus its :class:`Unit`\\ s; a unit is the smallest
 thing that is skipped or redone (an SHDD version, a Flickr reference's classification set, ...), and it
@@ -63,13 +51,8 @@ import numpy as np
 from companion.atomic import atomic_write_text
 from companion.errors import CompanionError
 
-DATASETS = ("shdd", "flickr-distortion")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MANIFEST_EVERY_S = 5.0
-
-# DIV2K numbering of the paper's SHDD split (§7.3): train, then half of DIV2K valid each for val and test.
-DIV2K_SHDD_SPLITS = {"train": (1, 800), "val": (801, 850), "test": (851, 900)}
-FLICKR_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -140,7 +123,7 @@ def check_size(image: np.ndarray | tuple[int, int], clean: CleanImage, min_side:
                              f"{min_side} px; remove it from the source folder or use larger images")
 
 
-def _seeded_order(n: int, seed: int, tag: str) -> np.ndarray:
+def seeded_order(n: int, seed: int, tag: str) -> np.ndarray:
     return np.random.default_rng(np.random.SeedSequence([seed, stable_int(tag)])).permutation(n)
 
 
@@ -150,7 +133,7 @@ def list_image_files(folder: Path) -> list[Path]:
                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _bundled() -> list[CleanImage]:
+def bundled_images() -> list[CleanImage]:
     from companion.data.images import EMBEDDED_IMAGES
 
     if not EMBEDDED_IMAGES:
@@ -159,14 +142,14 @@ def _bundled() -> list[CleanImage]:
     return [CleanImage(stem=name, split="", embedded=name) for name in sorted(EMBEDDED_IMAGES)]
 
 
-def _from_folder(folder: Path) -> list[CleanImage]:
+def folder_images(folder: Path) -> list[CleanImage]:
     files = list_image_files(folder)
     if not files:
         raise CompanionError(f"no PNG or JPEG images in {folder}; pass a folder of 8-bit RGB images")
     return [CleanImage(stem=p.stem, split="", path=p) for p in files]
 
 
-def _tail_split(images: list[CleanImage], order: np.ndarray, counts: dict[str, int]) -> list[CleanImage]:
+def tail_split(images: list[CleanImage], order: np.ndarray, counts: dict[str, int]) -> list[CleanImage]:
     """Assign splits along ``order``: the first counts[first] images, then the next, ..."""
     split_of, start = {}, 0
     for split, count in counts.items():
@@ -176,16 +159,9 @@ def _tail_split(images: list[CleanImage], order: np.ndarray, counts: dict[str, i
     return [CleanImage(c.stem, split_of[i], c.path, c.embedded) for i, c in enumerate(images)]
 
 
-def _shdd_counts(n: int) -> dict[str, int]:
-    if n < 3:
-        raise CompanionError(f"SHDD needs at least 3 clean images (train, val, test), found {n}; "
-                             "add images to the source folder")
-    k = max(1, round(n / 18))
-    return {"train": n - 2 * k, "val": k, "test": k}
-
-
-def _div2k_dir(folder: Path) -> Path | None:
-    """The data root holding ``DIV2K/`` for :func:`div2k_hr_paths`, or None if ``folder`` isn't DIV2K."""
+def div2k_root(folder: Path) -> Path | None:
+    """The data root holding ``DIV2K/`` for :func:`~companion.data.folders.div2k_hr_paths`, or None if
+    ``folder`` is neither that root nor the ``DIV2K`` folder itself."""
     if (folder / "DIV2K").is_dir():
         return folder
     if folder.name == "DIV2K" and any((folder / f"DIV2K_{s}_HR").is_dir() for s in ("train", "valid")):
@@ -193,82 +169,27 @@ def _div2k_dir(folder: Path) -> Path | None:
     return None
 
 
-def _shdd_split_of_number(number: int) -> str | None:
-    for split, (lo, hi) in DIV2K_SHDD_SPLITS.items():
-        if lo <= number <= hi:
-            return split
-    return None
-
-
-def _shdd_sources(source, seed: int) -> list[CleanImage]:
-    if source == "bundled":
-        images = _bundled()  # sorted by name; a tail split, DIV2K proportions
-        return _tail_split(images, np.arange(len(images)), _shdd_counts(len(images)))
-    folder = _folder(source)
-    root = _div2k_dir(folder)
-    if root is not None:
-        from companion.data.folders import div2k_hr_paths
-
-        paths = div2k_hr_paths(root, "train") + div2k_hr_paths(root, "valid")
-        images = [CleanImage(p.stem, _shdd_split_of_number(int(p.stem)), path=p) for p in paths]
-        missing = {"val", "test"} - {c.split for c in images}
-        if missing:
-            raise CompanionError(f"DIV2K in {root / 'DIV2K'} has no {' or '.join(sorted(missing))} images: SHDD "
-                                 "uses DIV2K_valid_HR/0801-0850.png for val and 0851-0900.png for test")
-        return images
-    images = _from_folder_or_layout_error(folder)
-    return _tail_split(images, _seeded_order(len(images), seed, "shdd/split"), _shdd_counts(len(images)))
-
-
-def _from_folder_or_layout_error(folder: Path) -> list[CleanImage]:
-    if not list_image_files(folder):
-        raise CompanionError(f"no images in {folder}: pass the data root holding DIV2K/DIV2K_train_HR/0001.png … "
-                             "and DIV2K/DIV2K_valid_HR/0801.png … 0900.png, or a folder of PNG/JPEG images")
-    return _from_folder(folder)
-
-
-def _folder(source) -> Path:
+def source_folder(source) -> Path:
+    """``source`` as an existing folder, or a one-line error."""
     folder = Path(source).expanduser()
     if not folder.is_dir():
         raise CompanionError(f"source folder {folder} does not exist; pass --source bundled or a folder of images")
     return folder
 
 
-def _flickr_sources(source, seed: int) -> list[CleanImage]:
-    images = _bundled() if source == "bundled" else _from_folder(_folder(source))
-    n = len(images)
-    if n < 3:
-        raise CompanionError(f"Flickr-Distortion needs at least 3 reference images (train, val, test), found {n}; "
-                             "add images to the source folder")
-    k = max(1, round(n * FLICKR_FRACTIONS["test"]))
-    counts = {"train": n - 2 * k, "val": k, "test": k}
-    return _tail_split(images, _seeded_order(n, seed, "flickr-distortion/split"), counts)
+def bundled_or_folder(source) -> list[CleanImage]:
+    """The embedded photographs (``source="bundled"``) or the PNG/JPEG files of a folder, without splits."""
+    return bundled_images() if source == "bundled" else folder_images(source_folder(source))
 
 
-def clean_images(source="bundled", dataset: str = "shdd", seed: int = 0) -> list[CleanImage]:
-    """The clean images of ``dataset`` ("shdd" or "flickr-distortion") from ``source``, with their splits.
-
-    ``source`` is ``"bundled"`` or a folder (see the module docstring for the layouts and split rules).
-    SHDD splits are train/val/test; Flickr-Distortion records the *classification* split (train/val/test),
-    and :func:`detection_split` maps it to the detection one. Sorted by (split, stem).
-    """
-    if dataset == "shdd":
-        images = _shdd_sources(source, seed)
-    elif dataset == "flickr-distortion":
-        images = _flickr_sources(source, seed)
-    else:
-        raise CompanionError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+def finish_sources(images: list[CleanImage]) -> list[CleanImage]:
+    """Refuse duplicate stems, then sort by (split, stem): the order every generator walks its sources in."""
     stems = [c.stem for c in images]
     if len(set(stems)) != len(stems):
         dup = sorted({s for s in stems if stems.count(s) > 1})
         raise CompanionError(f"several source images share the stem(s) {', '.join(dup)}; rename them so every "
                              "file name (without extension) is unique")
     return sorted(images, key=lambda c: (c.split, c.stem))
-
-
-def detection_split(classification_split: str) -> str:
-    """Flickr-Distortion detection split (80/20) from the classification one (60/20/20): val joins train."""
-    return "test" if classification_split == "test" else "train"
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -2,9 +2,8 @@
 
 ``source="bundled"`` with ``limit=0`` is the generators' own ``--source bundled``. A positive ``limit`` copies
 the first ``limit`` embedded pictures (sorted by name) into a folder and hands that folder to the generator,
-which is the very code path of a user's own folder of images. ``source="data"`` uses the real dataset under
-the data root (``COMPANION_DATA``): DIV2K for SHDD, and for Flickr-Distortion a folder ``flickr_references/``
-of 8-bit RGB images (the thesis' 804 Flickr references are not public; any photographs will do).
+which is the very code path of a user's own folder of images. ``source="data"`` uses a folder under the data
+root (``COMPANION_DATA``) that the chapter names (``DIV2K``, ``flickr_references``, ...).
 """
 from __future__ import annotations
 
@@ -13,9 +12,6 @@ from pathlib import Path
 from companion.data.folders import data_root
 from companion.data.images import EMBEDDED_IMAGES, centre_square, embedded_image, save_image
 from companion.errors import CompanionError
-
-REAL_SOURCES = {"shdd": "DIV2K", "flickr-distortion": "flickr_references"}
-
 
 def fit_square(image, side: int):
     """Centre-crop ``image`` to a square, then resize it (anti-aliased) to ``side``×``side``."""
@@ -27,12 +23,13 @@ def fit_square(image, side: int):
     return resize(square, (side, side), anti_aliasing=square.shape[0] > side).astype("float32")
 
 
-def prepare_source(source: str, dataset: str, *, limit: int = 0, crop: int = 0, work_dir: Path | None = None,
+def prepare_source(source: str, folder_name: str, *, limit: int = 0, crop: int = 0, work_dir: Path | None = None,
                    root: Path | None = None):
-    """Return what ``build_shdd`` / ``build_flickr_distortion`` take as ``source``: "bundled" or a folder.
+    """Return what a generator takes as ``source``: "bundled" or a folder.
 
     With ``source="bundled"``, ``limit`` > 0 or ``crop`` > 0 writes the first ``limit`` embedded pictures (all
     when 0), centre-cropped to ``crop`` px (whole when 0), into a folder under ``work_dir`` and returns it.
+    With ``source="data"``, returns ``<data root>/<folder_name>`` after checking it exists.
     """
     if source == "bundled":
         if limit <= 0 and crop <= 0:
@@ -47,20 +44,15 @@ def prepare_source(source: str, dataset: str, *, limit: int = 0, crop: int = 0, 
                 save_image(folder / f"{name}.png", centre_square(image, crop, name) if crop else image)
         return folder
     if source == "data":
-        if dataset not in REAL_SOURCES:
-            raise CompanionError(f"unknown dataset {dataset!r}; choose one of {', '.join(REAL_SOURCES)}")
-        folder = data_root(root) / REAL_SOURCES[dataset]
+        folder = data_root(root) / folder_name
         if not folder.is_dir():
-            raise CompanionError(f"dataset folder {folder} does not exist; put {REAL_SOURCES[dataset]} there (see "
+            raise CompanionError(f"dataset folder {folder} is missing; put {folder_name} there (see "
                                  "data/README.md), set COMPANION_DATA, or use the quick profile")
-        return folder.parent if dataset == "shdd" else folder
+        return folder
     raise CompanionError(f"unknown source {source!r}; use 'bundled' or 'data'")
 
 
-def first_image(source, dataset: str):
-    """The first clean image of a prepared source, as float32 H×W×3, for the example figures."""
-    from companion.data.generation import clean_images
-
-    clean = clean_images(source, dataset)
-    test = [c for c in clean if c.split == "test"] or clean
+def first_test_image(clean) -> "np.ndarray":
+    """The first test image of a generator's clean images (else the first image), as float32 H×W×3."""
+    test = [c for c in clean if c.split == "test"] or list(clean)
     return test[0].load()

@@ -31,6 +31,8 @@ from torch import nn
 
 from companion.models.common import check_image_batch, he_init
 
+#: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
+NAME, LABEL, MODEL = "dncnn", "DnCNN", "DnCNN"
 PAPER_CONFIG = dict(depth=17, features=64)
 QUICK_CONFIG = dict(depth=6, features=32)
 

@@ -50,6 +50,8 @@ from torch.nn import functional as F
 
 from companion.models.common import check_image_batch, he_init
 
+#: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
+NAME, LABEL, MODEL = "mepsnet", "MEPSNet", "MEPSNet"
 PAPER_CONFIG = dict(experts=3, srir=3, blocks=12, templates=16, extract_width=256, expert_width=64, share=True)
 # A CPU-sized MEPSNet with every part of the paper's (3 experts, shared bank, SRIRs with several blocks): about
 # 77K MACs per pixel instead of 9.6M, for the quick profile's minutes-long training on a laptop.

@@ -54,6 +54,8 @@ from torch.nn import functional as F
 
 from companion.models.common import check_image_batch, he_init
 
+#: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
+NAME, LABEL, MODEL = "owan", "OWAN", "OWAN"
 PAPER_CONFIG = dict(channels=16, layers=40, group=4)
 QUICK_CONFIG = dict(channels=8, layers=4, group=2)
 

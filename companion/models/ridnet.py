@@ -50,6 +50,8 @@ from torch import nn
 
 from companion.models.common import check_image_batch, he_init
 
+#: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
+NAME, LABEL, MODEL = "ridnet", "RIDNet", "RIDNet"
 PAPER_CONFIG = dict(features=64, modules=4, reduction=16)
 QUICK_CONFIG = dict(features=16, modules=2, reduction=4)
 

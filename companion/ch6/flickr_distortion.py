@@ -54,12 +54,32 @@ from pathlib import Path
 
 import numpy as np
 
-from companion.data.distortions import DISTORTIONS, FLICKR_LEVELS, FLICKR_TYPES, sample_flickr_strength
-from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, clean_images,
-                                       detection_split, dumps, run_jobs, stable_int, write_index)
+from companion.data.distortions import DISTORTIONS, sample_strength
+from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, bundled_or_folder, dumps,
+                                       finish_sources, run_jobs, seeded_order, stable_int, tail_split,
+                                       write_index)
 from companion.data.images import centre_square
-from companion.data.shdd import distort_regions
+from companion.data.regions import distort_regions
 from companion.errors import CompanionError
+
+#: Flickr-Distortion types in §6.2 order; a class id is the index in this tuple.
+FLICKR_TYPES = ("gaussian_noise", "gaussian_blur", "salt_and_pepper", "quantization", "jpeg",
+                "low_resolution", "nl_means_denoising", "f_noise")
+
+#: Flickr-Distortion's three levels per type, mild → severe (§6.2.1); quantization is the companion's choice.
+FLICKR_LEVELS = {
+    "gaussian_noise": (0.0125, 0.025, 0.05),
+    "gaussian_blur": (1.5, 3.0, 6.0),
+    "salt_and_pepper": (0.0125, 0.025, 0.05),
+    "quantization": (16, 8, 4),
+    "jpeg": (20, 10, 5),
+    "low_resolution": (0.3, 0.1, 0.03),
+    "nl_means_denoising": (0.04, 0.06, 0.08),
+    "f_noise": (2.5, 5.0, 10.0),
+}
+
+#: Split of the references (§6.2.1): 60 % classification train, 20 % val, 20 % test.
+FLICKR_FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 SETS = ("classification", "basic", "difficult")
 CLASSIFICATION_SPLITS = ("train", "val", "test")
@@ -262,7 +282,7 @@ def build_flickr_distortion(source="bundled", out: str | os.PathLike | None = No
 
         out = data_root()
     root = Path(out) / "flickr-distortion"
-    images = clean_images(source, "flickr-distortion", seed)
+    images = clean_images(source, seed)
     manifest = Manifest.open(root / "manifest.json", "flickr-distortion", seed)
     detection = any(s in DETECTION for s in sets)
     jobs = [Job(image=c, units=_units(c, sets, per_reference), seed=seed, min_side=CROP if detection else 1,
@@ -282,3 +302,39 @@ def build_flickr_distortion(source="bundled", out: str | os.PathLike | None = No
                             _coco(s, split, stems, seed, per_reference))
     manifest.save()
     return BuildReport(written, skipped, time.perf_counter() - started, root)
+
+
+def flickr_range(name: str) -> tuple[float, float]:
+    """(min, max) of the three Flickr-Distortion levels of ``name``: the detection sets draw levels
+    uniformly in this range (§6.2.2)."""
+    if name not in FLICKR_LEVELS:
+        raise CompanionError(f"{name!r} is not a Flickr-Distortion type; known types: {', '.join(FLICKR_TYPES)}")
+    levels = FLICKR_LEVELS[name]
+    return float(min(levels)), float(max(levels))
+
+
+def sample_flickr_strength(name: str, rng: np.random.Generator) -> float:
+    """Draw a detection-set strength for ``name`` uniformly in :func:`flickr_range` (§6.2.2); jpeg quality
+    and quantization levels are whole numbers (returned as float)."""
+    return sample_strength(name, rng, {name: flickr_range(name)})
+
+
+def clean_images(source="bundled", seed: int = 0) -> list[CleanImage]:
+    """The Flickr-Distortion references from ``source`` ("bundled" or any folder of 8-bit RGB PNG/JPEG
+    files; the 804 Flickr references are not public), with their *classification* split, sorted by
+    (split, stem): one seeded permutation, its first 60 % ``train``, the next 20 % ``val``, the last 20 %
+    ``test`` (§6.2.1). :func:`detection_split` cuts the same permutation once for detection (§6.2.2), so no
+    reference -- hence no content -- leaks across splits, in either task or between the two."""
+    images = bundled_or_folder(source)
+    n = len(images)
+    if n < 3:
+        raise CompanionError(f"Flickr-Distortion needs at least 3 reference images (train, val, test), found {n}; "
+                             "add images to the source folder")
+    k = max(1, round(n * FLICKR_FRACTIONS["test"]))
+    counts = {"train": n - 2 * k, "val": k, "test": k}
+    return finish_sources(tail_split(images, seeded_order(n, seed, "flickr-distortion/split"), counts))
+
+
+def detection_split(classification_split: str) -> str:
+    """Flickr-Distortion detection split (80/20) from the classification one (60/20/20): val joins train."""
+    return "test" if classification_split == "test" else "train"

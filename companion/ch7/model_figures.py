@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from companion.data.distortions import SHDD_TYPES
-from companion.figures.ch7 import SHORT, TYPE_COLOURS, label_map_rgb
+from companion.ch7.shdd import SHDD_TYPES
+from companion.ch7.shdd_figures import SHORT, TYPE_COLOURS, label_map_rgb, type_legend
+from companion.figures.style import colorbar
 
 MODEL_COLOURS = {"DnCNN": "#8c8c8c", "VDSR": "#b07aa1", "OWAN": "#edc948", "RIDNet": "#4e79a7", "MEPSNet": "#e15759"}
 

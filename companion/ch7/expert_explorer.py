@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from companion.analysis.features import expert_feature_maps, summarise_map
-from companion.evaluate import restore
+from companion.engine.inference import restore
 
 
 def _rgb(image) -> np.ndarray:

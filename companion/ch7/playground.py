@@ -15,8 +15,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from companion.data.distortions import SHDD_RANGES, SHDD_TYPES
-from companion.data.shdd import distort_regions
+from companion.ch7.shdd import SHDD_RANGES, SHDD_TYPES
+from companion.data.regions import distort_regions
 
 
 def grid_boxes(height: int, width: int, rows: int, cols: int) -> list[tuple[int, int, int, int]]:
@@ -41,7 +41,7 @@ class SHDDPlayground:
             y0, x0, y1, x1 = box
             rng = np.random.default_rng([self.seed, index, SHDD_TYPES.index(kind)])
             region = {"ymin": y0, "xmin": x0, "ymax": y1, "xmax": x1, "type": kind, "strength": strength}
-            out, _ = distort_regions(self.image, [region], rng)
+            out, _ = distort_regions(self.image, [region], rng, names=SHDD_TYPES)
             self._cache[key] = out[y0:y1, x0:x1].copy()
         return self._cache[key]
 

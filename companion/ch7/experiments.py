@@ -4,11 +4,14 @@ The notebooks ``07b_mepsnet_training``, ``07c_ablations`` and ``07d_what_experts
 
 * :func:`shdd_root` builds (or finds) the SHDD copy a profile uses;
 * :class:`Variant` names one model setting (a row of a paper table);
-* :func:`train_variant` trains one variant with one seed through :func:`companion.train.train`, with a
+* :func:`train_variant` trains one variant with one seed through :func:`companion.engine.loop.train`, with a
   checkpoint under the work folder, so a rerun (or a killed run) resumes instead of starting over;
-* :func:`evaluate_levels` runs :func:`companion.evaluate.evaluate_shdd` on each SHDD level's test split;
-* :func:`compare` does both for every variant × seed and :func:`summarise` gives mean ± std over seeds;
-* :func:`record_table` puts the summary beside the paper's table in the ledger.
+* :func:`evaluate_levels` runs :func:`companion.ch7.evaluation.evaluate_shdd` on each SHDD level's test split;
+* :func:`compare` does both for every variant × seed and :func:`summarise` gives mean ± std over seeds
+  (:func:`companion.summary.mean_std`);
+* :func:`record_table` puts the summary beside the paper's table in the ledger;
+* :func:`ablation_claims` checks the thesis' ablation claims beyond the seed spread
+  (:func:`companion.summary.check_claims`).
 
 The quick profile gives every model the same training-time budget (``max_seconds``); the steps each model
 managed are recorded with its numbers.
@@ -18,18 +21,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from companion.ch7.datasets import SHDDEval, SHDDTrain
+from companion.ch7.evaluation import evaluate_shdd
+from companion.ch7.shdd import build_shdd
 from companion.data import references
-from companion.data.shdd import build_shdd
-from companion.data.torch_datasets import SHDDEval, SHDDTrain
-from companion.evaluate import evaluate_shdd, protocol_text
-from companion.models import LABELS, build_model, count_parameters, model_config
-from companion.train import TrainConfig, TrainResult, load_weights, train
+from companion.engine.checkpoint import load_weights
+from companion.engine.settings import TrainConfig
+from companion.engine.loop import LOSSES, paired_batch, psnr_on_pairs, train
+from companion.errors import CompanionError
+from companion.metrics import protocol_text
+from companion.models import build_model, count_parameters, model_config, model_label
+from companion.summary import check_claims, markdown_table, mean_std, pm
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class Variant:
 
 def baselines(cfg) -> list[Variant]:
     """The models of Table 7.1, in the table's order."""
-    return [Variant(LABELS[name], name) for name in cfg.models]
+    return [Variant(model_label(name), name) for name in cfg.models]
 
 
 def shdd_root(run, cfg, *, progress: bool = True) -> Path:
@@ -54,7 +62,7 @@ def shdd_root(run, cfg, *, progress: bool = True) -> Path:
 
     The full-size bundled build is the one ``07a_shdd`` makes, so the two notebooks share it.
     """
-    source = references.prepare_source(cfg.source, "shdd", limit=cfg.references, crop=cfg.reference_crop,
+    source = references.prepare_source(cfg.source, "DIV2K", limit=cfg.references, crop=cfg.reference_crop,
                                        work_dir=run.work_dir)
     tag = "datasets" if cfg.source == "data" or not (cfg.references or cfg.reference_crop) \
         else f"datasets-{cfg.references}-{cfg.reference_crop}"
@@ -66,16 +74,15 @@ def shdd_root(run, cfg, *, progress: bool = True) -> Path:
 
 
 def train_config(cfg, seed: int) -> TrainConfig:
-    return TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, patch_size=cfg.patch_size, lr=cfg.lr,
-                       milestones=tuple(cfg.milestones), bf16=cfg.bf16, channels_last=cfg.channels_last,
-                       max_seconds=cfg.max_seconds, checkpoint_every=cfg.checkpoint_every, val_every=cfg.val_every,
-                       seed=seed)
+    """The profile's training settings with this run's seed."""
+    return replace(cfg.train, seed=seed)
 
 
 def checkpoint_path(run, variant: Variant, cfg, seed: int) -> Path:
     """Where a variant's checkpoint lives: named by the model and a hash of everything that shapes it."""
     key = json.dumps({"model": variant.model, "kwargs": variant.kwargs(cfg.size),
-                      "train": asdict(train_config(cfg, seed)), "level": cfg.train_level,
+                      "train": asdict(train_config(cfg, seed)), "loss": cfg.loss, "patch": cfg.patch_size,
+                      "level": cfg.train_level,
                       "data": [cfg.source, cfg.references, cfg.reference_crop, cfg.versions, run.seed]},
                      sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
@@ -87,12 +94,17 @@ def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress
     torch.manual_seed(seed)
     model = build_model(variant.model, **variant.kwargs(cfg.size))
     dataset = SHDDTrain(root, level=cfg.train_level, patch_size=cfg.patch_size, seed=seed, cache=cfg.cache)
-    val_data = None
-    if cfg.val_every:  # a few whole validation images; their PSNR shows in the progress bar
+    tc = train_config(cfg, seed)
+    validate = None
+    if tc.val_every:  # a few whole validation images; their PSNR shows in the progress bar
         val = SHDDEval(root, level=cfg.train_level, split="val")
-        val_data = [(val[i]["distorted"][None], val[i]["clean"][None]) for i in range(min(4, len(val)))]
-    result = train(model, dataset, train_config(cfg, seed), model_name=variant.model, device=run.device,
-                   checkpoint_path=checkpoint_path(run, variant, cfg, seed), val_data=val_data, progress=progress)
+        pairs = [(val[i]["distorted"][None], val[i]["clean"][None]) for i in range(min(4, len(val)))]
+
+        def validate(m):
+            return psnr_on_pairs(m, pairs, device=run.device, bf16=tc.bf16, channels_last=tc.channels_last)
+    result = train(model, dataset, tc, loss=LOSSES[cfg.loss], batch=paired_batch("distorted", "clean"),
+                   model_name=variant.model, device=run.device, checkpoint_path=checkpoint_path(run, variant, cfg, seed),
+                   validate=validate, progress=progress)
     return model, result
 
 
@@ -109,7 +121,7 @@ def evaluate_levels(model, root: Path, cfg, device, *, levels=None) -> dict[str,
     for level in levels or cfg.eval_levels:
         dataset = SHDDEval(root, level=level, split="test")
         out[level] = evaluate_shdd(model, dataset, tiles=tuple(cfg.tiles), overlap=cfg.overlap, device=device,
-                                   bf16=cfg.bf16, progress=False, limit=cfg.eval_images or None)
+                                   bf16=cfg.train.bf16, progress=False, limit=cfg.eval_images or None)
     return out
 
 
@@ -173,8 +185,6 @@ def ablation_variants(cfg) -> dict[str, dict]:
     ``cfg.total_blocks`` SResidual blocks in the whole expert module (paper 36: one expert of 3 × 12, or three
     experts of 3 × 4); Fig. 7.6 sweeps the blocks per SRIR (shown as blocks per expert) and the templates K.
     """
-    from companion.errors import CompanionError
-
     base = model_config("mepsnet", cfg.size)
     srir = base["srir"]
     if cfg.total_blocks % (3 * srir):
@@ -198,48 +208,34 @@ def ablation_variants(cfg) -> dict[str, dict]:
     }
 
 
-def _mean_std(values) -> tuple[float, float]:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return float("nan"), float("nan")
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
 def summarise(results: dict) -> dict:
     """Mean ± std over seeds: ``{label: {"params", "steps", (level, "psnr"|"ssim"): (mean, std),
     (level, "input_psnr"): value, (level, "psnr_by_type"): {type: (mean, std)}}}``."""
     summary = {}
     for label, runs in results.items():
-        row = {"params": runs[0]["params"], "steps": _mean_std([r["steps"] for r in runs]), "seeds": len(runs)}
+        row = {"params": runs[0]["params"], "steps": mean_std([r["steps"] for r in runs]), "seeds": len(runs)}
         for level in runs[0]["levels"]:
             per = [r["levels"][level] for r in runs]
-            row[(level, "psnr")] = _mean_std([p["psnr"] for p in per])
-            row[(level, "ssim")] = _mean_std([p["ssim"] for p in per])
+            row[(level, "psnr")] = mean_std([p["psnr"] for p in per])
+            row[(level, "ssim")] = mean_std([p["ssim"] for p in per])
             row[(level, "input_psnr")] = per[0]["input_psnr"]
             row[(level, "input_psnr_by_type")] = per[0]["input_psnr_by_type"]
             row[(level, "protocol")] = per[0]["protocol"]
             types = sorted({t for p in per for t in p["psnr_by_type"]})
-            row[(level, "psnr_by_type")] = {t: _mean_std([p["psnr_by_type"].get(t) for p in per]) for t in types}
+            row[(level, "psnr_by_type")] = {t: mean_std([p["psnr_by_type"].get(t) for p in per]) for t in types}
         summary[label] = row
     return summary
 
 
-def pm(mean_std: tuple[float, float], digits: int = 2) -> str:
-    """``"33.47 ± 0.05"``."""
-    mean, std = mean_std
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 def table_markdown(summary: dict, levels) -> str:
     """The summary as a Markdown table (PSNR dB / SSIM, mean ± std over seeds), input PSNR as the last row."""
-    head = "| model | params | steps | " + " | ".join(f"{lv} PSNR | {lv} SSIM" for lv in levels) + " |"
-    lines = [head, "|" + "---|" * (3 + 2 * len(levels))]
-    for label, row in summary.items():
-        cells = " | ".join(f"{pm(row[(lv, 'psnr')])} | {pm(row[(lv, 'ssim')], 4)}" for lv in levels)
-        lines.append(f"| {label} | {row['params']:,} | {row['steps'][0]:.0f} | {cells} |")
+    header = ["model", "params", "steps"] + [f"{lv} {m}" for lv in levels for m in ("PSNR", "SSIM")]
+    rows = [[label, f"{row['params']:,}", f"{row['steps'][0]:.0f}"]
+            + [c for lv in levels for c in (pm(row[(lv, "psnr")]), pm(row[(lv, "ssim")], 4))]
+            for label, row in summary.items()]
     first = next(iter(summary.values()))
-    lines.append("| (distorted input) | | | " + " | ".join(f"{first[(lv, 'input_psnr')]:.2f} | " for lv in levels) + "|")
-    return "\n".join(lines)
+    rows.append(["(distorted input)", "", ""] + [c for lv in levels for c in (f"{first[(lv, 'input_psnr')]:.2f}", "")])
+    return markdown_table(header, rows)
 
 
 def ranking(summary: dict, level: str) -> list[str]:
@@ -253,22 +249,15 @@ def record_table(run, summary: dict, *, entry: str, cfg, levels, columns=("PSNR"
     for label, row in summary.items():
         for level in levels:
             protocol = (f"SHDD {level} test, {protocol_text(row[(level, 'protocol')])}; trained on {cfg.train_level}, "
-                        f"{cfg.size} model size, {cfg.patch_size}px patches, batch {cfg.batch_size}, "
-                        + (f"{cfg.max_seconds:.0f} s CPU budget per model" if cfg.max_seconds
-                           else f"{cfg.steps} steps") + f"; mean ± std over {row['seeds']} seeds")
+                        f"{cfg.size} model size, {cfg.patch_size}px patches, batch {cfg.train.batch_size}, "
+                        + (f"{cfg.train.max_seconds:.0f} s CPU budget per model" if cfg.train.max_seconds
+                           else f"{cfg.train.steps} steps") + f"; mean ± std over {row['seeds']} seeds")
             for metric in columns:
                 column = f"{level.capitalize()} {metric}" if level_in_column else metric
                 digits = 2 if metric == "PSNR" else 4
                 run.record(f"{entry}/{label}/{level}/{metric.lower()}", pm(row[(level, metric.lower())], digits),
                            entry=entry, row=label, column=column, protocol=protocol,
                            note=f"{row['params']:,} parameters, {row['steps'][0]:.0f} steps (mean). {note}".strip())
-
-
-def _verdict(better: tuple[float, float], worse: tuple[float, float]) -> tuple[str, float, float]:
-    diff, spread = better[0] - worse[0], math.hypot(better[1], worse[1])
-    if not math.isfinite(diff):
-        return "unclear", diff, spread
-    return ("agrees" if diff > spread else "disagrees" if diff < -spread else "unclear"), diff, spread
 
 
 def ablation_claims(t73: dict, t74: dict, templates: dict, level: str) -> list[dict]:
@@ -292,9 +281,4 @@ def ablation_claims(t73: dict, t74: dict, templates: dict, level: str) -> list[d
     if len(ks) > 1:
         pairs.append(("Figure 7.6", f"more templates help (K={ks[-1]} vs K={ks[0]})",
                       templates[ks[-1]][(level, "psnr")], templates[ks[0]][(level, "psnr")]))
-    claims = []
-    for entry, claim, better, worse in pairs:
-        verdict, diff, spread = _verdict(better, worse)
-        claims.append({"entry": entry, "claim": claim, "verdict": verdict,
-                       "detail": f"difference {diff:+.3f} dB, seed spread {spread:.3f} dB"})
-    return claims
+    return check_claims(pairs)

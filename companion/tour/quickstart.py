@@ -80,8 +80,8 @@ def shdd_preview(run, clean: np.ndarray, rng: np.random.Generator, level: str = 
     """One SHDD sample of ``clean`` with its regions named (Chapter 7's dataset; see notebook 07a)."""
     import matplotlib.pyplot as plt
 
-    from companion.data.shdd import divide_and_distort
-    from companion.figures.ch7 import draw_regions, label_map_rgb
+    from companion.ch7.shdd import divide_and_distort
+    from companion.ch7.shdd_figures import draw_regions, label_map_rgb, type_legend
 
     distorted, labels, record = divide_and_distort(clean, level, rng)
     fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))

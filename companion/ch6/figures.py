@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from companion.data.distortions import FLICKR_LEVELS, FLICKR_TYPES, apply_distortion
-from companion.data.flickr_distortion import centre_crop, detection_image
+from companion.ch6.flickr_distortion import FLICKR_LEVELS, FLICKR_TYPES, centre_crop, detection_image
+from companion.data.distortions import apply_distortion
 
 SHORT = {"gaussian_noise": "GWN", "gaussian_blur": "blur", "salt_and_pepper": "S&P", "quantization": "quant.",
          "jpeg": "JPEG", "low_resolution": "low-pass", "nl_means_denoising": "denoise", "f_noise": "f-noise"}
@@ -117,7 +117,7 @@ def fig_detection_samples(run, root: Path, set_name: str, n: int = 6):
 
 def detection_statistics(set_name: str, n: int, seed: int) -> dict:
     """Measured over ``n`` sampled detection plans: regions per image and side ratios (thesis: means 0.43 / 0.18)."""
-    from companion.data.flickr_distortion import CROP, plan_detection
+    from companion.ch6.flickr_distortion import CROP, plan_detection
 
     rng = np.random.default_rng([seed, 6, len(set_name)])
     counts, ratios = [], []

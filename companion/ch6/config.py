@@ -14,10 +14,9 @@ class DistortionDatasetsConfig:
     workers: int          # generator processes
     statistics_plans: int  # sampled detection plans per set for the measured region statistics
 
-
-    def required_datasets(self) -> tuple[str, ...]:
-        """Datasets that must exist under the data root before the notebook starts (checked by the runner)."""
-        return ("flickr-distortion",) if self.source == "data" else ()
+    def required_folders(self) -> tuple[str, ...]:
+        """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
+        return ("flickr_references",) if self.source == "data" else ()
 
 
 PROFILES = {
@@ -29,3 +28,6 @@ PROFILES = {
     "full": DistortionDatasetsConfig(source="data", references=0, reference_crop=0, example_size=300,
                                      per_reference=20, workers=16, statistics_plans=20000),
 }
+
+#: Notebook file stem -> its profiles; :mod:`companion.profiles` collects these from every chapter package.
+NOTEBOOKS = {"06a_distortion_datasets": PROFILES}

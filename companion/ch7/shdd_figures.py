@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from companion.data.distortions import SHDD_TYPES, apply_distortion
-from companion.data.shdd import LEVELS, divide_and_distort, distort_regions
+from companion.ch7.shdd import LEVELS, SHDD_TYPES, divide_and_distort, plan_regions
+from companion.data.distortions import apply_distortion
+from companion.data.regions import distort_regions
+from companion.figures.style import colour_label_map, label_legend
 
 TYPE_COLOURS = {"identity": "#bbbbbb", "gaussian_noise": "#1f77b4", "gaussian_blur": "#2ca02c",
                 "f_noise": "#d62728", "contrast_change": "#ff7f0e"}
@@ -28,7 +30,7 @@ def modality_examples(image: np.ndarray, rng: np.random.Generator, *, noise_vari
     regions = [{"ymin": 0, "xmin": 0, "ymax": h, "xmax": w // 2, "type": "gaussian_blur", "strength": blur_sigma},
                {"ymin": 0, "xmin": w // 2, "ymax": h, "xmax": w, "type": "gaussian_noise",
                 "strength": noise_variance}]
-    spatial, _ = distort_regions(image, regions, rng)
+    spatial, _ = distort_regions(image, regions, rng, names=SHDD_TYPES)
     return {"(a) clean": image, "(b) single: Gaussian noise": single,
             "(c) mixed: blur, then noise": mixed, "(d) spatially heterogeneous: blur | noise": spatial}
 
@@ -64,10 +66,13 @@ def draw_regions(ax, record: dict, *, fontsize: int = 7) -> None:
 
 def label_map_rgb(labels: np.ndarray) -> np.ndarray:
     """Colour a label map with :data:`TYPE_COLOURS` (index = SHDD_TYPES position)."""
-    from matplotlib.colors import to_rgb
+    return colour_label_map(labels, [TYPE_COLOURS[t] for t in SHDD_TYPES])
 
-    palette = np.array([to_rgb(TYPE_COLOURS[t]) for t in SHDD_TYPES])
-    return palette[labels]
+
+def type_legend(ax, labels=None, **kwargs):
+    """The legend of :func:`label_map_rgb`'s colours (only the types present in ``labels`` when given)."""
+    return label_legend(ax, [SHORT[t] for t in SHDD_TYPES], [TYPE_COLOURS[t] for t in SHDD_TYPES],
+                        present=labels, **kwargs)
 
 
 def level_examples(image: np.ndarray, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray, dict]]:
@@ -99,8 +104,6 @@ def fig7_3_levels(run, image: np.ndarray, seed: int):
 
 def region_statistics(height: int, width: int, n: int, seed: int) -> dict[str, dict]:
     """Measured over ``n`` plans per level: region counts and the share of pixels each type covers."""
-    from companion.data.shdd import plan_regions
-
     stats = {}
     for i, level in enumerate(LEVELS):
         rng = np.random.default_rng([seed, 100 + i])

@@ -18,3 +18,6 @@ PROFILES = {
     "quick": QuickstartConfig(image="astronaut", size=256, noise_variance=0.02, blur_sigma=2.0, nlm_h=0.08),
     "full": QuickstartConfig(image="astronaut", size=512, noise_variance=0.02, blur_sigma=2.0, nlm_h=0.08),
 }
+
+#: Notebook file stem -> its profiles; :mod:`companion.profiles` collects these from every chapter package.
+NOTEBOOKS = {"00_quickstart": PROFILES}

@@ -26,7 +26,7 @@ Readings the companion chose (the paper leaves them open):
 * **Randomness**: one generator per (seed, clean image, version, level), from
   ``SeedSequence([seed, stable_int(stem), version, level_index])``; the plan (lines, types, strengths) is
   drawn first, then the noise of each region in region order (row-major).
-* **Regional vs whole** (:func:`distort_regions`). ``method="whole"`` is the naive way (the authors'
+* **Regional vs whole** (:func:`companion.data.regions.distort_regions`). ``method="whole"`` is the naive way (the authors'
   generator): distort the whole image with each region's settings, keep that region. ``method="regional"``
   (the default, used to build the dataset) distorts only the region grown by the distortion's context
   ``margin(strength)`` (blur ``ceil(4σ)``, 0 for pointwise types and noise), clamped to the image, then crops.
@@ -53,13 +53,28 @@ from pathlib import Path
 
 import numpy as np
 
-from companion.data.distortions import DISTORTIONS, SHDD_TYPES, sample_strength
-from companion.data.generation import (BuildReport, Job, Manifest, Unit, clean_images, dumps, run_jobs,
-                                       stable_int)
+from companion.data.distortions import DISTORTIONS, sample_strength
+from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, bundled_images, div2k_root,
+                                       dumps, finish_sources, folder_images, list_image_files, run_jobs,
+                                       seeded_order, source_folder, stable_int, tail_split)
+from companion.data.regions import METHODS, distort_regions
 from companion.errors import CompanionError
 
+#: SHDD distortion pool (§7.3, seed 000 §3); a region's label id is the index in this tuple.
+SHDD_TYPES = ("identity", "gaussian_noise", "gaussian_blur", "f_noise", "contrast_change")
+
+#: SHDD strength ranges, sampled uniformly (§7.3, seed 000 §3); blur as sigma (see gaussian_blur).
+SHDD_RANGES = {
+    "gaussian_noise": (0.005, 0.02),
+    "gaussian_blur": (1.0, 2.5),
+    "f_noise": (6.0, 10.0),
+    "contrast_change": (25.0, 40.0),
+}
+
+#: DIV2K numbering of the paper's SHDD split (§7.3): train, then half of DIV2K valid each for val and test.
+DIV2K_SHDD_SPLITS = {"train": (1, 800), "val": (801, 850), "test": (851, 900)}
+
 LEVELS = {"easy": 2, "moderate": 3, "difficult": 4}  # level -> number of virtual lines
-METHODS = ("regional", "whole")
 MIN_REGION_SIDE = 16
 JITTER = 0.3  # border jitter bound, as a fraction of the mean region size
 
@@ -115,53 +130,12 @@ def plan_regions(height: int, width: int, level: str, rng: np.random.Generator) 
             label = int(rng.integers(len(SHDD_TYPES)))
             kind = SHDD_TYPES[label]
             regions.append({"ymin": y0, "xmin": x0, "ymax": y1, "xmax": x1, "type": kind, "label": label,
-                            "strength": sample_strength(kind, rng)})
+                            "strength": sample_strength(kind, rng, SHDD_RANGES)})
     return {"horizontal": rows, "vertical": cols}, regions
 
 
 # --------------------------------------------------------------------------------------------------------
 # Distort.
-
-
-def distort_regions(image: np.ndarray, regions: list[dict], rng: np.random.Generator,
-                    method: str = "regional") -> tuple[np.ndarray, np.ndarray]:
-    """Distort each region of ``image`` by its own type and strength; returns (distorted, label map).
-
-    ``regions`` are dicts with ``ymin, xmin, ymax, xmax`` (max exclusive), ``type`` (a name in DISTORTIONS)
-    and ``strength``; ``label`` (the label-map value) defaults to the type's SHDD_TYPES index. Pixels outside
-    every region are left as they are (label 0). ``method`` is "regional" (region + context margin) or
-    "whole" (whole image, then crop); see the module docstring. The input is not modified; one float32
-    copy is made for the output, identity regions cost nothing and pointwise types touch only their region.
-    """
-    if method not in METHODS:
-        raise CompanionError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    src = np.asarray(image)
-    if not np.issubdtype(src.dtype, np.floating) or src.ndim not in (2, 3):
-        raise CompanionError(f"image must be a float H×W×3 or H×W array in [0, 1], got {src.dtype} {src.shape}; "
-                             "use companion.data.images.load_image")
-    src = src.astype(np.float32, copy=False)
-    out = src.copy()
-    labels = np.zeros(src.shape[:2], np.uint8)
-    height, width = src.shape[:2]
-    for r in regions:
-        kind, strength = r["type"], r["strength"]
-        if kind not in DISTORTIONS:
-            raise CompanionError(f"unknown distortion {kind!r}; known distortions: {', '.join(DISTORTIONS)}")
-        y0, x0, y1, x1 = int(r["ymin"]), int(r["xmin"]), int(r["ymax"]), int(r["xmax"])
-        if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
-            raise CompanionError(f"region {(y0, x0, y1, x1)} is empty or outside the {width}×{height} image")
-        labels[y0:y1, x0:x1] = r["label"] if "label" in r else SHDD_TYPES.index(kind)
-        if kind == "identity":
-            continue
-        spec = DISTORTIONS[kind]
-        if method == "whole":
-            out[y0:y1, x0:x1] = spec.fn(src, strength, rng)[y0:y1, x0:x1]
-            continue
-        m = spec.margin(strength)
-        wy0, wx0, wy1, wx1 = max(0, y0 - m), max(0, x0 - m), min(height, y1 + m), min(width, x1 + m)
-        window = spec.fn(src[wy0:wy1, wx0:wx1], strength, rng)
-        out[y0:y1, x0:x1] = window[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
-    return out, labels
 
 
 def divide_and_distort(image: np.ndarray, level: str, rng: np.random.Generator, *,
@@ -173,7 +147,7 @@ def divide_and_distort(image: np.ndarray, level: str, rng: np.random.Generator, 
     """
     height, width = np.shape(image)[:2]
     lines, regions = plan_regions(height, width, level, rng)
-    distorted, labels = distort_regions(image, regions, rng, method)
+    distorted, labels = distort_regions(image, regions, rng, method, names=SHDD_TYPES)
     record = {"level": level, "n_lines": LEVELS[level], "lines": lines, "regions": regions,
               "height": int(height), "width": int(width), "method": method}
     return distorted, labels, record
@@ -233,7 +207,7 @@ def build_shdd(source="bundled", out: str | os.PathLike | None = None,
 
         out = data_root()
     root = Path(out) / "shdd"
-    images = clean_images(source, "shdd", seed)
+    images = clean_images(source, seed)
     manifest = Manifest.open(root / "manifest.json", "shdd", seed)
     hardest = max(levels, key=lambda lv: LEVELS[lv])
     jobs = [Job(image=c, units=_units(c.split, c.stem, levels, int(versions)), seed=seed,
@@ -242,3 +216,60 @@ def build_shdd(source="bundled", out: str | os.PathLike | None = None,
             for c in images]
     written, skipped = run_jobs(jobs, _render, root, manifest, workers=workers, progress=progress, desc="SHDD")
     return BuildReport(written, skipped, time.perf_counter() - started, root)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Clean images and their splits.
+
+
+def _split_counts(n: int) -> dict[str, int]:
+    if n < 3:
+        raise CompanionError(f"SHDD needs at least 3 clean images (train, val, test), found {n}; "
+                             "add images to the source folder")
+    k = max(1, round(n / 18))
+    return {"train": n - 2 * k, "val": k, "test": k}
+
+
+def _split_of_number(number: int) -> str | None:
+    for split, (lo, hi) in DIV2K_SHDD_SPLITS.items():
+        if lo <= number <= hi:
+            return split
+    return None
+
+
+def clean_images(source="bundled", seed: int = 0) -> list[CleanImage]:
+    """The clean images of SHDD from ``source``, with their train/val/test splits, sorted by (split, stem).
+
+    * bundled: the names sorted; the last ``k`` are ``test``, the ``k`` before them ``val``, the rest
+      ``train``, with ``k = max(1, round(n / 18))`` -- DIV2K's 800/50/50 proportions (16:1:1), every split
+      non-empty (with scikit-image 0.26's nine photographs: 7 train, ``retina`` val, ``rocket`` test);
+    * a folder with the DIV2K layout (``<source>/DIV2K/DIV2K_{train,valid}_HR/NNNN.png``, or ``<source>``
+      being that ``DIV2K`` folder): the paper's split (§7.3), 0001-0800 train, 0801-0850 val, 0851-0900 test;
+    * any other folder of PNG/JPEG files: split 16:1:1 by a seeded permutation (the companion's fallback).
+    """
+    if source == "bundled":
+        images = bundled_images()  # sorted by name; a tail split, DIV2K proportions
+        return finish_sources(tail_split(images, np.arange(len(images)), _split_counts(len(images))))
+    folder = source_folder(source)
+    root = div2k_root(folder)
+    if root is not None:
+        from companion.data.folders import div2k_hr_paths
+
+        paths = div2k_hr_paths(root, "train") + div2k_hr_paths(root, "valid")
+        images = [CleanImage(p.stem, _split_of_number(int(p.stem)), path=p) for p in paths]
+        missing = {"val", "test"} - {c.split for c in images}
+        if missing:
+            raise CompanionError(f"DIV2K in {root / 'DIV2K'} has no {' or '.join(sorted(missing))} images: SHDD "
+                                 "uses DIV2K_valid_HR/0801-0850.png for val and 0851-0900.png for test")
+        return finish_sources(images)
+    if not list_image_files(folder):
+        raise CompanionError(f"no images in {folder}: pass the data root holding DIV2K/DIV2K_train_HR/0001.png … "
+                             "and DIV2K/DIV2K_valid_HR/0801.png … 0900.png, or a folder of PNG/JPEG images")
+    images = folder_images(folder)
+    return finish_sources(tail_split(images, seeded_order(len(images), seed, "shdd/split"),
+                                     _split_counts(len(images))))
+
+
+def sample_shdd_strength(name: str, rng: np.random.Generator) -> float:
+    """A strength for SHDD type ``name``, uniform in :data:`SHDD_RANGES` (identity → 0.0)."""
+    return sample_strength(name, rng, SHDD_RANGES)

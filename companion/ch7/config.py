@@ -1,0 +1,149 @@
+"""Profiles of the Chapter 7 notebooks: ``07a_shdd`` (:class:`SHDDConfig`) and the model notebooks
+``07b_mepsnet_training``, ``07c_ablations``, ``07d_what_experts_learn`` (:class:`MEPSNetExperimentConfig`).
+
+One dataclass serves the three model notebooks (they share the data, the trainer and the evaluation); each has its
+own ``smoke`` / ``quick`` / ``full`` instances below.
+
+* ``full`` is the paper (§7.5): SHDD from DIV2K, moderate level for training, batch 16 of 80×80 patches
+  (48×48 for the analysis models of §7.5.2), 1.2M iterations, Adam (0.9, 0.99, 1e-8), weight decay 1e-4,
+  LR 1e-4 halved at 120K and 300K, the paper-size models, evaluation on the 50 test images of every level
+  with the authors' 2×4 tiling, bf16 and channels-last on the GPU.
+* ``quick`` is a CPU-laptop scale, chosen so each notebook runs in about 15 minutes on 2 cores: the embedded
+  images (centre-cropped to 256 px: 7 train, 1 val, 1 test image, 12 distorted versions each), small
+  variants of every model (``QUICK_CONFIG`` in each model's module), and **the same CPU budget for every
+  model**: ``max_seconds`` of training on one core (two runs go side by side, one thread each), so a bigger
+  model takes fewer steps; 3 seeds. To make the most of a few hundred to a few thousand steps it uses
+  batches of 8 patches of 32×32 and a constant learning rate of 2e-3 (paper: 16 × 80×80, 1e-4 halved at
+  120K and 300K): measured with 5e-4 and 16 × 48×48 in a 35 s budget, DnCNN ended 4 dB and MEPSNet 12 dB
+  below the distorted input's PSNR. Its 256-px test images are restored whole (the 2×4 tiling of the authors' test code
+  only bounds memory on 2K images; smoke and full use it). Everything else is the paper's.
+* ``smoke`` runs every code path in seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from companion.engine.settings import TrainConfig
+
+
+@dataclass(frozen=True)
+class SHDDConfig:
+    """07a: the spatially-heterogeneous distortion dataset (§7.3, seed 000 §3)."""
+
+    source: str              # "bundled" (embedded images) or "data" (DIV2K under COMPANION_DATA)
+    references: int          # clean images used when bundled (0 = all embedded images)
+    reference_crop: int      # centre-crop the bundled copies to this side (0 = full size)
+    example_size: int        # side of the image in the Fig. 7.1 / 7.3 panels, pixels (>= 213 for difficult)
+    statistics_plans: int    # sampled region plans per level for the measured region counts
+    versions: int            # distorted versions per clean image (paper: 12)
+    levels: tuple[str, ...]  # levels written to disk
+    playground_size: int     # side of the image in the interactive playground (must feel live at 512)
+    workers: int             # generator processes
+    patch_size: int          # training crop of the torch dataset demo (paper: 80 for MEPSNet, 48 for analysis)
+
+    def required_folders(self) -> tuple[str, ...]:
+        """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
+        return ("DIV2K",) if self.source == "data" else ()
+
+
+@dataclass(frozen=True)
+class MEPSNetExperimentConfig:
+    """07b-07d: the models of Table 7.1 and the ablations of §7.5.2 on SHDD."""
+
+    # data
+    source: str                     # "bundled" (embedded images) or "data" (DIV2K under COMPANION_DATA)
+    references: int                 # bundled: clean images used (0 = all 9)
+    reference_crop: int             # bundled: centre-crop side in px (0 = full size)
+    versions: int                   # distorted versions per clean image (paper: 12)
+    workers: int                    # generator processes
+    train_level: str                # the paper trains on "moderate" only
+    eval_levels: tuple[str, ...]
+    eval_images: int                # test images evaluated per level (0 = all)
+    patch_size: int                 # training crops (paper: 80; 48 for the analysis models)
+    cache: bool                     # keep decoded training images in memory
+    # models and training
+    models: tuple[str, ...]         # names in companion.models.MODELS (07b)
+    size: str                       # "quick" or "paper": which *_CONFIG of each model
+    seeds: int                      # training seeds per model: SEED, SEED + 1, ...
+    loss: str                       # a key of companion.engine.loop.LOSSES (paper: "l2")
+    train: TrainConfig              # steps, batch, LR schedule, Adam, bf16, time budget (seed set per run)
+    train_workers: int              # CPU: (variant, seed) runs trained in parallel, one thread each
+    # evaluation
+    tiles: tuple[int, int]          # the authors' test code: 2 rows × 4 columns
+    overlap: int
+    # 07c: ablations (sizes relative to the profile's MEPSNet size)
+    blocks_sweep: tuple[int, ...]   # SResidual blocks per SRIR (Fig. 7.6, left)
+    templates_sweep: tuple[int, ...]  # templates K (Fig. 7.6, right)
+    total_blocks: int               # Table 7.4: blocks in the whole expert module (paper 36)
+    # 07d: analysis
+    tsne_per_label: int             # pixel features per distortion type for t-SNE
+    analysis_size: int              # side of the analysis images (0 = full test image)
+
+    def required_folders(self) -> tuple[str, ...]:
+        """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
+        return ("DIV2K",) if self.source == "data" else ()
+
+
+SHDD = {
+    "smoke": SHDDConfig(source="bundled", references=3, reference_crop=256, example_size=224, statistics_plans=50,
+                        versions=1, levels=("easy",), playground_size=128, workers=1, patch_size=48),
+    "quick": SHDDConfig(source="bundled", references=0, reference_crop=0, example_size=512, statistics_plans=2000,
+                        versions=12, levels=("easy", "moderate", "difficult"), playground_size=512, workers=2,
+                        patch_size=80),
+    # Paper scale: DIV2K 0001-0800 train, 0801-0850 validation, 0851-0900 test; 12 versions (9,600 train images
+    # per level); MEPSNet trains on 80x80 patches of the moderate level.
+    "full": SHDDConfig(source="data", references=0, reference_crop=0, example_size=1024, statistics_plans=20000,
+                       versions=12, levels=("easy", "moderate", "difficult"), playground_size=512, workers=16,
+                       patch_size=80),
+}
+
+ALL_MODELS = ("dncnn", "vdsr", "owan", "ridnet", "mepsnet")
+
+#: §7.5: "16 patches of 80×80, 1.2M iterations, ADAM (β1, β2, ε) = (0.9, 0.99, 1e-8), weight decay 1e-4,
+#: learning rate 1e-4 halved at 120K and 300K iterations, pixel-wise L2 loss" (patch size and loss below).
+PAPER_TRAINING = TrainConfig(steps=1_200_000, batch_size=16, lr=1e-4, milestones=(120_000, 300_000), gamma=0.5,
+                             betas=(0.9, 0.99), eps=1e-8, weight_decay=1e-4, bf16=True, channels_last=True,
+                             checkpoint_every=5_000, val_every=5_000)
+
+_SMOKE = MEPSNetExperimentConfig(
+    source="bundled", references=3, reference_crop=224, versions=1, workers=1, train_level="moderate",
+    eval_levels=("easy", "moderate", "difficult"), eval_images=1, patch_size=32, cache=True, models=ALL_MODELS,
+    size="quick", seeds=2, loss="l2",
+    train=replace(PAPER_TRAINING, steps=2, batch_size=2, lr=2e-3, milestones=(), bf16=False, channels_last=False,
+                  checkpoint_every=1, val_every=1),
+    train_workers=1, tiles=(2, 4), overlap=16, blocks_sweep=(1, 2), templates_sweep=(4, 8), total_blocks=6,
+    tsne_per_label=20, analysis_size=128)
+
+_QUICK = MEPSNetExperimentConfig(
+    source="bundled", references=0, reference_crop=256, versions=12, workers=2, train_level="moderate",
+    eval_levels=("easy", "moderate", "difficult"), eval_images=12, patch_size=32, cache=True, models=ALL_MODELS,
+    size="quick", seeds=3, loss="l2",
+    train=replace(PAPER_TRAINING, steps=100_000, max_seconds=80.0, batch_size=8, lr=2e-3, milestones=(),
+                  bf16=False, channels_last=False, checkpoint_every=200, val_every=0),
+    train_workers=2, tiles=(1, 1), overlap=16, blocks_sweep=(1, 2, 4), templates_sweep=(4, 8, 16, 32),
+    total_blocks=6, tsne_per_label=150, analysis_size=256)
+
+_FULL = MEPSNetExperimentConfig(
+    source="data", references=0, reference_crop=0, versions=12, workers=16, train_level="moderate",
+    eval_levels=("easy", "moderate", "difficult"), eval_images=0, patch_size=80, cache=False, models=ALL_MODELS,
+    size="paper", seeds=1, loss="l2", train=PAPER_TRAINING, train_workers=1, tiles=(2, 4), overlap=16,
+    blocks_sweep=(6, 12, 15), templates_sweep=(4, 8, 16, 32), total_blocks=36, tsne_per_label=500,
+    analysis_size=512)
+
+TRAINING = {"smoke": _SMOKE, "quick": _QUICK, "full": _FULL}
+
+# 07c: 11 distinct models × 3 seeds on the quick profile, so a smaller budget per model; the analysis models
+# of §7.5.2 use 48×48 patches (full profile).
+ABLATIONS = {"smoke": replace(_SMOKE, eval_levels=("moderate",)),
+             "quick": replace(_QUICK, train=replace(_QUICK.train, max_seconds=40.0), eval_levels=("moderate",)),
+             "full": replace(_FULL, patch_size=48, eval_levels=("moderate",))}
+
+# 07d: one MEPSNet, trained longer on the quick profile.
+ANALYSIS = {"smoke": replace(_SMOKE, seeds=1, eval_levels=("moderate",)),
+            "quick": replace(_QUICK, train=replace(_QUICK.train, max_seconds=150.0, val_every=100), seeds=1,
+                             eval_levels=("moderate",)),
+            "full": replace(_FULL, patch_size=48, eval_levels=("moderate",))}
+
+#: Notebook file stem -> its profiles; :mod:`companion.profiles` collects these from every chapter package.
+NOTEBOOKS = {"07a_shdd": SHDD, "07b_mepsnet_training": TRAINING, "07c_ablations": ABLATIONS,
+             "07d_what_experts_learn": ANALYSIS}

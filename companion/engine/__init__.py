@@ -1,0 +1,11 @@
+"""The engine every chapter trains and runs its models with; it names no chapter.
+
+* :mod:`companion.engine.loop` -- ``train(model, dataset, cfg, loss=..., batch=...)``, the training loop
+  (reads top to bottom), :class:`~companion.engine.loop.TrainConfig`, the pixel losses and batch functions;
+* :mod:`companion.engine.checkpoint` -- atomic checkpoints read only with ``weights_only=True``, checked
+  against the model before loading; also what loops of other shapes (GAN, per-image, detection) use;
+* :mod:`companion.engine.distributed` -- ``torchrun`` set-up, barriers, agreement between ranks;
+* :mod:`companion.engine.inference` -- ``restore``: tiled inference at any size, with a scale factor.
+
+Import the submodules directly; this package imports nothing itself.
+"""

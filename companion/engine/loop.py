@@ -1,0 +1,281 @@
+"""The training loop every chapter uses: ``train(model, dataset, cfg, loss=..., batch=...)``.
+
+It reads top to bottom: set up the device (and the ranks under ``torchrun``), build Adam and the step
+schedule, resume from the checkpoint if there is one, then for each step draw the batch, compute the loss,
+step the optimizer, validate and save now and then. What differs between tasks comes in as arguments:
+
+* ``loss(output, target) -> scalar``: :data:`LOSSES` has the L2 and L1 pixel losses (restoration at the
+  same size, Ch.7; super-resolution where the output is s× the input, Ch.2-5); ``F.cross_entropy`` serves
+  classification (Ch.6). The output is cast to float32 before the loss (bf16 autocast).
+* ``batch(dataset, indices, step) -> (inputs, targets)``: :func:`paired_batch` stacks two keys of dict
+  items (``paired_batch("distorted", "clean")``, ``paired_batch("lr", "hr")``); :func:`tuple_batch` takes
+  (input, target, ...) tuples such as (image, class id).
+* ``validate(model) -> float``, called every ``cfg.val_every`` steps on rank 0 (shown in the progress bar,
+  kept in the history): :func:`psnr_on_pairs` for image-to-image models.
+
+:class:`TrainConfig` holds only what the loop needs, with neutral defaults (no schedule, Adam's own betas,
+no weight decay); a chapter's config declares its paper's settings once, as a ``TrainConfig``. Loops of
+another shape (GAN training with two optimizers, online per-image training, detection) write their own
+loop on :mod:`companion.engine.checkpoint` and :mod:`companion.engine.distributed`.
+
+Readings chosen here:
+
+* **Batches are a pure function of the step.** Step ``s`` (0-based) draws ``batch_size`` indices *with
+  replacement* from ``torch.Generator().manual_seed(h(seed, s))`` and calls ``dataset.set_epoch(s)`` when the
+  dataset has it. Items are collated in the main process, without DataLoader workers: nothing about the data
+  stream lives outside the checkpoint, so a resumed run is bit-identical to an uninterrupted one. (On CUDA
+  that also needs ``torch.backends.cudnn.deterministic = True``; cuDNN's fastest kernels are not.)
+* **Checkpoints** (:mod:`companion.engine.checkpoint`) carry the loss/validation history and the training
+  seconds so far, so :class:`TrainResult` and ``max_seconds`` cover the whole run across resumes.
+  ``resume=False`` starts from scratch and replaces the file at the first save. An interrupt between saves
+  keeps the last periodic checkpoint; a partial step is never saved.
+* **Weight decay** is Adam's classic L2 term (``torch.optim.Adam(weight_decay=…)``), not AdamW.
+* **Several GPUs**: under ``torchrun`` every rank takes its slice of the step's global batch of
+  ``batch_size``, so with averaged gradients N processes follow the one-process run.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from companion.engine import distributed
+from companion.engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from companion.engine.settings import TrainConfig
+from companion.errors import CompanionError
+from companion.models.common import to_channels_last
+
+#: Pixel losses by name, for configs that name their loss.
+LOSSES: dict[str, Callable] = {"l2": F.mse_loss, "l1": F.l1_loss}
+
+
+@dataclass
+class TrainResult:
+    """What a run did. ``losses[i]`` is the loss of step ``i + 1`` and ``val`` holds (step, value), both over
+    the whole run including resumed parts; ``seconds`` is the training wall time, also across resumes."""
+
+    steps_done: int
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+    val: list[tuple[int, float]] = field(default_factory=list)
+    stopped: str = "steps"  # "steps" | "time"
+    checkpoint: Path | None = None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Batches.
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The 64-bit seed of step ``step``'s batch: a hash of (seed, step)."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{step}".encode(), digest_size=8).digest(), "little")
+
+
+def batch_indices(n: int, cfg: TrainConfig, step: int) -> list[int]:
+    """The global batch of step ``step`` (0-based): ``batch_size`` indices in [0, n), with replacement."""
+    g = torch.Generator().manual_seed(step_seed(cfg.seed, step))
+    return torch.randint(0, n, (cfg.batch_size,), generator=g).tolist()
+
+
+def _items(dataset, indices: list[int], step: int) -> list:
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(step)
+    return [dataset[i] for i in indices]
+
+
+def paired_batch(inputs: str, targets: str) -> Callable:
+    """A ``batch`` function stacking ``item[inputs]`` and ``item[targets]`` of dict items."""
+    def batch(dataset, indices: list[int], step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        items = _items(dataset, indices, step)
+        return torch.stack([it[inputs] for it in items]), torch.stack([it[targets] for it in items])
+    batch.__name__ = f"paired_batch({inputs!r}, {targets!r})"
+    return batch
+
+
+def tuple_batch(dataset, indices: list[int], step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``batch`` function for (input, target, ...) tuple items; targets may be tensors or numbers."""
+    items = _items(dataset, indices, step)
+    return torch.stack([it[0] for it in items]), torch.as_tensor([it[1] for it in items]) \
+        if not isinstance(items[0][1], torch.Tensor) else torch.stack([it[1] for it in items])
+
+
+def _to(x: torch.Tensor, device, channels_last: bool) -> torch.Tensor:
+    x = x.to(device, torch.float32, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _target(y: torch.Tensor, device) -> torch.Tensor:
+    return y.to(device, torch.float32 if y.is_floating_point() else y.dtype, non_blocking=True)
+
+
+@torch.no_grad()
+def psnr_on_pairs(model: nn.Module, pairs, *, device="cpu", bf16: bool = False, channels_last: bool = False) -> float:
+    """Mean per-image RGB PSNR (dB, output clamped to [0, 1], capped at 100 dB) of ``model`` over ``pairs``:
+    an iterable of (input, target) pairs or dicts, batched ``B×3×H×W`` or single ``3×H×W``; the target may be
+    larger than the input (super-resolution). Use as ``validate=lambda m: psnr_on_pairs(m, pairs, ...)``."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    values = []
+    try:
+        for item in pairs:
+            x, y = (item["distorted"], item["clean"]) if isinstance(item, dict) else (item[0], item[1])
+            if x.ndim == 3:
+                x, y = x[None], y[None]
+            x, y = _to(x, device, channels_last), y.to(device, torch.float32)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = model(x)
+            mse = (out.float().clamp(0, 1) - y).double().pow(2).flatten(1).mean(1).clamp_min(1e-10)
+            values.extend((10 * torch.log10(1 / mse)).tolist())
+    finally:
+        model.train(was_training)
+    if not values:
+        raise CompanionError("the validation pairs are empty; pass at least one (input, target) pair or set "
+                             "val_every=0")
+    return sum(values) / len(values)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The loop.
+
+
+def train(model: nn.Module, dataset, cfg: TrainConfig, *, loss: Callable, batch: Callable, model_name: str,
+          device="cpu", checkpoint_path=None, resume: bool = True, validate: Callable | None = None,
+          progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train ``model`` on ``dataset`` with ``cfg``; see the module docstring for ``loss``, ``batch``, ``validate``.
+
+    With ``checkpoint_path`` the state is saved every ``cfg.checkpoint_every`` steps and at the end, and an
+    existing checkpoint there is resumed (``resume=True``) after checking it fits the model. ``log`` receives
+    messages (default: ``print`` when ``progress``). Raises :class:`CompanionError` on bad input and on a
+    NaN/inf loss or weights, keeping the last good checkpoint.
+    """
+    from companion.device import resolve_device
+
+    cfg.check()
+    if len(dataset) == 0:
+        raise CompanionError("the training dataset is empty; generate the data first")
+    device = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    with distributed.setup(device) as world:
+        return _train(model, dataset, cfg, loss, batch, model_name, checkpoint_path, resume, validate, progress,
+                      log, world)
+
+
+def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, resume, validate, progress, log,
+           world) -> TrainResult:
+    device = world.device
+    say = (log or (print if progress else (lambda _msg: None))) if world.main else (lambda _msg: None)
+    if cfg.batch_size % world.size:
+        raise CompanionError(f"batch_size={cfg.batch_size} does not split across {world.size} processes; "
+                             f"use a multiple of {world.size}")
+    local = cfg.batch_size // world.size
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+
+    # Model, optimizer (Adam with L2 weight decay) and the step schedule.
+    model.to(device)
+    if cfg.channels_last:
+        to_channels_last(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                 weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
+
+    # Resume.
+    step, seconds, losses, val = 0, 0.0, [], []
+    last_good: int | None = None
+    if path is not None and resume and path.exists():
+        state = load_checkpoint(path, model=model, model_name=model_name, optimizer=optimizer, scheduler=scheduler)
+        step = last_good = int(state["step"])
+        restore_rng(state)
+        extra = state.get("extra") or {}
+        seconds = float(extra.get("seconds", 0.0))
+        losses = [float(v) for v in extra.get("losses", torch.zeros(0)).tolist()]
+        val = [(int(s), float(p)) for s, p in extra.get("val", torch.zeros(0, 2)).tolist()]
+        saved_cfg = state.get("train_config") or {}
+        changed = [k for k, v in asdict(cfg).items() if k in saved_cfg and saved_cfg[k] != v
+                   and k not in ("steps", "max_seconds", "checkpoint_every", "val_every")]
+        say(f"resumed {model_name} from {path} at step {step}"
+            + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
+
+    def kept() -> str:
+        if path is not None and last_good is not None:
+            return f"the last good checkpoint {path} (step {last_good}) was kept"
+        return "no checkpoint had been written, so none was kept"
+
+    def save(at: int) -> None:
+        nonlocal last_good
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):  # finite loss, inf gradients
+            raise CompanionError(f"training {model_name} stopped: the weights became NaN/inf at step {at} and "
+                                 f"were not saved; {kept()}; lower the learning rate or clip gradients "
+                                 "(TrainConfig.grad_clip, --grad-clip)")
+        distributed.barrier(world)
+        if world.main and path is not None:
+            extra = {"seconds": seconds, "losses": torch.tensor(losses, dtype=torch.float64),
+                     "val": torch.tensor(val, dtype=torch.float64).reshape(-1, 2)}
+            save_checkpoint(path, model=model, model_name=model_name, optimizer=optimizer, scheduler=scheduler,
+                            step=at, cfg=cfg, extra=extra)
+        distributed.barrier(world)
+        last_good = at
+
+    net = distributed.wrap(model, world)
+    model.train()
+    stopped = "steps"
+    recent: deque[float] = deque(maxlen=100)
+    if progress and world.main:
+        from tqdm.auto import tqdm  # imported here: tqdm.auto is slow to import and unused without a bar
+    else:
+        from tqdm import tqdm
+    bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc=model_name,
+               disable=not progress or not world.main, dynamic_ncols=True)
+    t0 = time.perf_counter() - seconds
+    try:
+        while step < cfg.steps:
+            if cfg.max_seconds is not None and distributed.any_rank(seconds >= cfg.max_seconds, world):
+                stopped = "time"
+                break
+            # One step: this rank's slice of the global batch, forward, loss, backward, update.
+            indices = batch_indices(len(dataset), cfg, step)[world.rank * local:(world.rank + 1) * local]
+            x, y = batch_fn(dataset, indices, step)
+            x, y = _to(x, device, cfg.channels_last), _target(y, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                value_t = loss_fn(net(x).float(), y)
+            value = distributed.mean_over_ranks(value_t, world)
+            if not math.isfinite(value):
+                say(f"{model_name}: loss is {value} at step {step + 1}; stopping")
+                raise CompanionError(f"training {model_name} stopped: the loss became {value} at step {step + 1} "
+                                     f"and the bad state was not saved; {kept()}; lower the learning rate, clip "
+                                     "gradients (TrainConfig.grad_clip, --grad-clip), or check the data for NaN/inf")
+            optimizer.zero_grad(set_to_none=True)
+            value_t.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            losses.append(value)
+            recent.append(value)
+            seconds = time.perf_counter() - t0
+
+            # Now and then: validate, show, save.
+            if validate is not None and cfg.val_every and step % cfg.val_every == 0 and world.main:
+                val.append((step, float(validate(model))))
+                seconds = time.perf_counter() - t0
+            bar.update(1)
+            bar.set_postfix({"loss": f"{sum(recent) / len(recent):.4g}",
+                             **({"val": f"{val[-1][1]:.2f}"} if val else {})}, refresh=False)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                save(step)
+    finally:
+        bar.close()
+    if stopped == "time":
+        say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {step}")
+    if path is not None and last_good != step:
+        save(step)
+    return TrainResult(steps_done=step, seconds=seconds, losses=losses, val=val, stopped=stopped,
+                       checkpoint=path if path is not None and last_good is not None else None)
