@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from companion.data.distortions import SHDD_RANGES
+from companion.ch7.playground import SHDDPlayground, grid_boxes, png_bytes
+from companion.ch7.shdd import SHDD_RANGES
 from companion.data.images import embedded_image
 from companion.data.references import fit_square
-from companion.playground import SHDDPlayground, grid_boxes, png_bytes
 
 
 def main() -> None:

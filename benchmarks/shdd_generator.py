@@ -1,7 +1,7 @@
 """SHDD generator speed on 2K images: the naive "whole" method against the "regional" one (thesis §7.3).
 
 The authors' generator distorts the whole image once per region and keeps the region ("whole"); the
-companion distorts each region plus its context margin only ("regional", see companion.data.shdd). Both run
+companion distorts each region plus its context margin only ("regional", see companion.data.regions). Both run
 here on the same images with the same plans (lines, types, strengths drawn from the same seed), level
 moderate, so the only difference is the method.
 
@@ -44,7 +44,8 @@ def one_image(args) -> dict:
     from companion.atomic import atomic_write_text
     from companion.data.distortions import DISTORTIONS
     from companion.data.images import save_image, save_label_map
-    from companion.data.shdd import distort_regions, plan_regions
+    from companion.ch7.shdd import SHDD_TYPES, plan_regions
+    from companion.data.regions import distort_regions
 
     i, seed, use_div2k = args
     img = image_2k(i, use_div2k)
@@ -53,7 +54,8 @@ def one_image(args) -> dict:
     result = {"seconds": {}, "types": {}, "regions": len(regions)}
     for method in ("whole", "regional"):
         t = time.perf_counter()
-        distorted, labels = distort_regions(img, regions, np.random.default_rng([seed, i, 1]), method)
+        distorted, labels = distort_regions(img, regions, np.random.default_rng([seed, i, 1]), method,
+                                           names=SHDD_TYPES)
         result["seconds"][method] = time.perf_counter() - t
     for r in regions:  # per-region cost of each type under each method (the distortion call alone)
         if r["type"] == "identity":  # distort_regions skips identity regions: free under both methods

@@ -32,6 +32,7 @@ from companion.atomic import atomic_path, atomic_write_text
 from companion.profiles import check_profile, config_for
 from companion.device import resolve_device, seed_everything
 from companion.errors import CompanionError
+from companion.figures.style import DPI
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("exact", "small-scale", "full-scale", "full-only")
@@ -103,7 +104,7 @@ class NotebookRun:
         return {"notebook": self.notebook, "profile": self.profile, "seed": self.seed, "commit": self.commit,
                 "device": str(self.device)}
 
-    def save_figure(self, fig, name: str, *, entry: str | None = None, caption: str = "", dpi: int = 80) -> Path:
+    def save_figure(self, fig, name: str, *, entry: str | None = None, caption: str = "", dpi: int = DPI) -> Path:
         """Save ``fig`` as ``<figures dir>/<name>.png`` atomically; provenance goes into the PNG and the results.
 
         ``entry`` names the paper figure it reproduces (``"Figure 7.3"``, ``"ACCV Fig. 3"``), for the ledger.

@@ -78,7 +78,7 @@ def test_download_unknown_dataset_and_missing_checksum(tmp_path):
 def test_train_command_trains_resumes_and_refuses_a_mismatched_checkpoint(tmp_path, capsys, one_thread):
     from PIL import Image
 
-    from companion.data.shdd import build_shdd
+    from companion.ch7.shdd import build_shdd
     from tests.conftest import texture
 
     src = tmp_path / "src"

@@ -3,12 +3,12 @@ import dataclasses
 
 import pytest
 
-from companion.configs import NOTEBOOK_CONFIGS, PROFILES, config_for
+from companion.profiles import notebook_configs, PROFILES, config_for
 from companion.errors import CompanionError
 
 
 def test_every_notebook_has_every_profile_of_one_type():
-    for notebook, profiles in NOTEBOOK_CONFIGS.items():
+    for notebook, profiles in notebook_configs().items():
         assert tuple(profiles) == PROFILES, notebook
         assert len({type(c) for c in profiles.values()}) == 1, notebook
         assert all(dataclasses.is_dataclass(c) and c.__dataclass_params__.frozen for c in profiles.values())
@@ -24,7 +24,7 @@ def test_full_profiles_use_the_papers_settings():
 
 
 def test_quick_and_smoke_need_no_dataset():
-    for notebook in NOTEBOOK_CONFIGS:
+    for notebook in notebook_configs():
         for profile in ("smoke", "quick"):
             config = config_for(notebook, profile)
             assert getattr(config, "required_datasets", lambda: ())() == ()

@@ -5,6 +5,8 @@ import pytest
 from skimage import data
 from skimage.filters import gaussian, laplace
 
+from companion.ch6 import flickr_distortion as F6
+from companion.ch7 import shdd as S7
 from companion.data import distortions as D
 from companion.errors import CompanionError
 
@@ -27,7 +29,7 @@ def typical(name):
         return 0.0
     if name == "contrast_change":
         return 30.0
-    return D.FLICKR_LEVELS[name][1]
+    return F6.FLICKR_LEVELS[name][1]
 
 
 def rng(seed=0):
@@ -103,7 +105,7 @@ def test_low_resolution_error_grows_as_ratio_falls(astro):
     assert np.array_equal(D.low_resolution(astro, 1.0, rng()).shape, astro.shape)
 
 
-@pytest.mark.parametrize("levels", D.FLICKR_LEVELS["quantization"])
+@pytest.mark.parametrize("levels", F6.FLICKR_LEVELS["quantization"])
 def test_quantization_has_at_most_levels_values(astro, levels):
     out = D.quantization(astro, levels, rng())
     for c in range(3):
@@ -235,13 +237,13 @@ def test_pointwise_distortions_are_exactly_local(astro):
 
 
 def test_presets_are_consistent():
-    assert D.SHDD_TYPES[0] == "identity" and len(D.SHDD_TYPES) == 5
-    assert len(D.FLICKR_TYPES) == 8 and set(D.FLICKR_TYPES) == set(D.FLICKR_LEVELS)
-    assert set(D.SHDD_RANGES) == set(D.SHDD_TYPES) - {"identity"}
-    for name, levels in D.FLICKR_LEVELS.items():
+    assert S7.SHDD_TYPES[0] == "identity" and len(S7.SHDD_TYPES) == 5
+    assert len(F6.FLICKR_TYPES) == 8 and set(F6.FLICKR_TYPES) == set(F6.FLICKR_LEVELS)
+    assert set(S7.SHDD_RANGES) == set(S7.SHDD_TYPES) - {"identity"}
+    for name, levels in F6.FLICKR_LEVELS.items():
         spec = D.DISTORTIONS[name]
         assert all(spec.valid[0] <= v <= spec.valid[1] for v in levels)
-    for name, (lo, hi) in D.SHDD_RANGES.items():
+    for name, (lo, hi) in S7.SHDD_RANGES.items():
         spec = D.DISTORTIONS[name]
         assert spec.valid[0] <= lo < hi <= spec.valid[1]
 
@@ -249,27 +251,27 @@ def test_presets_are_consistent():
 def test_levels_ordered_mild_to_severe(astro):
     for name in ("gaussian_blur", "quantization", "jpeg", "low_resolution", "f_noise"):
         errors = [np.mean((D.apply_distortion(name, astro, v, rng()) - astro) ** 2)
-                  for v in D.FLICKR_LEVELS[name]]
+                  for v in F6.FLICKR_LEVELS[name]]
         assert errors[0] < errors[1] < errors[2], name
 
 
 def test_sample_strength():
     g = rng(5)
-    assert D.sample_strength("identity", g) == 0.0
-    draws = [D.sample_strength("gaussian_blur", g) for _ in range(500)]
+    assert D.sample_strength("identity", g, S7.SHDD_RANGES) == 0.0
+    draws = [D.sample_strength("gaussian_blur", g, S7.SHDD_RANGES) for _ in range(500)]
     assert 1.0 <= min(draws) < 1.1 and 2.4 < max(draws) <= 2.5
     with pytest.raises(CompanionError, match="jpeg"):
-        D.sample_strength("jpeg", g)
+        D.sample_strength("jpeg", g, S7.SHDD_RANGES)
 
 
 def test_flickr_range_and_integer_sampling():
-    assert D.flickr_range("jpeg") == (5.0, 20.0)
-    assert D.flickr_range("low_resolution") == (0.03, 0.3)
-    assert D.flickr_range("quantization") == (4.0, 16.0)
+    assert F6.flickr_range("jpeg") == (5.0, 20.0)
+    assert F6.flickr_range("low_resolution") == (0.03, 0.3)
+    assert F6.flickr_range("quantization") == (4.0, 16.0)
     g = rng(9)
-    q = [D.sample_flickr_strength("jpeg", g) for _ in range(400)]
+    q = [F6.sample_flickr_strength("jpeg", g) for _ in range(400)]
     assert all(v == int(v) for v in q) and set(q) == set(float(v) for v in range(5, 21))
-    r = [D.sample_flickr_strength("low_resolution", g) for _ in range(200)]
+    r = [F6.sample_flickr_strength("low_resolution", g) for _ in range(200)]
     assert all(0.03 <= v <= 0.3 for v in r) and len(set(r)) == 200
     with pytest.raises(CompanionError, match="contrast_change"):
-        D.flickr_range("contrast_change")
+        F6.flickr_range("contrast_change")

@@ -4,9 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from companion.data.distortions import SHDD_TYPES
+from companion.ch7.shdd import SHDD_TYPES
 from companion.errors import CompanionError
-from companion.evaluate import evaluate_shdd, protocol_text, restore
+from companion.ch7.evaluation import evaluate_shdd
+from companion.engine.inference import restore
+from companion.metrics import protocol_text
 from companion.metrics import psnr
 from companion.models.common import check_image_batch
 
@@ -116,7 +118,7 @@ def test_input_psnr_leaves_out_images_that_drew_identity_everywhere():
     import torch
     from torch import nn
 
-    from companion.evaluate import evaluate_shdd
+    from companion.ch7.evaluation import evaluate_shdd
 
     clean = torch.rand(3, 24, 24)
     noisy = (clean + 0.1).clamp(0, 1)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from companion.data.distortions import FLICKR_LEVELS, FLICKR_TYPES, flickr_range
-from companion.data.flickr_distortion import (CROP, DETECTION, build_flickr_distortion, centre_crop,
+from companion.ch6.flickr_distortion import FLICKR_LEVELS, FLICKR_TYPES, flickr_range
+from companion.ch6.flickr_distortion import (CROP, DETECTION, build_flickr_distortion, centre_crop,
                                               plan_detection)
 from companion.errors import CompanionError
 from tests.conftest import texture

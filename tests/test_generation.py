@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from companion.data.flickr_distortion import build_flickr_distortion
-from companion.data.generation import clean_images, detection_split, stable_int
-from companion.data.shdd import build_shdd
+from companion.ch6.flickr_distortion import build_flickr_distortion
+from companion.ch6.flickr_distortion import clean_images as flickr_clean_images, detection_split
+from companion.ch7.shdd import clean_images as shdd_clean_images
+from companion.data.generation import stable_int
+from companion.ch7.shdd import build_shdd
 from companion.errors import CompanionError
 from tests.conftest import texture
 
@@ -38,7 +40,7 @@ def fake_div2k(root):
 def test_shdd_uses_the_paper_div2k_split(tmp_path):
     root = fake_div2k(tmp_path / "data")
     for source in (root, root / "DIV2K"):
-        images = clean_images(source, "shdd")
+        images = shdd_clean_images(source)
         splits = {c.stem: c.split for c in images}
         assert splits == {"0001": "train", "0800": "train", "0801": "val", "0850": "val",
                           "0851": "test", "0900": "test"}
@@ -48,16 +50,16 @@ def test_shdd_uses_the_paper_div2k_split(tmp_path):
 def test_shdd_plain_folder_and_bundled_splits_are_non_empty_and_disjoint(tmp_path):
     src = make_refs(tmp_path / "plain", 20, size=(8, 8))
     for source in (src, "bundled"):
-        images = clean_images(source, "shdd", seed=3)
+        images = shdd_clean_images(source, seed=3)
         by_split = {s: {c.stem for c in images if c.split == s} for s in ("train", "val", "test")}
         assert all(by_split.values()), by_split
         assert sum(len(v) for v in by_split.values()) == len(images) == len({c.stem for c in images})
-    assert {c.split for c in clean_images("bundled", "shdd")} == {"train", "val", "test"}
+    assert {c.split for c in shdd_clean_images("bundled")} == {"train", "val", "test"}
 
 
 def test_flickr_splits_by_reference(tmp_path):
     src = make_refs(tmp_path / "refs", 10, size=(8, 8))
-    images = clean_images(src, "flickr-distortion", seed=0)
+    images = flickr_clean_images(src, seed=0)
     by_split = {s: {c.stem for c in images if c.split == s} for s in ("train", "val", "test")}
     assert [len(by_split[s]) for s in ("train", "val", "test")] == [6, 2, 2]  # 60/20/20
     assert set.union(*by_split.values()) == {f"im{i}" for i in range(10)}
@@ -65,22 +67,20 @@ def test_flickr_splits_by_reference(tmp_path):
     assert [len(detection["train"]), len(detection["test"])] == [8, 2]  # 80/20
     assert detection["test"] == by_split["test"] and not detection["train"] & detection["test"]
     # seeded: same seed, same split; another seed, another one
-    assert clean_images(src, "flickr-distortion", seed=0) == images
-    assert any(clean_images(src, "flickr-distortion", seed=s) != images for s in (1, 2, 3))
-    bundled = clean_images("bundled", "flickr-distortion")
+    assert flickr_clean_images(src, seed=0) == images
+    assert any(flickr_clean_images(src, seed=s) != images for s in (1, 2, 3))
+    bundled = flickr_clean_images("bundled")
     assert {c.split for c in bundled} == {"train", "val", "test"}
 
 
 def test_source_errors(tmp_path):
     with pytest.raises(CompanionError, match="does not exist"):
-        clean_images(tmp_path / "nope", "shdd")
+        shdd_clean_images(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(CompanionError, match="DIV2K/DIV2K_train_HR"):
-        clean_images(tmp_path / "empty", "shdd")
+        shdd_clean_images(tmp_path / "empty")
     with pytest.raises(CompanionError, match="at least 3"):
-        clean_images(make_refs(tmp_path / "two", 2, size=(8, 8)), "flickr-distortion")
-    with pytest.raises(CompanionError, match="unknown dataset"):
-        clean_images("bundled", "imagenet")
+        flickr_clean_images(make_refs(tmp_path / "two", 2, size=(8, 8)))
 
 
 def test_stable_int_is_stable():

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from companion.errors import CompanionError
-from companion.models import MEPSNet, build_model, count_parameters
+from companion.models import build_model, count_parameters
+from companion.models.mepsnet import MEPSNet
 from companion.models.mepsnet import SConv, for_inference, macs_per_pixel, receptive_field
 
 TINY = dict(experts=3, srir=2, blocks=2, templates=4, extract_width=8, expert_width=4)
@@ -140,7 +141,7 @@ def test_registry_and_flop_helpers():
 
 
 def test_channels_last_training_and_restore_work_with_the_5d_template_bank():
-    from companion.evaluate import restore
+    from companion.engine.inference import restore
     from companion.train import TrainConfig, train
 
     class Pairs:

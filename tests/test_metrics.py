@@ -45,6 +45,9 @@ def test_ssim_identity_and_errors():
 from companion.metrics import psnr_by_label, ssim_by_label  # noqa: E402
 from tests.conftest import texture  # noqa: E402
 
+#: Label names for the per-label tests (metrics name no dataset: the caller passes the names).
+NAMES = ("identity", "gaussian_noise", "gaussian_blur", "f_noise", "contrast_change")
+
 
 def test_psnr_by_label_single_label_equals_psnr():
     rng = np.random.default_rng(1)
@@ -52,7 +55,7 @@ def test_psnr_by_label_single_label_equals_psnr():
     pred = np.clip(target + rng.normal(0, 0.05, target.shape), 0, 1)
     labels = np.full((24, 20), 2)
     for channel, border in (("rgb", 0), ("y", 3)):
-        by = psnr_by_label(pred, target, labels, channel=channel, border=border)
+        by = psnr_by_label(pred, target, labels, names=NAMES, channel=channel, border=border)
         assert list(by) == ["gaussian_blur"]
         assert by["gaussian_blur"] == pytest.approx(psnr(pred, target, channel=channel, border=border), abs=1e-9)
 
@@ -83,38 +86,59 @@ def test_ssim_by_label_identity_and_consistency():
     img = texture(32, 40, 3, uint8=False).astype(np.float64)
     labels = np.zeros((32, 40), np.int64)
     labels[:, 20:] = 4
-    by = ssim_by_label(img, img, labels)
+    by = ssim_by_label(img, img, labels, names=NAMES)
     assert by == {"identity": pytest.approx(1.0), "contrast_change": pytest.approx(1.0)}
     noisy = img.copy()
     noisy[:, 20:] = np.clip(noisy[:, 20:] + rng.normal(0, 0.2, (32, 20, 3)), 0, 1)
-    by = ssim_by_label(noisy, img, labels)
+    by = ssim_by_label(noisy, img, labels, names=NAMES)
     assert by["identity"] > 0.9 and by["contrast_change"] < 0.5
     one = np.ones((32, 40), np.int64)
-    assert ssim_by_label(noisy, img, one)["gaussian_noise"] == pytest.approx(ssim(noisy, img), abs=1e-12)
+    assert ssim_by_label(noisy, img, one, names=NAMES)["gaussian_noise"] == pytest.approx(ssim(noisy, img), abs=1e-12)
 
 
 def test_by_label_errors():
     img = np.zeros((16, 16, 3))
     with pytest.raises(CompanionError, match="does not match"):
-        psnr_by_label(img, img, np.zeros((8, 16), np.int64))
+        psnr_by_label(img, img, np.zeros((8, 16), np.int64), names=NAMES)
     with pytest.raises(CompanionError, match="outside"):
-        psnr_by_label(img, img, np.full((16, 16), 7))
+        psnr_by_label(img, img, np.full((16, 16), 7), names=NAMES)
     with pytest.raises(CompanionError, match="integer"):
-        ssim_by_label(img, img, np.zeros((16, 16)))
+        ssim_by_label(img, img, np.zeros((16, 16)), names=NAMES)
+    with pytest.raises(TypeError, match="names"):
+        psnr_by_label(img, img, np.zeros((16, 16), np.int64))  # no dataset's labels by default
 
 
-def test_restoration_scores_equal_the_separate_metrics():
-    from companion.metrics import psnr_by_label, restoration_scores, ssim_by_label
+def test_restoration_scores_match_independent_computations():
+    """Each number of restoration_scores against a computation that shares no code with it: scikit-image's
+    PSNR and SSIM on the whole image, the MSE closed form per label, and scikit-image's own SSIM map masked."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from companion.metrics import restoration_scores, rgb_to_y
 
     rng = np.random.default_rng(3)
     target = rng.random((40, 48, 3))
     pred = np.clip(target + rng.normal(0, 0.05, target.shape), 0, 1)
+    pred[:, 20:] = np.clip(pred[:, 20:] + rng.normal(0, 0.1, (40, 28, 3)), 0, 1)  # the right part is worse
     labels = np.zeros((40, 48), dtype=np.int64)
     labels[:, 20:] = 2
-    for opts in ({"channel": "rgb", "border": 0}, {"channel": "y", "border": 3}):
-        scores = restoration_scores(pred, target, labels, **opts)
-        assert scores["psnr"] == pytest.approx(psnr(pred, target, **opts), abs=1e-9)
-        assert scores["ssim"] == pytest.approx(ssim(pred, target, **opts), abs=1e-9)
-        assert scores["psnr_by_type"] == psnr_by_label(pred, target, labels, **opts)
-        assert scores["ssim_by_type"] == ssim_by_label(pred, target, labels, **opts)
-    assert "ssim" not in restoration_scores(pred, target, labels, with_ssim=False)
+    for channel, border in (("rgb", 0), ("y", 3)):
+        p, t, lab = pred, target, labels
+        if channel == "y":
+            p, t = rgb_to_y(p), rgb_to_y(t)
+        if border:
+            p, t, lab = p[border:-border, border:-border], t[border:-border, border:-border], lab[border:-border, border:-border]
+        scores = restoration_scores(pred, target, labels, names=NAMES, channel=channel, border=border)
+        assert scores["psnr"] == pytest.approx(peak_signal_noise_ratio(t, p, data_range=1.0), abs=1e-9)
+        axis = -1 if p.ndim == 3 else None
+        whole, smap = structural_similarity(t, p, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                            use_sample_covariance=False, channel_axis=axis, full=True)
+        assert scores["ssim"] == pytest.approx(whole, abs=1e-9)
+        for label, name in ((0, "identity"), (2, "gaussian_blur")):
+            mse = np.mean((p[lab == label] - t[lab == label]) ** 2)
+            assert scores["psnr_by_type"][name] == pytest.approx(10 * np.log10(1 / mse), abs=1e-9)
+            inner = np.zeros_like(lab, dtype=bool)
+            inner[5:-5, 5:-5] = True  # scikit-image leaves out the 5-px filter radius at the edge
+            keep = inner & (lab == label)
+            assert scores["ssim_by_type"][name] == pytest.approx(smap[keep].mean(), abs=1e-9)
+        assert scores["psnr_by_type"]["identity"] > scores["psnr_by_type"]["gaussian_blur"] + 3
+    assert "ssim" not in restoration_scores(pred, target, labels, names=NAMES, with_ssim=False)

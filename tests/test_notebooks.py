@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from PIL import Image
 
-from companion.configs import NOTEBOOK_CONFIGS
+from companion.profiles import notebook_configs
 from companion.runner import available_notebooks, run_notebooks
 
 NOTEBOOKS = available_notebooks()
@@ -20,7 +20,7 @@ NOTEBOOKS = available_notebooks()
 def test_there_are_notebooks_and_each_has_profiles():
     names = {p.stem for p in NOTEBOOKS}
     assert "00_quickstart" in names
-    assert names == set(NOTEBOOK_CONFIGS), "every notebook needs a config module, and every config a notebook"
+    assert names == set(notebook_configs()), "every notebook needs a config module, and every config a notebook"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

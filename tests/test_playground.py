@@ -2,7 +2,7 @@
 import numpy as np
 
 from companion.data.images import embedded_image
-from companion.playground import SHDDPlayground, default_settings, grid_boxes, shdd_playground
+from companion.ch7.playground import SHDDPlayground, default_settings, grid_boxes, shdd_playground
 
 
 def _image(size=96):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from companion.data.distortions import SHDD_RANGES, SHDD_TYPES
-from companion.data.shdd import (LEVELS, MIN_REGION_SIDE, build_shdd, distort_regions, divide_and_distort,
+from companion.ch7.shdd import SHDD_RANGES, SHDD_TYPES
+from companion.ch7.shdd import (LEVELS, MIN_REGION_SIDE, build_shdd, distort_regions, divide_and_distort,
                                  min_image_side, plan_regions)
 from companion.errors import CompanionError
 from tests.conftest import texture as shared_texture

@@ -8,14 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from companion import shdd_experiments as ex
+from companion.ch7 import experiments as ex
 from companion.analysis.features import response_by_label
-from companion.configs import config_for
-from companion.data.shdd import build_shdd
-from companion.data.torch_datasets import SHDDEval
+from companion.profiles import config_for
+from companion.ch7.shdd import build_shdd
+from companion.ch7.datasets import SHDDEval
 from companion.errors import CompanionError
-from companion.expert_explorer import ExpertExplorer, expert_explorer
-from companion.models import MEPSNet
+from companion.ch7.expert_explorer import ExpertExplorer, expert_explorer
+from companion.models.mepsnet import MEPSNet
 from tests.conftest import texture
 
 QUICK = config_for("07c_ablations", "quick")
@@ -84,7 +84,6 @@ def test_summarise_gives_mean_and_sample_std_over_seeds():
     assert row[("moderate", "psnr")] == pytest.approx((31.0, 1.0))
     assert row["steps"] == pytest.approx((110.0, 10.0))
     assert row[("moderate", "psnr_by_type")]["gaussian_blur"] == pytest.approx((32.0, 1.0))
-    assert ex.pm(row[("moderate", "psnr")]) == "31.00 ± 1.00"
     text = ex.table_markdown(ex.summarise(results), ["moderate"])
     assert "31.00 ± 1.00" in text and "(distorted input)" in text
 
@@ -112,7 +111,9 @@ def test_checkpoint_names_change_with_what_shapes_the_model(tmp_path):
     assert a == ex.checkpoint_path(run, v, QUICK, 0)
     assert a != ex.checkpoint_path(run, v, QUICK, 1)
     assert a != ex.checkpoint_path(run, ex.Variant("MEPSNet", "mepsnet", {"templates": 4}), QUICK, 0)
-    assert a != ex.checkpoint_path(run, v, dataclasses.replace(QUICK, lr=1e-4), 0)
+    assert a != ex.checkpoint_path(run, v, dataclasses.replace(QUICK, train=dataclasses.replace(QUICK.train, lr=1e-4)), 0)
+    assert a != ex.checkpoint_path(run, v, dataclasses.replace(QUICK, loss="l1"), 0)
+    assert a != ex.checkpoint_path(run, v, dataclasses.replace(QUICK, patch_size=48), 0)
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +127,9 @@ def tiny_shdd(tmp_path_factory):
     return tmp / "out"
 
 
-TINY = dataclasses.replace(config_for("07b_mepsnet_training", "smoke"), eval_levels=("moderate",), steps=3,
-                           checkpoint_every=2, seeds=1)
+_SMOKE = config_for("07b_mepsnet_training", "smoke")
+TINY = dataclasses.replace(_SMOKE, eval_levels=("moderate",), seeds=1,
+                           train=dataclasses.replace(_SMOKE.train, steps=3, checkpoint_every=2))
 
 
 def test_train_variant_resumes_from_its_checkpoint_and_evaluates(tmp_path, tiny_shdd):
@@ -176,7 +178,7 @@ def test_expert_explorer_shows_every_expert_for_a_region(tiny_shdd):
 
 
 def test_compare_in_two_worker_processes_matches_one_process(tmp_path, tiny_shdd):
-    cfg = dataclasses.replace(TINY, seeds=2, steps=2)
+    cfg = dataclasses.replace(TINY, seeds=2, train=dataclasses.replace(TINY.train, steps=2))
     v = ex.Variant("DnCNN", "dncnn", {"depth": 3, "features": 8})
     serial = ex.compare(fake_run(tmp_path / "a"), cfg, [v], tiny_shdd, progress=False)["DnCNN"]
     parallel = ex.compare(fake_run(tmp_path / "b"), dataclasses.replace(cfg, train_workers=2), [v], tiny_shdd,

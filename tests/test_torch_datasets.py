@@ -6,11 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from companion.data.distortions import FLICKR_TYPES
-from companion.data.flickr_distortion import build_flickr_distortion
-from companion.data.shdd import build_shdd
-from companion.data.torch_datasets import (FlickrClassification, FlickrDetection, SHDDEval, SHDDTrain,
-                                           augment)
+from companion.ch6.flickr_distortion import FLICKR_TYPES
+from companion.ch6.flickr_distortion import build_flickr_distortion
+from companion.ch7.shdd import build_shdd
+from companion.ch6.datasets import FlickrClassification, FlickrDetection
+from companion.ch7.datasets import SHDDEval, SHDDTrain
+from companion.data.tensors import augment
 from companion.errors import CompanionError
 from tests.conftest import texture
 
@@ -139,7 +140,7 @@ def test_missing_root_names_the_folder_and_the_command(tmp_path):
 def test_shdd_train_cache_gives_the_same_items_and_reads_each_file_once(built, monkeypatch):
     plain = SHDDTrain(built / "out", patch_size=40, seed=3)
     cached = SHDDTrain(built / "out", patch_size=40, seed=3, cache=True)
-    import companion.data.torch_datasets as td
+    import companion.ch7.datasets as td
     reads = []
     original = td.load_image
     monkeypatch.setattr(td, "load_image", lambda p: reads.append(p) or original(p))

@@ -2,7 +2,7 @@
 image change (notebook ``07a_shdd``).
 
 The image is split into a rows × cols grid. :class:`SHDDPlayground` renders a setting with
-:func:`companion.data.shdd.distort_regions` one region at a time and caches every distorted region by
+:func:`companion.data.regions.distort_regions` one region at a time and caches every distorted region by
 (box, type, strength), so moving one slider re-distorts one region only; the picture goes to the browser as
 a PNG through ``ipywidgets.Image``, which is far cheaper than redrawing a matplotlib figure.
 ``benchmarks/playground.py`` measures the update latency on a 512 × 512 image.
