@@ -14,26 +14,25 @@ from pathlib import Path
 MAX_SEED = 2**32 - 1 - 1000
 
 
-def seed(text: str) -> int:
-    """A seed: a whole number from 0 to :data:`MAX_SEED`."""
+def _whole_number(text: str, low: int, high: int | None, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be a whole number, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"seed must be between 0 and {MAX_SEED:,}, got {value}")
+        raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high:,}" if high is not None else f">= {low}"
+        raise argparse.ArgumentTypeError(f"{what} must be {bounds}, got {value}")
     return value
+
+
+def seed(text: str) -> int:
+    """A seed: a whole number from 0 to :data:`MAX_SEED`."""
+    return _whole_number(text, 0, MAX_SEED, "seed")
 
 
 def positive_int(text: str) -> int:
     """A whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
+    return _whole_number(text, 1, None, "the value")
 
 
 def positive_float(text: str) -> float:
@@ -62,3 +61,29 @@ def existing_folder(text: str) -> Path:
         what = "is a file, not a folder" if path.exists() else "does not exist"
         raise argparse.ArgumentTypeError(f"{path} {what}")
     return path
+
+
+def generator_command(data_sub, name: str, *, help: str, source_help: str, sets: tuple[str, ...], set_help: str,
+                      run):
+    """Add ``data NAME`` with the options every dataset generator shares (--source, --out, --level, --seed,
+    --workers); ``run(args, sets)`` gets the chosen sets (all when none is given). Returns the parser, for
+    the generator's own options."""
+    parser = data_sub.add_parser(name, help=help)
+    parser.add_argument("--source", default="bundled", help=source_help)
+    parser.add_argument("--out", required=True, type=out_folder, help="output folder")
+    parser.add_argument("--level", action="append", choices=sets, help=set_help + " (repeatable; default all)")
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
+    parser.set_defaults(func=lambda args: run(args, tuple(args.level) if args.level else tuple(sets)) or 0)
+    return parser
+
+
+def source_of(args):
+    """``--source`` as the generators take it: "bundled" or a Path."""
+    return args.source if args.source == "bundled" else Path(args.source)
+
+
+def print_build(name: str, report) -> None:
+    """One line about a finished generator run."""
+    print(f"{name}: {report.n_written} written, {report.n_skipped} already done, {report.seconds:.1f} s -> "
+          f"{report.out}")

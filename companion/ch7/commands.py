@@ -13,28 +13,19 @@ from companion import arguments
 
 def add_data_commands(data_sub) -> None:
     """``data shdd``."""
-    p = data_sub.add_parser("shdd", help="generate SHDD (thesis §7.3)")
-    p.add_argument("--source", default="bundled", help="'bundled' (embedded images) or a folder of references "
-                                                       "(the data root holding DIV2K/, or DIV2K itself)")
-    p.add_argument("--out", required=True, type=arguments.out_folder, help="output folder")
-    p.add_argument("--level", action="append", choices=("easy", "moderate", "difficult"),
-                   help="level to generate (repeatable; default all)")
-    p.add_argument("--seed", type=arguments.seed, default=0)
-    p.add_argument("--workers", type=arguments.positive_int, default=1, help="processes (default 1)")
+    p = arguments.generator_command(
+        data_sub, "shdd", help="generate SHDD (thesis §7.3)", sets=("easy", "moderate", "difficult"),
+        source_help="'bundled' (embedded images) or a folder of references (the data root holding DIV2K/, or "
+                    "DIV2K itself)", set_help="level to generate", run=_data_shdd)
     p.add_argument("--versions", type=arguments.positive_int, default=12,
                    help="distorted versions per image (paper: 12)")
-    p.set_defaults(func=_data_shdd)
 
 
-def _data_shdd(args) -> int:
-    from companion.ch7.shdd import LEVELS, build_shdd
+def _data_shdd(args, levels) -> None:
+    from companion.ch7.shdd import build_shdd
 
-    source = args.source if args.source == "bundled" else Path(args.source)
-    levels = tuple(args.level) if args.level else tuple(LEVELS)
-    report = build_shdd(source=source, out=args.out, levels=levels, seed=args.seed, workers=args.workers,
-                        versions=args.versions)
-    print(f"shdd: {report.n_written} written, {report.n_skipped} already done, {report.seconds:.1f} s -> {report.out}")
-    return 0
+    arguments.print_build("shdd", build_shdd(source=arguments.source_of(args), out=args.out, levels=levels,
+                                             seed=args.seed, workers=args.workers, versions=args.versions))
 
 
 def add_commands(sub) -> None:
