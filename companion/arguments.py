@@ -2,16 +2,36 @@
 
 ``argparse`` calls them while parsing, so a bad value stops the command before anything is written; the
 parser (:func:`companion.cli.build_parser`) prints ``error: <message>`` and exits with status 2.
+:func:`check_seed` is the same seed check for Python callers (the runner, a notebook's ``start``).
+
+Imports nothing but the standard library: the parser uses it before anything heavy loads.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import operator
 from pathlib import Path
+
+from companion.errors import CompanionError
 
 #: Seeds are 32-bit unsigned integers (NumPy's legacy seeding and most tools accept exactly these), and a
 #: notebook with several seeds uses SEED, SEED + 1, ...: keep room for them.
 MAX_SEED = 2**32 - 1 - 1000
+
+
+def check_seed(value) -> int:
+    """``value`` as a plain ``int`` if it is a whole number from 0 to :data:`MAX_SEED` (Python or NumPy
+    integer; not a bool, float or string), else raise a :class:`CompanionError` saying so."""
+    if isinstance(value, bool):
+        raise CompanionError(f"seed must be a whole number, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise CompanionError(f"seed must be a whole number, got {value!r}") from None
+    if not 0 <= number <= MAX_SEED:
+        raise CompanionError(f"seed must be between 0 and {MAX_SEED:,}, got {number}")
+    return int(number)
 
 
 def _whole_number(text: str, low: int, high: int | None, what: str) -> int:
@@ -26,7 +46,7 @@ def _whole_number(text: str, low: int, high: int | None, what: str) -> int:
 
 
 def seed(text: str) -> int:
-    """A seed: a whole number from 0 to :data:`MAX_SEED`."""
+    """A seed: a whole number from 0 to :data:`MAX_SEED` (the bounds of :func:`check_seed`)."""
     return _whole_number(text, 0, MAX_SEED, "seed")
 
 
@@ -46,11 +66,33 @@ def positive_float(text: str) -> float:
     return value
 
 
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is a file (so nothing can be created below it)."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
 def out_folder(text: str) -> Path:
-    """An output folder: it may not exist yet, but it may not be a file."""
+    """An output folder: it may not exist yet (it is created), but it may not be a file."""
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is a file; --out needs a folder (it is created if missing)")
+        raise argparse.ArgumentTypeError(f"{path} is a file; name a folder (it is created if missing)")
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise argparse.ArgumentTypeError(f"{path} cannot be created: {blocker} is a file")
+    return path
+
+
+def out_file(text: str) -> Path:
+    """An output file: it may not exist yet, but it may not be a folder."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; name a file")
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise argparse.ArgumentTypeError(f"{path} cannot be created: {blocker} is a file")
     return path
 
 

@@ -6,7 +6,8 @@ add its own in a ``commands.py`` with ``add_commands(subparsers)`` and, for data
 imported before the arguments are parsed, so ``list`` and argument errors answer at once.
 
 Bad input ends with one line, ``error: <what went wrong and the fix>``, and exit status 2; a notebook that
-fails ends the ``run`` command with status 1 after the others have run.
+fails ends the ``run`` command with status 1 after the others have run. :func:`main` returns the exit status
+in every case (argument errors and ``--help`` included), so ``main([...])`` can be called from Python.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def _cmd_run(args) -> int:
     total = sum(o.seconds for o in outcomes)
     print(f"{len(outcomes) - len(failed)}/{len(outcomes)} notebooks ran in {total:.1f} s ({args.profile} profile)")
     for o in failed:
-        print(f"FAILED {o.name} at {o.error}; executed copy: {o.output}", file=sys.stderr)
+        copy = f"executed copy: {o.output}" if o.output.is_file() else "no executed copy was written"
+        print(f"FAILED {o.name} at {o.error}; {copy}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -95,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     led = sub.add_parser("ledger", help="write figures/LEDGER.md from the paper data and the results files")
     led.add_argument("--results", action="append", type=arguments.existing_folder,
                      help="a results folder (repeatable; default: figures/results and figures/full/results)")
-    led.add_argument("--out", default=str(REPO_ROOT / "figures" / "LEDGER.md"))
+    led.add_argument("--out", default=str(REPO_ROOT / "figures" / "LEDGER.md"), type=arguments.out_file,
+                     help="the ledger file (default: figures/LEDGER.md)")
     led.set_defaults(func=_cmd_ledger)
 
     dl = sub.add_parser("download", help="download a dataset (SHA-256 verified, resumable)")
@@ -120,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; return its exit status (2 for bad arguments, after one ``error:`` line)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a bad argument (2, the line is printed already)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     try:
         return args.func(args)
     except CompanionError as exc:

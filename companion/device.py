@@ -1,11 +1,18 @@
-"""Device selection and seeding shared by every notebook. Nothing in the companion assumes a CPU."""
+"""Device selection and seeding shared by every notebook. Nothing in the companion assumes a CPU.
+
+NumPy and PyTorch load only when a device is resolved or a seed set, so checking a device name (what the
+command line does before anything runs) stays instant.
+"""
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from companion.arguments import check_seed
 from companion.errors import CompanionError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
@@ -39,9 +46,14 @@ def resolve_device(name: str = "auto"):
 
 
 def seed_everything(seed: int) -> np.random.Generator:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA); return a NumPy Generator for the caller to use."""
+    """Seed Python, NumPy and PyTorch (CPU and CUDA); return a NumPy Generator for the caller to use.
+
+    ``seed`` is a whole number from 0 to :data:`companion.arguments.MAX_SEED` (a CompanionError otherwise).
+    """
+    import numpy as np
     import torch
 
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

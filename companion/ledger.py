@@ -6,7 +6,7 @@ and the results files that notebooks write (``figures/results/*.json`` for the q
 
 Status of an entry, from what the results files say about it:
 
-- ``exact``: every measurement is analytic or deterministic and directly comparable (a parameter count);
+- ``exact``: every number is analytic or deterministic and directly comparable (a parameter count);
 - ``measured (full profile)``: measured at the papers' settings;
 - ``measured at small scale``: measured in the quick profile (smaller images, fewer steps; see protocol);
 - ``full profile only``: a notebook configures the measurement, but only the full profile makes it;
@@ -15,8 +15,10 @@ Status of an entry, from what the results files say about it:
 "Measured" says that our number exists, not that it agrees: whether it does is in the numbers beside the
 paper's and in each measurement's note (the notebooks say "differs from the paper" where it does).
 
-An entry with several measurements takes the weakest status among them, so an exact parameter count next to a
-PSNR that only the full profile measures reads ``full profile only``.
+The measured part of an entry takes the weakest status among its measurements and figures; exact numbers are
+said beside it rather than hidden by it, so Table 7.3 (exact parameter counts, PSNRs measured at small scale)
+reads ``exact + measured at small scale``. The summary counts each label and, separately, every entry that
+holds exact numbers. In the rendered tables each of our numbers carries its own status.
 """
 from __future__ import annotations
 
@@ -35,6 +37,14 @@ LEDGER_FILE = REPO_ROOT / "figures" / "LEDGER.md"
 STATUS_LABEL = {"exact": "exact", "full-scale": "measured (full profile)",
                 "small-scale": "measured at small scale", "full-only": "full profile only", None: "not yet"}
 STATUS_RANK = {"full-only": 0, "small-scale": 1, "full-scale": 2, "exact": 3}
+#: A measured cell of a rendered table: ``ours **34.01** (full scale, full)``.
+CELL_LABEL = {"exact": "exact", "full-scale": "full scale", "small-scale": "small scale",
+              "full-only": "full profile only"}
+#: The summary line that counts every entry holding exact numbers (alone or beside measured ones).
+EXACT_NUMBERS = "entries with exact numbers"
+#: Every entry label, in the order the summary lists them.
+ENTRY_LABELS = ("exact", *(f"exact + {STATUS_LABEL[s]}" for s in ("full-scale", "small-scale", "full-only")),
+                *(STATUS_LABEL[s] for s in ("full-scale", "small-scale", "full-only", None)))
 
 
 @dataclass
@@ -45,14 +55,37 @@ class LedgerEntry:
     mirror: "LedgerEntry | None" = None  # the thesis entry a seed-000 entry duplicates (``same_as``)
 
     @property
+    def _follows_mirror(self) -> bool:
+        return self.mirror is not None and not (self.measurements or self.figures)
+
+    @property
+    def has_exact(self) -> bool:
+        """Whether the entry holds an exact number (its own, or its thesis twin's when it follows one)."""
+        if self._follows_mirror:
+            return self.mirror.has_exact
+        return any(m["status"] == "exact" for m in self.measurements)
+
+    @property
     def status(self) -> str:
-        if self.mirror is not None and not (self.measurements or self.figures):
+        """``exact``, ``exact + <weakest measured status>``, the weakest measured status, or ``not yet``."""
+        if self._follows_mirror:
             return self.mirror.status
-        statuses = [m["status"] for m in self.measurements]
-        statuses += ["full-scale" if f["profile"] == "full" else "small-scale" for f in self.figures]
-        if not statuses:
-            return STATUS_LABEL[None]
-        return STATUS_LABEL[min(statuses, key=STATUS_RANK.__getitem__)]
+        measured = [m["status"] for m in self.measurements if m["status"] != "exact"]
+        measured += ["full-scale" if f["profile"] == "full" else "small-scale" for f in self.figures]
+        weakest = STATUS_LABEL[min(measured, key=STATUS_RANK.__getitem__)] if measured else None
+        if self.has_exact:
+            return f"exact + {weakest}" if weakest else STATUS_LABEL["exact"]
+        return weakest or STATUS_LABEL[None]
+
+
+def status_counts(entries: list[LedgerEntry]) -> dict[str, int]:
+    """Entries per status label (labels with none left out), and :data:`EXACT_NUMBERS`: those holding exact
+    numbers, whatever else they hold."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    counts[EXACT_NUMBERS] = sum(e.has_exact for e in entries)
+    return counts
 
 
 def load_paper(path: Path = PAPER_FILE) -> list[dict]:
@@ -99,14 +132,24 @@ def build_ledger(paper: list[dict], results: list[dict]) -> tuple[list[LedgerEnt
         prov = {k: doc.get(k) for k in ("notebook", "profile", "seed", "commit", "device")}
         for m in doc.get("measurements", []):
             if m.get("entry") is None:
+                if m.get("status") == "exact":
+                    warnings.append(f"{doc['_file']}: exact measurement {m['key']!r} names no paper entry; give "
+                                    "it entry=, row= and column= so the ledger puts it beside the paper's number")
                 continue
             if m["entry"] not in entries:
                 warnings.append(f"{doc['_file']}: measurement {m['key']!r} names unknown entry {m['entry']!r}")
+                continue
+            if m.get("status") not in STATUS_RANK:
+                warnings.append(f"{doc['_file']}: measurement {m['key']!r} has unknown status "
+                                f"{m.get('status')!r}; it is left out")
                 continue
             entry = entries[m["entry"]]
             if m.get("row") is not None and entry.paper.get("rows") and \
                     not any(r.get("label") == m["row"] for r in entry.paper["rows"]):
                 warnings.append(f"{doc['_file']}: {m['entry']} has no row {m['row']!r}")
+            if m.get("column") is not None and entry.paper.get("columns") and \
+                    m["column"] not in entry.paper["columns"]:
+                warnings.append(f"{doc['_file']}: {m['entry']} has no column {m['column']!r}")
             entry.measurements.append({**m, **prov})
         for f in doc.get("figures", []):
             if f.get("entry") is None:
@@ -149,7 +192,10 @@ def _paper_table(entry: LedgerEntry) -> list[str]:
         return []
     ours: dict[tuple, list[str]] = {}
     for m in entry.measurements:
-        ours.setdefault((m.get("row"), m.get("column")), []).append(f"**{_fmt(m['value'])}** ({m['profile']})")
+        shown = ours.setdefault((m.get("row"), m.get("column")), [])
+        text = f"**{_fmt(m['value'])}** ({CELL_LABEL[m['status']]}, {m['profile']})"
+        if text not in shown:  # the same number from two notebooks is listed once (both are in the list below)
+            shown.append(text)
     lines = ["", "| | " + " | ".join(_esc(c) for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     spreads = entry.paper.get("std") or {}
     for row in rows:
@@ -197,16 +243,14 @@ def _entry_lines(e: LedgerEntry) -> list[str]:
 
 def render_markdown(entries: list[LedgerEntry], n_results: int, unlinked: list[dict] = ()) -> str:
     """The ledger as Markdown: a summary, then every entry of every chapter, then unlinked measurements."""
-    counts: dict[str, int] = {}
-    for e in entries:
-        counts[e.status] = counts.get(e.status, 0) + 1
+    counts = status_counts(entries)
     lines = ["# Reproduction ledger", "",
              "Generated by `python -m companion ledger` from `companion/paper/thesis.json` and "
              f"{n_results} results file(s); do not edit by hand. Paper numbers are transcribed from the seeds; "
              "ours come from the notebooks' results files, with the profile, seed and commit they were measured "
              "at. Small-scale numbers are not expected to match the paper; the protocol column says why.", "",
              "| status | entries |", "|---|---|"]
-    lines += [f"| {label} | {counts.get(label, 0)} |" for label in STATUS_LABEL.values()]
+    lines += [f"| {label} | {counts.get(label, 0)} |" for label in (*ENTRY_LABELS, EXACT_NUMBERS)]
     chapters: dict[str, list[LedgerEntry]] = {}
     for e in entries:
         key = f"Chapter {e.paper.get('chapter')}" if e.paper["source"] == "thesis" else "Seed 000 (ACCV 2020)"
@@ -234,24 +278,28 @@ def write_ledger(out: Path = LEDGER_FILE, *, paper_file: Path = PAPER_FILE, resu
 
     With ``require_results`` (folders the user named), every folder must exist and hold results files;
     otherwise nothing is written, so a mistyped folder never replaces the ledger with "not yet" everywhere.
+    The counts are :func:`status_counts`'s.
     """
+    out = Path(out)
+    if out.is_dir():
+        raise CompanionError(f"ledger output {out} is a folder; name a file such as {out / 'LEDGER.md'}")
     if require_results:
         for folder in map(Path, results_dirs):
+            if folder.exists() and not folder.is_dir():
+                raise CompanionError(f"results folder {folder} is a file, not a folder; check the path")
             if not folder.is_dir():
-                raise CompanionError(f"results folder {folder} is missing; check the path (the notebooks write "
-                                     "<figures dir>/results/)")
+                raise CompanionError(f"results folder {folder} does not exist; check the path (the notebooks "
+                                     "write <figures dir>/results/)")
             if not any(folder.glob("*.json")):
                 raise CompanionError(f"results folder {folder} holds no results files (*.json); run the notebooks "
                                      "first or check the path; the ledger was left as it was")
     results = load_results(results_dirs)
     entries, warnings = build_ledger(load_paper(paper_file), results)
     atomic_write_text(out, render_markdown(entries, len(results), unlinked_measurements(results)))
-    counts: dict[str, int] = {}
-    for e in entries:
-        counts[e.status] = counts.get(e.status, 0) + 1
+    counts = status_counts(entries)
+    echo(f"ledger: {len(entries)} entries from {len(results)} results file(s) -> {out}")
+    for label in (*ENTRY_LABELS, EXACT_NUMBERS):
+        echo(f"  {label:<36}{counts.get(label, 0):>4}")
     for w in warnings:
         echo(f"warning: {w}")
-    echo(f"ledger: {len(entries)} entries from {len(results)} results file(s) -> {out}")
-    for label in STATUS_LABEL.values():
-        echo(f"  {label:<28}{counts.get(label, 0):>4}")
     return counts

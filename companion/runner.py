@@ -6,17 +6,23 @@ raised) atomically, and let the notebook write its figures and results file (see
 A failing notebook is named with its failing cell; the rest still run; the caller exits non-zero at the end.
 
 Every argument is checked before anything executes, so bad input leaves ``runs/`` and ``figures/`` untouched.
+
+The kernel runs this checkout: :data:`REPO_ROOT` goes first on its ``PYTHONPATH``, so neither an editable
+install pointing at another clone nor a stray ``PYTHONPATH`` entry decides which ``companion`` a notebook
+imports (and whose commit its provenance names). The kernel's traffic is CurveZMQ-encrypted where the kernel
+supports it, which also keeps ipykernel's "running over TCP without encryption" warning out of the output.
+
+papermill, nbformat and tqdm load only when notebooks are about to run, so a bad argument answers at once.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-from tqdm.auto import tqdm
-
+from companion.arguments import check_seed
 from companion.profiles import check_profile
 from companion.device import check_device
 from companion.errors import CompanionError
@@ -50,11 +56,17 @@ def resolve_notebooks(names: list[str] | None, notebooks_dir: Path = NOTEBOOKS_D
     chosen = []
     for name in names:
         path = Path(name)
-        if path.suffix == ".ipynb" and path.exists():
+        if path.suffix == ".ipynb" and path.is_dir():
+            raise CompanionError(f"{path} is a folder, not a notebook file")
+        if path.suffix == ".ipynb" and path.is_file():
             chosen.append(path.resolve())
             continue
         stem = path.name.removesuffix(".ipynb")
         matches = [p for p in found if p.stem == stem] or [p for p in found if p.stem.startswith(stem)]
+        if len(matches) != 1 and path.is_dir():
+            example = found[0].stem if found else "07a_shdd"
+            raise CompanionError(f"{path} is a folder; name notebooks (e.g. {example} or "
+                                 f"{example.split('_')[0]}), not their folder")
         if len(matches) != 1:
             known = ", ".join(p.stem for p in found)
             what = "ambiguous" if matches else "unknown"
@@ -64,14 +76,22 @@ def resolve_notebooks(names: list[str] | None, notebooks_dir: Path = NOTEBOOKS_D
 
 
 def check_parameters_cell(path: Path) -> None:
-    """Raise unless the notebook has a code cell tagged ``parameters`` (papermill injects after it)."""
+    """Raise unless the notebook has a code cell tagged ``parameters`` (papermill injects after it).
+
+    Reads the JSON directly: nbformat's schema machinery takes seconds to import, and papermill validates the
+    notebook again when it runs it.
+    """
     try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as exc:  # nbformat raises several types for broken JSON
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        cells = nb["cells"]
+        if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+            raise ValueError("cells is not a list of objects")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CompanionError(f"notebook {path.name} is not valid notebook JSON ({exc.__class__.__name__}); "
                              "restore it from git") from None
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+    for cell in cells:
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        if cell.get("cell_type") == "code" and "parameters" in tags:
             return
     raise CompanionError(f"notebook {path.name} has no cell tagged 'parameters'; tag the cell that sets "
                          "PROFILE, DEVICE and SEED (JupyterLab: Property Inspector > Cell Tags)")
@@ -91,6 +111,8 @@ def check_datasets(notebook: str, profile: str) -> None:
 
 def _failure_summary(exc: Exception, executed: Path | None) -> str:
     """One line: which cell failed (numbered as in the original notebook, from 1) and why."""
+    import nbformat
+
     ename = getattr(exc, "ename", exc.__class__.__name__)
     evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
     reason = f"{ename}: {evalue[0] if evalue else ''}"
@@ -109,24 +131,63 @@ def _failure_summary(exc: Exception, executed: Path | None) -> str:
     return f"before any cell finished: {reason}"[:400]
 
 
+def _check_folder(path: Path, what: str) -> Path:
+    """``path`` if it is a folder or can become one; a CompanionError naming the file in the way otherwise."""
+    path = Path(path)
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise CompanionError(f"{candidate} is a file; {what} must be a folder" if candidate == path else
+                                     f"{path} cannot be created: {candidate} is a file")
+            break
+    return path
+
+
+def _kernel_config():
+    """nbclient configuration for the kernel manager: CurveZMQ transport encryption where the kernel's spec
+    declares support (ipykernel >= 7), so the kernel has no reason to warn that it runs unencrypted."""
+    import zmq
+    from traitlets.config import Config
+
+    if not zmq.has("curve"):
+        return Config()
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
+def _kernel_pythonpath() -> str:
+    """``PYTHONPATH`` for the kernel: this checkout first, then whatever the caller had."""
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p) != REPO_ROOT]
+    return os.pathsep.join([str(REPO_ROOT), *rest])
+
+
 def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", device: str = "auto", seed: int = 0,
                   notebooks_dir: Path = NOTEBOOKS_DIR, runs_dir: Path = RUNS_DIR,
-                  figures_dir: Path | None = None, progress: bool = True, echo=tqdm.write) -> list[NotebookOutcome]:
-    """Execute notebooks headlessly; return one outcome per notebook (raises only for bad input)."""
-    import papermill
+                  figures_dir: Path | None = None, progress: bool = True, echo=None) -> list[NotebookOutcome]:
+    """Execute notebooks headlessly; return one outcome per notebook (raises only for bad input).
 
+    ``seed`` is checked with the command line's bounds (:func:`companion.arguments.check_seed`). ``echo``
+    prints one line per notebook (default: through the progress bar).
+    """
     check_profile(profile)
     check_device(device)
+    seed = check_seed(seed)
     paths = resolve_notebooks(names, notebooks_dir)
     for path in paths:
         check_parameters_cell(path)
         check_datasets(path.stem, profile)
+    out_dir = _check_folder(Path(runs_dir), "runs dir") / profile
+    figures = _check_folder(Path(figures_dir) if figures_dir else default_figures_dir(profile), "figures dir")
+    _check_folder(out_dir, "runs dir")
 
-    out_dir = Path(runs_dir) / profile
-    figures = Path(figures_dir) if figures_dir else default_figures_dir(profile)
-    saved_env = {k: os.environ.get(k) for k in ("COMPANION_FIGURES_DIR", "COMPANION_WORK_DIR")}
+    import papermill
+    from tqdm.auto import tqdm
+
+    echo = echo or tqdm.write
+    kernel_config = _kernel_config()
+    saved_env = {k: os.environ.get(k) for k in ("COMPANION_FIGURES_DIR", "COMPANION_WORK_DIR", "PYTHONPATH")}
     os.environ["COMPANION_FIGURES_DIR"] = str(figures.resolve())
     os.environ["COMPANION_WORK_DIR"] = str((out_dir / "work").resolve())
+    os.environ["PYTHONPATH"] = _kernel_pythonpath()
     outcomes = []
     bar = tqdm(paths, desc=f"notebooks ({profile})", unit="nb", disable=not progress)
     try:
@@ -140,13 +201,17 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
             error = ""
             try:
                 papermill.execute_notebook(str(path), str(tmp), cwd=str(path.parent), progress_bar=False,
-                                           parameters={"PROFILE": profile, "DEVICE": device, "SEED": int(seed)})
+                                           parameters={"PROFILE": profile, "DEVICE": device, "SEED": seed},
+                                           config=kernel_config)
                 os.replace(tmp, output)
                 failed.unlink(missing_ok=True)
             except Exception as exc:  # a failing cell or a dead kernel: report it, keep going
                 error = _failure_summary(exc, tmp)
+                output.unlink(missing_ok=True)  # an older good copy beside the failure would look current
                 if tmp.exists() and tmp.stat().st_size:
                     os.replace(tmp, failed)  # papermill wrote the executed copy up to the error
+                else:
+                    failed.unlink(missing_ok=True)  # nothing executed: an older failure would mislead too
                 output = failed
             finally:
                 tmp.unlink(missing_ok=True)

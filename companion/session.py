@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from companion.arguments import check_seed
 from companion.atomic import atomic_path, atomic_write_text
 from companion.profiles import check_profile, config_for
 from companion.device import resolve_device, seed_everything
 from companion.errors import CompanionError
-from companion.figures.style import DPI
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("exact", "small-scale", "full-scale", "full-only")
@@ -42,6 +42,16 @@ def default_figures_dir(profile: str) -> Path:
     """Where a profile's figures go when ``COMPANION_FIGURES_DIR`` is not set."""
     return {"quick": REPO_ROOT / "figures", "full": REPO_ROOT / "figures" / "full",
             "smoke": REPO_ROOT / "runs" / "smoke" / "figures"}[profile]
+
+
+def _folder_from_env(name: str, default: Path) -> Path:
+    """The folder ``$name`` names, else ``default``; a CompanionError when it names a file."""
+    value = os.environ.get(name)
+    path = Path(value) if value else default
+    if path.exists() and not path.is_dir():
+        raise CompanionError(f"{name}={path} is a file; it must name a folder" if value else
+                             f"{path} is a file; move it away, the companion keeps a folder there")
+    return path
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
@@ -90,8 +100,7 @@ class NotebookRun:
     @property
     def work_dir(self) -> Path:
         """A scratch folder for what the notebook builds (datasets); created on first use."""
-        env_dir = os.environ.get("COMPANION_WORK_DIR")
-        path = Path(env_dir) if env_dir else REPO_ROOT / "runs" / self.profile / "work"
+        path = _folder_from_env("COMPANION_WORK_DIR", REPO_ROOT / "runs" / self.profile / "work")
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -104,11 +113,17 @@ class NotebookRun:
         return {"notebook": self.notebook, "profile": self.profile, "seed": self.seed, "commit": self.commit,
                 "device": str(self.device)}
 
-    def save_figure(self, fig, name: str, *, entry: str | None = None, caption: str = "", dpi: int = DPI) -> Path:
+    def save_figure(self, fig, name: str, *, entry: str | None = None, caption: str = "",
+                    dpi: int | None = None) -> Path:
         """Save ``fig`` as ``<figures dir>/<name>.png`` atomically; provenance goes into the PNG and the results.
 
         ``entry`` names the paper figure it reproduces (``"Figure 7.3"``, ``"ACCV Fig. 3"``), for the ledger.
+        ``dpi`` defaults to :data:`companion.figures.style.DPI`.
         """
+        if dpi is None:
+            from companion.figures.style import DPI  # loads NumPy: not at import (the runner imports this module)
+
+            dpi = DPI
         if not name or "/" in name or name.startswith("."):
             raise CompanionError(f"figure name {name!r} must be a plain file stem such as 'fig7_3_levels'")
         path = self.figures_dir / f"{name}.png"
@@ -146,13 +161,17 @@ class NotebookRun:
 
 
 def start(notebook: str, *, profile: str = "quick", device: str = "auto", seed: int = 0) -> NotebookRun:
-    """Begin a notebook run: validate the parameters, seed everything, pick the device, load the settings."""
+    """Begin a notebook run: validate the parameters, seed everything, pick the device, load the settings.
+
+    ``seed`` is a whole number from 0 to :data:`companion.arguments.MAX_SEED`, the bounds the command line and
+    the runner use; every parameter is checked before anything is created.
+    """
     check_profile(profile)
+    seed = check_seed(seed)
     config = config_for(notebook, profile)
+    figures_dir = _folder_from_env("COMPANION_FIGURES_DIR", default_figures_dir(profile))
     torch_device = resolve_device(device)
-    rng = seed_everything(int(seed))
-    env_dir = os.environ.get("COMPANION_FIGURES_DIR")
-    figures_dir = Path(env_dir) if env_dir else default_figures_dir(profile)
+    rng = seed_everything(seed)
     figures_dir.mkdir(parents=True, exist_ok=True)
-    return NotebookRun(notebook=notebook, profile=profile, seed=int(seed), device=torch_device, config=config,
+    return NotebookRun(notebook=notebook, profile=profile, seed=seed, device=torch_device, config=config,
                        figures_dir=figures_dir, commit=git_commit(), rng=rng)

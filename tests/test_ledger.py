@@ -32,15 +32,98 @@ def _m(key, value, status, row=None, column=None, entry="Table 7.3"):
             "protocol": "p", "note": ""}
 
 
-def test_status_is_the_weakest_measurement(tmp_path):
+def test_status_keeps_exact_numbers_beside_the_weakest_measured_one(tmp_path):
     _results(tmp_path, "07b", "quick", [_m("params", 2241187, "exact", "ME,PS,3", "Params"),
                                         _m("psnr", 30.1, "full-only", "ME,PS,3", "PSNR")],
              figures=[{"name": "f", "file": "f.png", "entry": "Figure 7.3", "caption": ""}])
     entries, warnings = ledger.build_ledger(PAPER, ledger.load_results([tmp_path]))
     status = {e.paper["id"]: e.status for e in entries}
-    assert status == {"Table 7.3": "full profile only", "Figure 7.3": "measured at small scale",
+    assert status == {"Table 7.3": "exact + full profile only", "Figure 7.3": "measured at small scale",
                       "Figure 2.1": "not yet", "ACCV Table 1": "not yet"}
     assert warnings == []
+
+
+def test_measured_statuses_take_the_weakest(tmp_path):
+    _results(tmp_path, "07b", "full", [_m("psnr", 34.0, "full-scale", "ME,PS,3", "PSNR")])
+    _results(tmp_path, "07c", "quick", [_m("ssim", 0.9, "small-scale", "ME,PS,3", "PSNR")])
+    entries, _ = ledger.build_ledger(PAPER, ledger.load_results([tmp_path]))
+    assert entries[0].status == "measured at small scale" and not entries[0].has_exact
+
+
+def test_exact_only_mixed_and_summary_counts(tmp_path):
+    """Table 7.3 mixes exact parameter counts with small-scale PSNRs: the entry says both, and it is counted."""
+    paper = PAPER + [{"id": "Table 2.1", "source": "thesis", "kind": "table", "chapter": 2, "caption": "c",
+                      "columns": ["Params"], "rows": [{"label": "CARN", "values": {"Params": 1592000}}]},
+                     {"id": "ACCV Table 3", "source": "seed000", "kind": "table", "chapter": 7, "caption": "c",
+                      "same_as": "Table 7.3", "columns": [], "rows": []}]
+    _results(tmp_path, "02", "quick", [_m("carn", 1592203, "exact", "CARN", "Params", entry="Table 2.1")])
+    _results(tmp_path, "07c", "quick", [_m("params", 2241187, "exact", "ME,PS,3", "Params"),
+                                        _m("psnr", 30.12, "small-scale", "ME,PS,3", "PSNR")])
+    entries, warnings = ledger.build_ledger(paper, ledger.load_results([tmp_path]))
+    assert warnings == []
+    by_id = {e.paper["id"]: e for e in entries}
+    assert by_id["Table 2.1"].status == "exact" and by_id["Table 2.1"].has_exact
+    assert by_id["Table 7.3"].status == "exact + measured at small scale" and by_id["Table 7.3"].has_exact
+    assert by_id["ACCV Table 3"].status == "exact + measured at small scale"  # follows its thesis twin
+    assert by_id["Figure 7.3"].status == "not yet" and not by_id["Figure 7.3"].has_exact
+    counts = ledger.status_counts(entries)
+    assert counts == {"exact": 1, "exact + measured at small scale": 2, "not yet": 3,
+                      "entries with exact numbers": 3}
+    text = ledger.render_markdown(entries, 2)
+    summary = text.split("## ")[0]
+    assert "| exact | 1 |" in summary and "| exact + measured at small scale | 2 |" in summary
+    assert "| measured at small scale | 0 |" in summary and "| not yet | 3 |" in summary
+    assert "| entries with exact numbers | 3 |" in summary
+    assert "### Table 7.3: exact + measured at small scale" in text and "### Table 2.1: exact" in text
+    assert "| Table 7.3 | exact + measured at small scale |" in text
+
+
+def test_each_measured_cell_shows_its_own_status(tmp_path):
+    _results(tmp_path, "07b", "quick", [_m("params", 2241187, "exact", "ME,PS,3", "Params")])
+    _results(tmp_path, "07c", "quick", [_m("params", 2241187, "exact", "ME,PS,3", "Params"),
+                                        _m("psnr", 30.12, "small-scale", "ME,PS,3", "PSNR")])
+    _results(tmp_path, "07c", "full", [_m("psnr", 34.01, "full-scale", "ME,PS,3", "PSNR")])
+    entries, _ = ledger.build_ledger(PAPER, ledger.load_results([tmp_path]))
+    text = ledger.render_markdown(entries, 3)
+    # the same count from two notebooks appears once in the cell (both rows stay in the measurement list)
+    assert ("| ME,PS,3 | 2,200,000 · ours **2,241,187** (exact, quick) | "
+            "34.29 · ours **34.01** (full scale, full), **30.12** (small scale, quick) |") in text
+    assert text.count("| ME,PS,3 / Params | 2,200,000 | 2,241,187 | exact | quick · 0 · abc | p |") == 2
+
+
+def test_exact_count_without_a_paper_cell_is_warned(tmp_path):
+    _results(tmp_path, "07b", "quick", [_m("mepsnet_paper_parameters", 2241187, "exact", entry=None),
+                                        _m("mean_regions", 4.5, "small-scale", entry=None),
+                                        _m("params", 1, "exact", "ME,PS,3", "FLOPs"),
+                                        _m("odd", 1, "great", "ME,PS,3", "PSNR")])
+    entries, warnings = ledger.build_ledger(PAPER, ledger.load_results([tmp_path]))
+    file = tmp_path / "07b.quick.json"
+    assert warnings == [
+        f"{file}: exact measurement 'mepsnet_paper_parameters' names no paper entry; give it entry=, row= and "
+        "column= so the ledger puts it beside the paper's number",
+        f"{file}: Table 7.3 has no column 'FLOPs'",
+        f"{file}: measurement 'odd' has unknown status 'great'; it is left out",
+    ]
+    assert [m["key"] for m in entries[0].measurements] == ["params"]
+
+
+def test_write_ledger_refuses_a_folder_as_output_and_a_file_as_results(tmp_path):
+    paper = tmp_path / "paper.json"
+    paper.write_text(json.dumps({"entries": PAPER}))
+    with pytest.raises(CompanionError) as info:
+        ledger.write_ledger(tmp_path, paper_file=paper, results_dirs=[], echo=lambda *_: None)
+    assert str(info.value) == f"ledger output {tmp_path} is a folder; name a file such as {tmp_path / 'LEDGER.md'}"
+    (tmp_path / "results.txt").write_text("x")
+    out = tmp_path / "LEDGER.md"
+    with pytest.raises(CompanionError) as info:
+        ledger.write_ledger(out, paper_file=paper, results_dirs=[tmp_path / "results.txt"], require_results=True,
+                            echo=lambda *_: None)
+    assert str(info.value) == f"results folder {tmp_path / 'results.txt'} is a file, not a folder; check the path"
+    with pytest.raises(CompanionError) as info:
+        ledger.write_ledger(out, paper_file=paper, results_dirs=[tmp_path / "nope"], require_results=True,
+                            echo=lambda *_: None)
+    assert str(info.value).startswith(f"results folder {tmp_path / 'nope'} does not exist; check the path")
+    assert not out.exists()
 
 
 def test_exact_only_and_paper_values(tmp_path):
@@ -70,9 +153,12 @@ def test_write_ledger_and_summary(tmp_path):
     _results(res, "07b", "full", [_m("psnr", 34.0, "full-scale", "ME,PS,3", "PSNR")])
     lines = []
     counts = ledger.write_ledger(tmp_path / "LEDGER.md", paper_file=paper, results_dirs=[res], echo=lines.append)
-    assert counts == {"measured (full profile)": 1, "not yet": 3}
-    assert (tmp_path / "LEDGER.md").read_text().startswith("# Reproduction ledger")
-    assert any("4 entries from 1 results file" in line for line in lines)
+    assert counts == {"measured (full profile)": 1, "not yet": 3, "entries with exact numbers": 0}
+    text = (tmp_path / "LEDGER.md").read_text()
+    assert text.startswith("# Reproduction ledger") and "| measured (full profile) | 1 |" in text
+    assert "| ME,PS,3 / PSNR | 34.29 | 34 | measured (full profile) | full · 0 · abc | p |" in text
+    assert lines[0] == f"ledger: 4 entries from 1 results file(s) -> {tmp_path / 'LEDGER.md'}"
+    assert f"  {'measured (full profile)':<36}{1:>4}" in lines and f"  {'not yet':<36}{3:>4}" in lines
 
 
 def test_corrupt_results_file_is_a_clear_error(tmp_path):
@@ -107,6 +193,6 @@ def test_every_table_is_rendered_with_ours_beside_the_paper(tmp_path):
     _results(tmp_path, "07b", "quick", [_m("psnr", 30.12, "small-scale", "ME,PS,3", "PSNR")])
     entries, _ = ledger.build_ledger(paper, ledger.load_results([tmp_path]))
     text = ledger.render_markdown(entries, 1)
-    assert "| ME,PS,3 | 2,200,000 | 34.29 ± 0.02 · ours **30.12** (quick) |" in text
+    assert "| ME,PS,3 | 2,200,000 | 34.29 ± 0.02 · ours **30.12** (small scale, quick) |" in text
     for e in paper:
         assert f"### {e['id']}: " in text, "every entry gets its own section"

@@ -188,3 +188,16 @@ def test_spot_values(entries):
     assert cell("Table 5.4", "SimUSR EDSR", "Params") == 43_200_000
     assert cell("Table 7.1", "MEPSNet", "Moderate PSNR") == 33.47
     assert entries["Table 2.1"]["std"]["Baseline"]["PSNR"] == 0.02
+
+
+def test_the_mepsnet_parameter_count_has_a_cell(entries):
+    """07b and 07c record MEPSNet's trainable parameters (2,241,187, status exact) in Table 7.3's
+    ``ME+PS (3 experts)`` / ``Params`` cell; ACCV Table 3 follows it through ``same_as``."""
+    def row(i, label):
+        return next(r for r in entries[i]["rows"] if r["label"] == label)["values"]
+    assert row("Table 7.3", "ME+PS (3 experts)") == {"ME": 1, "PS": 1, "Experts": 3, "Params": 2_200_000,
+                                                       "PSNR": 34.29, "SSIM": 0.9353}
+    assert entries["ACCV Table 3"]["same_as"] == "Table 7.3"
+    assert row("ACCV Table 3", "ME+PS (3 experts)") == row("Table 7.3", "ME+PS (3 experts)")
+    assert "Params" not in entries["Table 7.1"]["columns"] and "Params" not in entries["Table 7.4"]["columns"]
+    assert any("2,241,187" in note for note in entries["Table 7.3"]["notes"])

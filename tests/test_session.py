@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from companion.arguments import MAX_SEED  # noqa: E402
 from companion.errors import CompanionError  # noqa: E402
 from companion.session import default_figures_dir, start  # noqa: E402
 
@@ -87,3 +88,47 @@ def test_results_are_strict_json(run):
     assert "Infinity" not in text and "NaN" not in text
     values = [m["value"] for m in json.loads(text)["measurements"]]
     assert values == [None, [1.5, None]]
+
+
+@pytest.mark.parametrize("seed, message", [
+    (-1, "seed must be between 0 and 4,294,966,295, got -1"),
+    (MAX_SEED + 1, "seed must be between 0 and 4,294,966,295, got 4294966296"),
+    (2**70, "seed must be between 0 and 4,294,966,295"),
+    (2.0, "seed must be a whole number, got 2.0"),
+    (True, "seed must be a whole number, got True"),
+])
+def test_seed_out_of_range_is_refused_before_anything_is_written(tmp_path, monkeypatch, seed, message):
+    monkeypatch.setenv("COMPANION_FIGURES_DIR", str(tmp_path / "figs"))
+    with pytest.raises(CompanionError) as info:
+        start("00_quickstart", profile="smoke", device="cpu", seed=seed)
+    assert str(info.value).startswith(message)
+    assert not (tmp_path / "figs").exists()
+
+
+def test_largest_seed_is_accepted_and_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_FIGURES_DIR", str(tmp_path / "figs"))
+    run = start("00_quickstart", profile="smoke", device="cpu", seed=np.int64(MAX_SEED))
+    assert run.seed == MAX_SEED and type(run.seed) is int
+    assert np.array_equal(run.rng.random(2), np.random.default_rng(MAX_SEED).random(2))
+    assert json.loads(run.finish().read_text())["seed"] == MAX_SEED
+
+
+def test_figures_folder_variable_naming_a_file_is_refused(tmp_path, monkeypatch):
+    target = tmp_path / "file"
+    target.write_text("keep")
+    monkeypatch.setenv("COMPANION_FIGURES_DIR", str(target))
+    with pytest.raises(CompanionError) as info:
+        start("00_quickstart", profile="smoke", device="cpu")
+    assert str(info.value) == f"COMPANION_FIGURES_DIR={target} is a file; it must name a folder"
+    assert target.read_text() == "keep"
+
+
+def test_work_folder_variable_naming_a_file_is_refused(run, tmp_path, monkeypatch):
+    target = tmp_path / "file"
+    target.write_text("keep")
+    monkeypatch.setenv("COMPANION_WORK_DIR", str(target))
+    with pytest.raises(CompanionError) as info:
+        run.work_dir
+    assert str(info.value) == f"COMPANION_WORK_DIR={target} is a file; it must name a folder"
+    monkeypatch.setenv("COMPANION_WORK_DIR", str(tmp_path / "work"))
+    assert run.work_dir == tmp_path / "work" and run.work_dir.is_dir()

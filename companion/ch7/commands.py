@@ -39,7 +39,8 @@ def add_commands(sub) -> None:
     tr.add_argument("model", choices=full.models, help="model to train")
     tr.add_argument("--data", required=True, type=arguments.existing_folder,
                     help="the --out folder of `python -m companion data shdd`")
-    tr.add_argument("--checkpoint", required=True, help="checkpoint file (resumed when it exists)")
+    tr.add_argument("--checkpoint", required=True, type=arguments.out_file,
+                    help="checkpoint file (resumed when it exists)")
     tr.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
     tr.add_argument("--size", default=full.size, choices=("paper", "quick"), help=f"model size (default: {full.size})")
     tr.add_argument("--level", default=full.train_level, choices=("easy", "moderate", "difficult"),
@@ -76,12 +77,9 @@ def _train(args) -> int:
     from companion.ch7.datasets import SHDDTrain
     from companion.device import resolve_device
     from companion.engine.loop import LOSSES, paired_batch, train
-    from companion.errors import CompanionError
     from companion.models import build_model, count_parameters
 
-    checkpoint = Path(args.checkpoint).expanduser()
-    if checkpoint.is_dir():
-        raise CompanionError(f"--checkpoint {checkpoint} is a folder; name a file, e.g. {checkpoint / 'model.pt'}")
+    checkpoint = args.checkpoint  # arguments.out_file: not a folder, creatable
     cfg = replace(TRAINING["full"].train, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                   milestones=tuple(args.milestones), bf16=args.bf16, channels_last=args.channels_last,
                   max_seconds=args.max_seconds, checkpoint_every=args.checkpoint_every, val_every=0,
