@@ -1,6 +1,7 @@
 """A short check of the full-profile training path on a GPU: every Table 7.1 model at paper size, bf16 and
-channels-last, batch 16 of 80×80 patches, through the companion's one trainer, on SHDD built from the
-embedded images (DIV2K is not needed for a speed check).
+channels-last, batch 16 of 80×80 patches (the ``full`` profile of ``07b_mepsnet_training``), through the
+training loop of :mod:`companion.engine.loop`, on SHDD built from the embedded images (DIV2K is not needed
+for a speed check).
 
 For each model it prints the training iterations per second (after ``--warmup`` steps), the projected time of
 the paper's 1.2M iterations, and the peak GPU memory; then it trains MEPSNet for ``--mepsnet-steps`` and
@@ -19,15 +20,18 @@ from pathlib import Path
 
 import torch
 
-from companion.configs import config_for
-from companion.data.shdd import build_shdd
-from companion.data.torch_datasets import SHDDEval, SHDDTrain
-from companion.evaluate import evaluate_shdd
-from companion.models import LABELS, build_model, count_parameters
-from companion.train import TrainConfig, train
+from companion.ch7.datasets import SHDDEval, SHDDTrain
+from companion.ch7.evaluation import PAPER_TILES, evaluate_shdd
+from companion.ch7.shdd import build_shdd
+from companion.engine.loop import LOSSES, paired_batch, train
+from companion.engine.settings import TrainConfig
+from companion.models import build_model, count_parameters, model_label
+from companion.profiles import config_for
+
+BATCH = paired_batch("distorted", "clean")
 
 
-def train_rate(name: str, dataset, cfg: TrainConfig, warmup: int, steps: int, device, out: Path) -> dict:
+def train_rate(name: str, dataset, cfg: TrainConfig, loss, warmup: int, steps: int, device, out: Path) -> dict:
     torch.manual_seed(0)
     model = build_model(name, "paper")
     out.mkdir(parents=True, exist_ok=True)
@@ -37,18 +41,18 @@ def train_rate(name: str, dataset, cfg: TrainConfig, warmup: int, steps: int, de
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    first = train(model, dataset, replace(cfg, steps=warmup), model_name=name, device=device, checkpoint_path=ckpt,
-                  progress=False)
+    first = train(model, dataset, replace(cfg, steps=warmup), loss=loss, batch=BATCH, model_name=name, device=device,
+                  checkpoint_path=ckpt, progress=False)
     if cuda:
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    second = train(model, dataset, replace(cfg, steps=warmup + steps), model_name=name, device=device,
-                   checkpoint_path=ckpt, progress=False)
+    second = train(model, dataset, replace(cfg, steps=warmup + steps), loss=loss, batch=BATCH, model_name=name,
+                   device=device, checkpoint_path=ckpt, progress=False)
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     rate = steps / seconds
-    return {"model": LABELS[name], "params": count_parameters(model), "it_per_s": round(rate, 2),
+    return {"model": model_label(name), "params": count_parameters(model), "it_per_s": round(rate, 2),
             "paper_run_hours": round(cfg.steps / rate / 3600, 1) if rate else None,
             "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
             "final_loss": round(second.losses[-1], 5), "warmup_loss": round(first.losses[0], 3)}, model
@@ -65,8 +69,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda", help="cuda (the point of this script) or cpu (a dry run)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
-    print(f"torch {torch.__version__}, {name}, TF32 conv "
+    device_name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
+    print(f"torch {torch.__version__}, {device_name}, TF32 conv "
           f"{torch.backends.cudnn.allow_tf32}, cudnn.benchmark {torch.backends.cudnn.benchmark}", flush=True)
 
     full = config_for("07b_mepsnet_training", "full")
@@ -74,42 +78,44 @@ def main() -> None:
     report = build_shdd("bundled", args.out, levels=("moderate",), versions=2, workers=8, progress=False)
     print(f"SHDD from the embedded images: {report.n_written} written in {time.perf_counter() - t0:.0f} s", flush=True)
     dataset = SHDDTrain(args.out, level="moderate", patch_size=full.patch_size, seed=0, cache=True)
-    cfg = TrainConfig(steps=full.steps, batch_size=full.batch_size, patch_size=full.patch_size, lr=full.lr,
-                      milestones=full.milestones, bf16=full.bf16, channels_last=full.channels_last, seed=0)
-    print(f"full profile: batch {cfg.batch_size} × {cfg.patch_size}², bf16 {cfg.bf16}, channels-last "
-          f"{cfg.channels_last}, {cfg.steps:,} steps", flush=True)
+    cfg, loss = replace(full.train, seed=0), LOSSES[full.loss]
+    print(f"full profile: batch {cfg.batch_size} × {full.patch_size}², {full.loss} loss, bf16 {cfg.bf16}, "
+          f"channels-last {cfg.channels_last}, {cfg.steps:,} steps", flush=True)
     rows, models = [], {}
     for name in args.models.split(","):
-        row, model = train_rate(name, dataset, cfg, args.warmup, args.steps, device, args.out)
+        row, model = train_rate(name, dataset, cfg, loss, args.warmup, args.steps, device, args.out)
         rows.append(row)
         models[name] = model
         print(json.dumps(row), flush=True)
     if "mepsnet" in args.models:
         fp32 = replace(cfg, bf16=False, channels_last=False)
-        row, _ = train_rate("mepsnet", dataset, fp32, args.warmup, args.steps, device, args.out / "fp32")
+        row, _ = train_rate("mepsnet", dataset, fp32, loss, args.warmup, args.steps, device, args.out / "fp32")
         row["model"] = "MEPSNet (fp32, NCHW)"
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    result = {"device": name, "torch": torch.__version__, "training": rows}
+    result = {"device": device_name, "torch": torch.__version__, "training": rows}
     if "mepsnet" in args.models and args.mepsnet_steps:
         torch.manual_seed(0)
         model = build_model("mepsnet", "paper")
+        long_ckpt = args.out / "mepsnet-long.pt"
+        long_ckpt.unlink(missing_ok=True)  # time a fresh run, never a resumed (finished) one
         t0 = time.perf_counter()
-        res = train(model, dataset, replace(cfg, steps=args.mepsnet_steps), model_name="mepsnet", device=device,
-                    checkpoint_path=args.out / "mepsnet-long.pt", progress=False)
+        res = train(model, dataset, replace(cfg, steps=args.mepsnet_steps), loss=loss, batch=BATCH,
+                    model_name="mepsnet", device=device, checkpoint_path=long_ckpt, progress=False)
         train_s = time.perf_counter() - t0
         test = SHDDEval(args.out, level="moderate", split="test")
         evals = {}
         for label, bf16 in (("fp32", False), ("bf16", True)):
             t0 = time.perf_counter()
-            scores = evaluate_shdd(model, test, tiles=(2, 4), overlap=16, device=device, bf16=bf16, progress=False)
+            scores = evaluate_shdd(model, test, tiles=PAPER_TILES, overlap=full.overlap, device=device, bf16=bf16,
+                                   progress=False)
             evals[label] = {"psnr": round(scores["psnr"], 3), "ssim": round(scores["ssim"], 4),
                             "input_psnr": round(scores["input_psnr"], 3),
                             "seconds_per_image": round((time.perf_counter() - t0) / len(test), 3),
                             "images": len(test)}
         result["mepsnet_run"] = {"steps": res.steps_done, "seconds": round(train_s, 1),
-                                 "final_loss": round(sum(res.losses[-20:]) / 20, 5), "eval": evals}
+                                 "final_loss": round(sum(res.losses[-20:]) / len(res.losses[-20:]), 5), "eval": evals}
         print(json.dumps(result["mepsnet_run"]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -10,9 +10,9 @@ Measures, for ``MEPSNet()`` (2,241,187 parameters):
    vs (a). On a CPU without bf16 hardware (no AVX512_BF16 / AMX) the bf16 modes are timed once without a
    warm-up, and a mode whose time a one-conv probe estimates above ``--max-seconds`` is skipped (bf16 NCHW
    convs there run at about 0.1 GFLOP/s).
-2. one training step (forward, L2 loss, backward, Adam of ``make_optimizer(model, TrainConfig())``) at batch
-   16 × 3 × 80 × 80: fp32 on CPU; bf16 autocast + channels-last (the full profile) and fp32 on CUDA.
-   Training FLOPs are taken as 3 × forward FLOPs.
+2. one training step (forward, L2 loss, backward, Adam with the paper's settings of
+   ``companion.ch7.config.PAPER_TRAINING``) at batch 16 × 3 × 80 × 80: fp32 on CPU; bf16 autocast +
+   channels-last (the full profile) and fp32 on CUDA. Training FLOPs are taken as 3 × forward FLOPs.
 3. the machine: CPU model, threads, AVX-512 / AVX512_BF16 / AMX flags, a measured fp32 and bf16 GEMM rate
    (``torch.matmul``), and every rate above as a fraction of the measured GEMM rate.
 4. the PSNR cost of the inference modes on SHDD test images (with ``--checkpoint`` of a trained MEPSNet and
@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from companion.ch7.config import PAPER_TRAINING
 from companion.models.mepsnet import PAPER_CONFIG, QUICK_CONFIG, MEPSNet, for_inference, macs_per_pixel
-from companion.train import TrainConfig, make_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 128  # forward input side
@@ -227,7 +227,10 @@ def measure_training(config: dict, device: torch.device, *, steps: int, warmup: 
     if channels_last:
         convs_channels_last(model)
     model.train()
-    optimizer = make_optimizer(model, TrainConfig())
+    # the optimizer of companion.engine.loop with the paper's settings (§7.5): Adam, classic L2 weight decay
+    cfg = PAPER_TRAINING
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                 weight_decay=cfg.weight_decay)
     x = torch.rand(TRAIN_BATCH, 3, TRAIN_PATCH, TRAIN_PATCH, device=device)
     y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
     if channels_last:
@@ -270,13 +273,13 @@ def default_shdd_root() -> Path | None:
 
 
 def measure_psnr(args, device: torch.device, root: Path) -> dict:
-    from companion.data.shdd import LEVELS
-    from companion.data.torch_datasets import SHDDEval
+    from companion.ch7.datasets import SHDDEval
+    from companion.ch7.evaluation import evaluate_shdd
+    from companion.ch7.shdd import LEVELS
+    from companion.engine.checkpoint import load_weights, read_checkpoint
     from companion.errors import CompanionError
-    from companion.evaluate import evaluate_shdd
-    from companion.train import load_checkpoint, load_weights
 
-    state = load_checkpoint(args.checkpoint)
+    state = read_checkpoint(args.checkpoint)
     if state["model_name"] != "mepsnet":
         raise SystemExit(f"{args.checkpoint} is a checkpoint of {state['model_name']!r}, not of MEPSNet")
     config = dict(state["model_config"])

@@ -1,7 +1,8 @@
 """The four baselines of thesis Table 7.1 (DnCNN, VDSR, OWAN, RIDNet): shapes, sizes, errors, gradients, learning.
 
 Parameter counts of the paper configurations are derived by hand here, layer by layer, and compared with the
-models' own count, so a change to an architecture that alters its size fails loudly.
+models' own count, so a change to an architecture that alters its size fails loudly. The registry
+(companion.models.MODELS, built from the model files) is checked here for all five models of Table 7.1.
 """
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ import pytest
 import torch
 from torch import nn
 
+import companion.models
 from companion.errors import CompanionError
-from companion.models.common import count_parameters
+from companion.models import MODELS, ModelEntry, build_model, count_parameters, model_label
 from companion.models.dncnn import DnCNN
-from companion.models.owan import OWAN, dilated_depthwise
+from companion.models.owan import NUM_OPS, OWAN, dilated_depthwise
 from companion.models.ridnet import RIDNet
 from companion.models.vdsr import VDSR
 from tests.conftest import texture
 
-MODULES = {"dncnn": DnCNN, "vdsr": VDSR, "ridnet": RIDNet, "owan": OWAN}
+MODULES = {name: MODELS[name].cls for name in ("dncnn", "vdsr", "ridnet", "owan")}
 TINY = {  # smaller than QUICK_CONFIG, for the tests that run many steps
     "dncnn": dict(depth=4, features=8),
     "vdsr": dict(depth=4, features=8),
@@ -45,6 +47,46 @@ def seeded(cls, **kwargs):
 
 def conv_params(c_in, c_out, k, bias=True):
     return c_in * c_out * k * k + (c_out if bias else 0)
+
+
+# ---------------------------------------------------------------- the registry
+
+#: Trainable parameters of each paper configuration, as the README and the model docstrings give them.
+DOCUMENTED = {"mepsnet": 2_241_187, "dncnn": 558_403, "vdsr": 2_883_907, "ridnet": 1_499_347, "owan": 284_803}
+
+
+def test_every_model_file_is_in_the_registry_with_its_label():
+    folder = Path(companion.models.__file__).parent
+    files = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "common"))
+    assert files == ["dncnn", "mepsnet", "owan", "ridnet", "vdsr"]
+    by_name = {}
+    for stem in files:
+        mod = module(stem)
+        by_name[mod.NAME] = mod
+        entry = MODELS[mod.NAME]
+        assert isinstance(entry, ModelEntry) and entry.name == mod.NAME
+        assert entry.label == mod.LABEL == model_label(mod.NAME)
+        assert entry.cls is getattr(mod, mod.MODEL) and entry.cls.__module__ == mod.__name__
+        assert entry.paper_config == mod.PAPER_CONFIG and entry.quick_config == mod.QUICK_CONFIG
+    assert set(MODELS) == set(by_name)
+    assert {n: model_label(n) for n in MODELS} == {"dncnn": "DnCNN", "mepsnet": "MEPSNet", "owan": "OWAN",
+                                                   "ridnet": "RIDNet", "vdsr": "VDSR"}
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_registry_builds_the_documented_paper_models(name):
+    paper = build_model(name, "paper")
+    assert type(paper) is MODELS[name].cls and paper.config == MODELS[name].paper_config
+    assert count_parameters(paper) == DOCUMENTED[name]
+    quick = build_model(name, "quick")
+    assert count_parameters(quick) < count_parameters(paper) / 10
+
+
+def test_registry_errors_name_the_choices():
+    with pytest.raises(CompanionError, match="unknown model 'unet'; choose one of .*mepsnet"):
+        model_label("unet")
+    with pytest.raises(CompanionError, match="unknown model size 'huge'; choose one of quick, paper"):
+        build_model("dncnn", "huge")
 
 
 # ---------------------------------------------------------------- parameter counts of the paper configurations
@@ -191,13 +233,34 @@ def test_dncnn_subtracts_the_residual_and_vdsr_adds_it():
         assert torch.allclose(vd(x), x + vd.last(vd.body(x)))
 
 
-def test_owan_attention_is_a_distribution_over_eight_operations():
-    net = seeded(OWAN, **module("owan").QUICK_CONFIG)
+def test_owan_attention_is_what_forward_uses_and_follows_the_input():
+    net = seeded(OWAN, **module("owan").QUICK_CONFIG).eval()
+    layers, k = net.config["layers"], net.config["group"]
+    x = torch.rand(2, 3, 20, 20, generator=torch.Generator().manual_seed(3))
+    x[1] = x[1] * 0.2 + 0.7  # a bright, flat second image
     with torch.no_grad():
-        a = net.operation_attention(torch.rand(3, 3, 20, 20))
-    assert a.shape == (3, net.config["layers"], 8)
-    assert torch.allclose(a.sum(-1), torch.ones(3, net.config["layers"]))
-    assert (a > 0).all()
+        a = net.operation_attention(x)
+        assert a.shape == (2, layers, NUM_OPS)
+        assert torch.allclose(a.sum(-1), torch.ones(2, layers))  # a distribution over the operations
+        assert (a[0] - a[1]).abs().max() > 1e-3  # chosen per image
+        # operation_attention reports the weights forward applies: re-running the layers with them gives forward
+        z = net.extract(x)
+        for g, group in enumerate(net.groups):
+            h = z
+            for j, layer in enumerate(group.layers):
+                h = layer(h, a[:, g * k + j])
+            z = h + z
+        assert torch.allclose(x + net.output(z), net(x), atol=1e-5)
+        # and the weights matter: all weight on one operation gives another output
+        z = net.extract(x)
+        one_op = torch.zeros(2, NUM_OPS)
+        one_op[:, 0] = 1
+        for group in net.groups:
+            h = z
+            for layer in group.layers:
+                h = layer(h, one_op)
+            z = h + z
+        assert (x + net.output(z) - net(x)).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("size", [(32, 32), (37, 45), (5, 4)])
@@ -241,19 +304,17 @@ def noise_problem():
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_adam_steps_lower_the_loss(name):
+def test_the_training_loop_lowers_the_loss(name):
+    from companion.engine.loop import LOSSES, paired_batch, train
+    from companion.engine.settings import TrainConfig
+
     noisy, clean = noise_problem()
+    items = [{"distorted": d, "clean": c} for d, c in zip(noisy, clean)]
     net = seeded(MODULES[name], **module(name).QUICK_CONFIG)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(25):
-        opt.zero_grad()
-        loss = nn.functional.mse_loss(net(noisy), clean)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert all(np.isfinite(losses))
-    assert min(losses[-5:]) < 0.5 * losses[0], losses
+    res = train(net, items, TrainConfig(steps=25, batch_size=4, lr=1e-3), loss=LOSSES["l2"],
+                batch=paired_batch("distorted", "clean"), model_name=name, progress=False)
+    assert res.steps_done == 25 and all(np.isfinite(res.losses))
+    assert min(res.losses[-5:]) < 0.5 * res.losses[0], res.losses
 
 
 # ---------------------------------------------------------------- layering

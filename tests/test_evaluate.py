@@ -1,15 +1,15 @@
-"""Tiled restoration and the SHDD evaluation loop (Table 7.1 protocol)."""
+"""Tiled restoration (companion.engine.inference, with a super-resolution scale) and the SHDD evaluation
+loop (companion.ch7.evaluation, Table 7.1 protocol)."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from companion.ch7.evaluation import PAPER_TILES, evaluate_shdd
 from companion.ch7.shdd import SHDD_TYPES
-from companion.errors import CompanionError
-from companion.ch7.evaluation import evaluate_shdd
 from companion.engine.inference import restore
-from companion.metrics import protocol_text
-from companion.metrics import psnr
+from companion.errors import CompanionError
+from companion.metrics import protocol_text, psnr
 from companion.models.common import check_image_batch
 
 
@@ -26,6 +26,29 @@ class Identity(nn.Module):
         return x
 
 
+class Upsampler(nn.Module):
+    """A toy ×s super-resolution net with a small receptive field: conv, ReLU, conv to 3·s² channels, pixel
+    shuffle, then a 3×3 conv at the high resolution, a sigmoid. Radius: 2 input px + 1 output px."""
+
+    def __init__(self, scale: int, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.scale = scale
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(8, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale),
+                                  nn.Conv2d(3, 3, 3, padding=1), nn.Sigmoid())
+
+    def forward(self, x):
+        check_image_batch(x, "Upsampler")
+        return self.body(x)
+
+
+def test_paper_tiles_are_the_authors_2x4():
+    assert PAPER_TILES == (2, 4)
+    import inspect
+    assert inspect.signature(evaluate_shdd).parameters["tiles"].default == PAPER_TILES
+
+
 def test_tiled_equals_whole_image_for_a_small_conv_net():
     net = small_net()
     image = torch.rand(3, 64, 96, generator=torch.Generator().manual_seed(1))
@@ -37,6 +60,37 @@ def test_tiled_equals_whole_image_for_a_small_conv_net():
     seams = restore(net, image, tiles=(2, 4), overlap=0)
     assert (seams - whole).abs().max().item() > 1e-3
     assert net.training  # mode restored
+
+
+@pytest.mark.parametrize("scale, shape, tiles, overlap", [(2, (3, 40, 56), (2, 4), 6),
+                                                         (3, (2, 3, 25, 37), (3, 2), 4)])
+def test_super_resolution_tiles_stitch_to_the_whole_image(scale, shape, tiles, overlap):
+    net = Upsampler(scale)
+    image = torch.rand(*shape, generator=torch.Generator().manual_seed(scale))
+    with torch.no_grad():
+        direct = net(image if image.ndim == 4 else image[None])
+    direct = direct if image.ndim == 4 else direct[0]
+    whole = restore(net, image, tiles=(1, 1), scale=scale)
+    tiled = restore(net, image, tiles=tiles, overlap=overlap, scale=scale)
+    h, w = shape[-2:]
+    assert whole.shape == tiled.shape == shape[:-2] + (scale * h, scale * w)
+    assert (whole - direct).abs().max().item() < 1e-6
+    assert (tiled - whole).abs().max().item() < 1e-5
+    # Without context every seam differs: the overlap (in input pixels) is what makes tiling exact.
+    seams = restore(net, image, tiles=tiles, overlap=0, scale=scale)
+    assert (seams - whole).abs().max().item() > 1e-3
+    assert net.training
+
+
+def test_scale_that_does_not_match_the_model_is_one_line():
+    with pytest.raises(CompanionError, match=r"with scale=2 restore expects \(1, 3, 64, 64\).*scale factor") as err:
+        restore(small_net(), torch.rand(3, 32, 32), scale=2)
+    assert "\n" not in str(err.value)
+    with pytest.raises(CompanionError, match="with scale=1 restore expects"):  # an upsampler run as same-size
+        restore(Upsampler(2), torch.rand(3, 16, 16), tiles=(2, 2), overlap=4)
+    for bad in (0, 1.5, True):
+        with pytest.raises(CompanionError, match="scale must be a whole number >= 1"):
+            restore(small_net(), torch.rand(3, 16, 16), scale=bad)
 
 
 def test_restore_batch_and_odd_sizes():
@@ -98,6 +152,12 @@ def test_evaluate_shdd_identity_model_scores_the_input():
     expect = psnr(items[1]["distorted"].numpy().transpose(1, 2, 0), items[1]["clean"].numpy().transpose(1, 2, 0))
     assert result["per_image"][1]["psnr"] == pytest.approx(expect, abs=1e-9)
     assert result["psnr_by_type"]["gaussian_noise"] == first["psnr_by_type"]["gaussian_noise"]  # one image only
+    # the per-type breakdown, by hand: the MSE over the pixels of each label
+    d, c, lab = (items[1][k].numpy() for k in ("distorted", "clean", "label"))
+    for t in (2, 4):
+        mse = np.mean((d[:, lab == t].astype(np.float64) - c[:, lab == t]) ** 2)
+        assert result["per_image"][1]["psnr_by_type"][SHDD_TYPES[t]] == pytest.approx(10 * np.log10(1 / mse),
+                                                                                      abs=1e-9)
     assert 0 < result["ssim"] < 1
     assert result["protocol"] == {"channel": "rgb", "border": 0, "tiles": [2, 4], "overlap": 8, "images": 2,
                                   "bf16": False}
@@ -112,14 +172,10 @@ def test_protocol_text():
                           "bf16": False}) == "RGB, no border crop, 2×4 tiles with 16 px overlap, 50 images"
     assert protocol_text({"channel": "y", "border": 4, "tiles": [1, 1], "overlap": 16, "images": 1,
                           "bf16": True}) == "Y (BT.601), 4 px border crop, whole image, 1 image, bf16 autocast"
+    assert protocol_text({"channel": "y", "border": 4, "scale": 4}) == "Y (BT.601), 4 px border crop, ×4, whole image"
 
 
 def test_input_psnr_leaves_out_images_that_drew_identity_everywhere():
-    import torch
-    from torch import nn
-
-    from companion.ch7.evaluation import evaluate_shdd
-
     clean = torch.rand(3, 24, 24)
     noisy = (clean + 0.1).clamp(0, 1)
     items = [{"distorted": clean.clone(), "clean": clean, "label": torch.zeros(24, 24, dtype=torch.long),

@@ -3,9 +3,8 @@ import pytest
 import torch
 
 from companion.errors import CompanionError
-from companion.models import build_model, count_parameters
-from companion.models.mepsnet import MEPSNet
-from companion.models.mepsnet import SConv, for_inference, macs_per_pixel, receptive_field
+from companion.models import MODELS, build_model, count_parameters, model_label
+from companion.models.mepsnet import MEPSNet, SConv, for_inference, macs_per_pixel, receptive_field
 
 TINY = dict(experts=3, srir=2, blocks=2, templates=4, extract_width=8, expert_width=4)
 
@@ -65,10 +64,52 @@ def test_every_expert_shares_one_bank_and_gets_gradient_from_it():
     assert out.shape == x.shape
     out.square().mean().backward()
     assert model.bank.templates.grad is not None and model.bank.templates.grad.abs().sum() > 0
-    banks = {id(m.bank) for m in model.modules() if isinstance(m, SConv)}
-    assert banks == {id(model.bank)}
     for p in model.parameters():
         assert p.grad is not None
+
+
+def test_the_bank_is_one_storage_and_a_gradient_through_any_sconv_reaches_it():
+    torch.manual_seed(0)
+    model = MEPSNet(**TINY)
+    sconvs = [m for m in model.modules() if isinstance(m, SConv)]
+    assert len(sconvs) == 3 * 2 * 2 * 2
+    ptr = model.bank.templates.data_ptr()
+    assert all(m.bank.templates.data_ptr() == ptr for m in sconvs)  # the same storage, not copies
+    # an in-place change of the network's bank changes what every SConv synthesises
+    before = [m.weight().detach().clone() for m in sconvs]
+    with torch.no_grad():
+        model.bank.templates[0].add_(1.0)
+    assert all(not torch.equal(m.weight(), b) for m, b in zip(sconvs, before))
+    # a loss through one SConv of the last expert only: the gradient lands on the shared bank and on that
+    # SConv's coefficients, and on no other SConv's
+    last = sconvs[-1]
+    last(torch.rand(1, TINY["expert_width"], 6, 6)).square().sum().backward()
+    assert model.bank.templates.grad is not None and model.bank.templates.grad.abs().sum() > 0
+    assert last.alpha.grad is not None and last.alpha.grad.abs().sum() > 0
+    assert all(m.alpha.grad is None for m in sconvs[:-1])
+
+
+def test_fusion_weights_depend_on_the_input_and_scale_the_features():
+    torch.manual_seed(3)
+    model = MEPSNet(**TINY).eval()
+    seen = []
+    model.fusion.attention.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
+    dark, bright = torch.full((1, 3, 16, 16), 0.1), torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = model(torch.cat([dark, bright]))
+    s = seen[0]
+    assert s.shape == (2, 3 * TINY["expert_width"], 1, 1)
+    assert (s[0] - s[1]).abs().max() > 1e-3  # one weight per channel and image, computed from the features
+    assert s.std() > 1e-3  # not one constant either
+    # the weights are used: fusing with every weight at 1 gives another output
+
+    class Ones(torch.nn.Module):
+        def forward(self, fd):
+            return torch.ones_like(fd[:, :, :1, :1])
+    model.fusion.attention = Ones()
+    with torch.no_grad():
+        plain = model(torch.cat([dark, bright]))
+    assert (plain - ref).abs().max() > 1e-4
 
 
 def test_sconv_weight_is_the_linear_combination_of_templates():
@@ -133,16 +174,23 @@ def test_bad_input_is_refused_with_a_clear_error():
 
 
 def test_registry_and_flop_helpers():
-    assert isinstance(build_model("mepsnet", **TINY), MEPSNet)
+    entry = MODELS["mepsnet"]
+    assert entry.cls is MEPSNet and entry.label == model_label("mepsnet") == "MEPSNet"
+    assert entry.paper_config == MEPSNet().config
+    tiny = build_model("mepsnet", "quick", **TINY)
+    assert isinstance(tiny, MEPSNet) and tiny.config == {**entry.quick_config, **TINY}
+    assert count_parameters(build_model("mepsnet", "paper")) == 2_241_187
     with pytest.raises(CompanionError, match="unknown model"):
         build_model("unet")
     assert macs_per_pixel() == 9_572_256  # ≈ 9.6 M MACs per pixel, as the notes measure
     assert receptive_field() == 1 + 2 * (3 + 1 + 72 + 1 + 2)
+    assert macs_per_pixel(entry.quick_config) < macs_per_pixel() / 50
 
 
 def test_channels_last_training_and_restore_work_with_the_5d_template_bank():
     from companion.engine.inference import restore
-    from companion.train import TrainConfig, train
+    from companion.engine.loop import LOSSES, paired_batch, train
+    from companion.engine.settings import TrainConfig
 
     class Pairs:
         def __len__(self):
@@ -155,9 +203,16 @@ def test_channels_last_training_and_restore_work_with_the_5d_template_bank():
 
     torch.manual_seed(0)
     model = MEPSNet(**TINY)
-    result = train(model, Pairs(), TrainConfig(steps=2, batch_size=2, channels_last=True), model_name="mepsnet",
+    bank = model.bank.templates
+    start = bank.detach().clone()
+    result = train(model, Pairs(), TrainConfig(steps=2, batch_size=2, lr=1e-3, channels_last=True),
+                   loss=LOSSES["l2"], batch=paired_batch("distorted", "clean"), model_name="mepsnet",
                    progress=False)
-    assert result.steps_done == 2
-    assert model.bank.templates.ndim == 5
-    out = restore(model, torch.rand(3, 20, 24), tiles=(1, 2), overlap=4, channels_last=True)
-    assert out.shape == (3, 20, 24)
+    assert result.steps_done == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert model.bank.templates is bank and not torch.equal(bank, start)  # the bank itself was trained
+    assert model.extract[0].weight.is_contiguous(memory_format=torch.channels_last)
+    image = torch.rand(3, 20, 24, generator=torch.Generator().manual_seed(5))
+    out = restore(model, image, tiles=(1, 2), overlap=4, channels_last=True)
+    reference = restore(model, image, tiles=(1, 2), overlap=4)
+    assert out.shape == (3, 20, 24) and (out - reference).abs().max() < 1e-5  # the layout changes no number
+    assert (out - image).abs().max() > 1e-3
