@@ -18,10 +18,11 @@ import argparse
 import json
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from companion.processes import process_pool
 
 H2K, W2K = 1356, 2040
 LEVEL = "moderate"
@@ -97,7 +98,7 @@ def main() -> None:
     jobs = [(i, args.seed, use_div2k) for i in range(args.n)]
     t = time.perf_counter()
     if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
+        with process_pool(args.workers) as pool:
             results = list(pool.map(one_image, jobs))
     else:
         results = [one_image(j) for j in jobs]

@@ -236,16 +236,18 @@ def test_pointwise_distortions_are_exactly_local(astro):
 # --- presets and sampling -----------------------------------------------------------------------------
 
 
-def test_presets_are_consistent():
-    assert S7.SHDD_TYPES[0] == "identity" and len(S7.SHDD_TYPES) == 5
-    assert len(F6.FLICKR_TYPES) == 8 and set(F6.FLICKR_TYPES) == set(F6.FLICKR_LEVELS)
+def test_presets_are_accepted_and_each_changes_the_image(astro):
+    """Every Flickr level and both ends of every SHDD range pass the distortion's own strength check (it
+    raises on out-of-range values) and really distort a patch."""
+    patch = astro[:48, :48]
+    presets = [(name, v) for name, levels in F6.FLICKR_LEVELS.items() for v in levels]
+    presets += [(name, v) for name, bounds in S7.SHDD_RANGES.items() for v in bounds]
+    for name, strength in presets:
+        out = D.apply_distortion(name, patch, strength, rng())
+        assert np.abs(out - patch).max() > 1 / 255, (name, strength)
+    # every type has its levels / range, and nothing else does
+    assert set(F6.FLICKR_LEVELS) == set(F6.FLICKR_TYPES)
     assert set(S7.SHDD_RANGES) == set(S7.SHDD_TYPES) - {"identity"}
-    for name, levels in F6.FLICKR_LEVELS.items():
-        spec = D.DISTORTIONS[name]
-        assert all(spec.valid[0] <= v <= spec.valid[1] for v in levels)
-    for name, (lo, hi) in S7.SHDD_RANGES.items():
-        spec = D.DISTORTIONS[name]
-        assert spec.valid[0] <= lo < hi <= spec.valid[1]
 
 
 def test_levels_ordered_mild_to_severe(astro):

@@ -1,17 +1,26 @@
-"""Shared generator machinery: sources and splits, determinism, resumability, bad input."""
+"""Shared generator machinery: sources and splits, determinism, resumability, bad input, killed builds."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from companion.arguments import MAX_SEED
 from companion.ch6.flickr_distortion import build_flickr_distortion
 from companion.ch6.flickr_distortion import clean_images as flickr_clean_images, detection_split
-from companion.ch7.shdd import clean_images as shdd_clean_images
-from companion.data.generation import stable_int
 from companion.ch7.shdd import build_shdd
+from companion.ch7.shdd import clean_images as shdd_clean_images
+from companion.cli import main as cli_main
+from companion.data.generation import stable_int
 from companion.errors import CompanionError
 from tests.conftest import texture
+from tests.test_processes import REPO, assert_all_die, descendants, python_env, spawned_workers, wait_until
 
 
 def make_refs(folder, n, size=(130, 140), prefix="im"):
@@ -83,11 +92,19 @@ def test_source_errors(tmp_path):
         flickr_clean_images(make_refs(tmp_path / "two", 2, size=(8, 8)))
 
 
-def test_stable_int_is_stable():
+def test_stable_int_is_stable_across_processes():
     # SHA-256 based, so the same in every process (Python's hash() of a str is salted per process):
     # the first 8 bytes of sha256(b"0001") = 88 8b 19 a4 3b 15 16 83, read little-endian
     assert stable_int("0001") == 0x8316153BA4198B88
     assert stable_int("0002") != stable_int("0001")
+    code = "from companion.data.generation import stable_int; print(stable_int('0001'), hash('0001'))"
+    seen = set()
+    for salt in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], env={**python_env(), "PYTHONHASHSEED": salt},
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert int(out[0]) == stable_int("0001")
+        seen.add(out[1])
+    assert len(seen) == 2  # while str hashes differ between those two processes
 
 
 # --- bad input ----------------------------------------------------------------------------------------------
@@ -115,6 +132,29 @@ def test_bad_source_files_are_named(tmp_path, kind):
     with pytest.raises(CompanionError, match=str(bad)):
         build_flickr_distortion(src, tmp_path / "out", sets=("classification",), progress=False)
     assert not list(tmp_path.glob("out/**/*.png"))
+
+
+def test_preflight_names_every_bad_source_in_one_line(tmp_path):
+    src = make_refs(tmp_path / "src", 4, size=(220, 230))
+    for kind in ("corrupt", "greyscale", "16-bit"):
+        bad_file(src, kind).rename(src / f"bad_{kind}.png")
+    Image.fromarray(texture(150, 300, 9)).save(src / "small.png")  # 300×150: too small for 'difficult'
+    reasons = {"bad_corrupt.png": "corrupt", "bad_greyscale.png": "greyscale", "bad_16-bit.png": "8 bits",
+               "small.png": "300×150 px"}
+    for workers in (1, 2):
+        with pytest.raises(CompanionError) as info:
+            build_shdd(src, tmp_path / "out", levels=("difficult",), versions=1, workers=workers, progress=False)
+        message = str(info.value)
+        assert "\n" not in message and message.startswith(f"4 source images in {src} cannot be used: ")
+        for name, reason in reasons.items():
+            assert f"{name} (" in message and reason in message.split(f"{name} (")[1].split(")")[0], (name, message)
+        for good in ("im0.png", "im1.png", "im2.png", "im3.png"):
+            assert good not in message
+        assert "213 px" in message  # the minimum of the level, so the fix is clear
+        assert not (tmp_path / "out").exists()
+    with pytest.raises(CompanionError, match=r"^3 source images in .* cannot be used: bad_16-bit\.png"):
+        build_flickr_distortion(src, tmp_path / "out", sets=("classification",), workers=2, progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_errors_cross_the_process_pool(tmp_path):
@@ -180,3 +220,158 @@ def test_flickr_rerun_skips(tmp_path):
     labels.write_text("broken")
     build_flickr_distortion(src, out, sets=("classification",), progress=False)
     assert tree(out) == before
+
+
+# --- seeds -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [-1, MAX_SEED + 1, 2**70, 1.5, "3", True])
+def test_bad_seeds_are_refused_before_anything_is_written(tmp_path, seed):
+    src = make_refs(tmp_path / "src", 3)
+    for build in (lambda: build_shdd(src, tmp_path / "out", levels=("easy",), versions=1, seed=seed, progress=False),
+                  lambda: build_flickr_distortion(src, tmp_path / "out", sets=("classification",), seed=seed,
+                                                  progress=False)):
+        with pytest.raises(CompanionError, match=f"seed.*between 0 and {MAX_SEED:,}") as info:
+            build()
+        assert "\n" not in str(info.value)
+        assert not (tmp_path / "out").exists()
+    for clean_images in (shdd_clean_images, flickr_clean_images):
+        with pytest.raises(CompanionError, match="seed"):
+            clean_images(src, seed=seed)
+
+
+def test_largest_seed_builds(tmp_path):
+    src = make_refs(tmp_path / "src", 3, size=(40, 48))
+    report = build_flickr_distortion(src, tmp_path / "out", sets=("classification",), seed=MAX_SEED, progress=False)
+    assert report.n_written == 3
+    assert json.loads((tmp_path / "out/flickr-distortion/manifest.json").read_text())["seed"] == MAX_SEED
+
+
+@pytest.mark.parametrize("command", ["shdd", "flickr-distortion"])
+def test_cli_refuses_a_negative_seed_and_creates_nothing(tmp_path, capsys, command):
+    out = tmp_path / "out"
+    try:
+        status = cli_main(["data", command, "--source", "bundled", "--out", str(out), "--seed", "-1"])
+    except SystemExit as exc:  # argparse reports bad values by exiting
+        status = exc.code
+    assert status == 2
+    assert "seed must be between 0 and" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# --- killed builds ---------------------------------------------------------------------------------------
+
+
+def plant_leftovers(root, rels):
+    """What a build killed in the middle of atomic writes leaves: start an atomic write of each ``rel`` in a
+    subprocess and kill it (os._exit) before the write completes."""
+    code = ("import os, sys\nfrom companion.atomic import atomic_path\n"
+            "open_writes = [atomic_path(p) for p in sys.argv[1:]]\n"
+            "for write in open_writes:\n"
+            "    write.__enter__().write_bytes(b'half a file')\n"
+            "os._exit(9)  # killed: no write finishes, no clean-up runs\n")
+    result = subprocess.run([sys.executable, "-c", code, *[str(root / r) for r in rels]], env=python_env())
+    assert result.returncode == 9
+    left = sorted(p for p in root.rglob(".*") if p.is_file() and p.name != "manifest.json")
+    assert len(left) == len(rels), left  # one temporary file per interrupted write, next to its destination
+    return left
+
+
+def test_atomic_temp_files_are_recognised_and_nothing_else(tmp_path):
+    from companion.atomic import atomic_path, is_temp_file, remove_temp_files
+
+    seen = []
+    for name, suffix in [("im0_00.png", None), ("manifest.json", None), ("labels.csv", None), ("README", None),
+                         ("x.png", ".png"), ("model.pt", ".pt")]:
+        with atomic_path(tmp_path / "sub" / name, suffix=suffix) as tmp:
+            assert tmp.parent == tmp_path / "sub" and tmp.name.startswith(f".{name}.") and is_temp_file(tmp)
+            if Path(name).suffix or suffix:  # libraries that pick the format from the name still can
+                assert tmp.suffix == (Path(name).suffix if suffix is None else suffix)
+            seen.append(tmp.name)
+            tmp.write_text("data")
+        assert not is_temp_file(name) and (tmp_path / "sub" / name).read_text() == "data"
+    for other in [".notes.txt", ".im0_00.png.backup.png", ".im0_00.png.abcdefgh.png", "im0_00.companion-tmp.png",
+                  ".gitignore", ".x.abcdefgh.companion-tmpx"]:
+        assert not is_temp_file(other), other
+    (tmp_path / "sub" / seen[0]).write_text("left by a killed run")
+    assert remove_temp_files(tmp_path) == [tmp_path / "sub" / seen[0]]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(
+        ["im0_00.png", "manifest.json", "labels.csv", "README", "x.png", "model.pt"])
+    assert remove_temp_files(tmp_path / "missing") == []
+
+
+def test_rerun_removes_what_a_killed_run_left(tmp_path):
+    src = make_refs(tmp_path / "src", 3)
+    whole = tmp_path / "whole"
+    build_shdd(src, whole, levels=("easy",), versions=2, progress=False)
+    out = tmp_path / "out"
+    build_shdd(src, out, levels=("easy",), versions=2, progress=False)
+    root = out / "shdd"
+    rels = sorted(k for k in json.loads((root / "manifest.json").read_text())["files"] if "/distorted/" in k)[:2]
+    rels += ["manifest.json", "easy/test/records/new.json", "easy/val/labels/x.png"]
+    plant_leftovers(root, rels)
+    (root / rels[0]).unlink()  # and one unit that the killed run had not finished
+    assert tree(out) != tree(whole)
+    again = build_shdd(src, out, levels=("easy",), versions=2, progress=False)
+    assert again.n_written == 1
+    assert tree(out) == tree(whole)  # every file and byte, manifest included: no temporary file is left
+    # the same for Flickr-Distortion, whose index files (labels.csv) are written by the main process
+    build_flickr_distortion(src, whole, sets=("classification",), progress=False)
+    build_flickr_distortion(src, out, sets=("classification",), progress=False)
+    plant_leftovers(out / "flickr-distortion", ["classification/train/labels.csv", "manifest.json"])
+    build_flickr_distortion(src, out, sets=("classification",), progress=False)
+    assert tree(out) == tree(whole)
+
+
+def test_user_files_that_only_look_hidden_are_kept(tmp_path):
+    src = make_refs(tmp_path / "src", 3)
+    out = tmp_path / "out"
+    build_shdd(src, out, levels=("easy",), versions=1, progress=False)
+    mine = [out / "shdd" / ".notes.txt", out / "shdd" / "easy" / ".im0_00.png.backup.png"]
+    for p in mine:
+        p.write_text("keep me")
+    build_shdd(src, out, levels=("easy",), versions=1, progress=False)
+    assert all(p.read_text() == "keep me" for p in mine)
+
+
+KILL_VERSIONS = 6
+
+
+@pytest.fixture(scope="module")
+def kill_source(tmp_path_factory):
+    """Eight 400×400 references and their uninterrupted SHDD build (easy, 6 versions: 56 units, about 1 s
+    of work for two workers after the first file appears, measured)."""
+    tmp = tmp_path_factory.mktemp("kill")
+    src = make_refs(tmp / "src", 8, size=(400, 400))
+    build_shdd(src, tmp / "whole", levels=("easy",), versions=KILL_VERSIONS, progress=False)
+    return src, tree(tmp / "whole")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_data_command_leaves_no_workers_and_resumes_identically(tmp_path, kill_source, sig):
+    src, whole = kill_source
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "companion", "data", "shdd", "--source", str(src), "--out", str(out),
+               "--level", "easy", "--versions", str(KILL_VERSIONS), "--workers", "2"]
+    build = subprocess.Popen(command, cwd=REPO, env=python_env(), stderr=subprocess.DEVNULL)
+    try:
+        workers = wait_until(lambda: w if len(w := spawned_workers(build.pid)) == 2 else None, 60, "2 workers")
+        family = descendants(build.pid)  # the workers and multiprocessing's resource tracker
+        # the workers are writing (the first file is a temporary one of an atomic write)
+        wait_until(lambda: out.is_dir() and any(p.is_file() for p in out.rglob("*")), 60, "the first file",
+                   poll=0.01)
+        running = build.poll() is None
+    finally:
+        build.send_signal(sig)
+        build.wait()
+    assert running and build.returncode == -sig, "the build finished before it could be killed"
+    assert_all_die(workers, timeout=5.0)
+    assert_all_die(family, timeout=10.0)
+    written = tree(out)
+    time.sleep(1.0)
+    assert tree(out) == written  # nobody writes into the folder any more
+    assert len([k for k in written if k.endswith(".png")]) < len([k for k in whole if k.endswith(".png")])
+    report = build_shdd(src, out, levels=("easy",), versions=KILL_VERSIONS, progress=False)
+    assert report.n_written > 0
+    assert tree(out) == whole

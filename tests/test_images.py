@@ -1,4 +1,5 @@
 """Images: embedded photographs load offline; load_image refuses everything that is not 8-bit RGB."""
+import pickle
 import socket
 import struct
 import sys
@@ -165,6 +166,11 @@ def test_load_image_refuses_what_is_not_8bit_rgb(tmp_path, kind, message):
         load_image(path)
     assert path.name in str(info.value)
     assert "\n" not in str(info.value)
+    # a few words for lists of several bad files, kept when the error crosses a process pool
+    reason = info.value.reason
+    assert 0 < len(reason) <= 45 and path.name not in reason and "\n" not in reason
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(copy, CompanionError) and (str(copy), copy.reason) == (str(info.value), reason)
 
 
 def test_rgb16_png_really_is_16_bit_to_pillow(tmp_path):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from companion.ch7.shdd import SHDD_RANGES, SHDD_TYPES
-from companion.ch7.shdd import (LEVELS, MIN_REGION_SIDE, build_shdd, distort_regions, divide_and_distort,
-                                 min_image_side, plan_regions)
+from companion.ch7.shdd import (LEVELS, MIN_REGION_SIDE, SHDD_RANGES, SHDD_TYPES, build_shdd, divide_and_distort,
+                                min_image_side, plan_regions)
+from companion.data.regions import distort_regions
 from companion.errors import CompanionError
 from tests.conftest import texture as shared_texture
 
@@ -112,10 +112,16 @@ def regions_of(kind, strength, box):
 @pytest.mark.parametrize("box", [(40, 50, 140, 200), (0, 0, 100, 300), (150, 210, 240, 300)])
 def test_regional_equals_whole_for_blur_and_pointwise(kind, strength, box):
     img = texture(240, 300)
-    regional, lab_r = distort_regions(img, regions_of(kind, strength, box), np.random.default_rng(0), "regional")
-    whole, lab_w = distort_regions(img, regions_of(kind, strength, box), np.random.default_rng(0), "whole")
+    regional, lab_r = distort_regions(img, regions_of(kind, strength, box), np.random.default_rng(0), "regional",
+                                      names=SHDD_TYPES)
+    whole, lab_w = distort_regions(img, regions_of(kind, strength, box), np.random.default_rng(0), "whole",
+                                   names=SHDD_TYPES)
     assert np.array_equal(regional, whole)  # exact: the blur margin covers the kernel
     assert np.array_equal(lab_r, lab_w)
+    y0, x0, y1, x1 = box
+    inside = np.zeros(lab_r.shape, bool)
+    inside[y0:y1, x0:x1] = True
+    assert (lab_r[inside] == SHDD_TYPES.index(kind)).all() and (lab_r[~inside] == 0).all()
 
 
 def test_regional_and_whole_noise_are_statistically_alike():
@@ -126,7 +132,8 @@ def test_regional_and_whole_noise_are_statistically_alike():
         stds = np.zeros(2)
         for k in range(10):
             for m, method in enumerate(("regional", "whole")):
-                out, _ = distort_regions(img, regions_of(kind, strength, box), np.random.default_rng([m, k]), method)
+                out, _ = distort_regions(img, regions_of(kind, strength, box), np.random.default_rng([m, k]), method,
+                                         names=SHDD_TYPES)
                 stds[m] += (out - img)[sl].std() / 10
         ratio = stds[1] / stds[0]
         # Gaussian noise: same distribution. f-noise: the whole-image 1/f field loses part of its std to a

@@ -127,8 +127,9 @@ def test_flickr_detection(built):
 
 
 def test_missing_root_names_the_folder_and_the_command(tmp_path):
-    with pytest.raises(CompanionError, match=r"shdd does not exist.*python -m companion data shdd"):
+    with pytest.raises(CompanionError) as info:
         SHDDTrain(tmp_path)
+    assert str(tmp_path / "shdd") in str(info.value) and "python -m companion data shdd" in str(info.value)
     with pytest.raises(CompanionError, match="python -m companion data flickr-distortion"):
         FlickrClassification(tmp_path, "train")
     with pytest.raises(CompanionError, match="python -m companion data flickr-distortion --level difficult"):

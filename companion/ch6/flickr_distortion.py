@@ -55,9 +55,9 @@ from pathlib import Path
 import numpy as np
 
 from companion.data.distortions import DISTORTIONS, sample_strength
-from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, bundled_or_folder, dumps,
-                                       finish_sources, run_jobs, seeded_order, stable_int, tail_split,
-                                       write_index)
+from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, bundled_or_folder,
+                                       check_seed, dumps, finish_sources, run_jobs, seeded_order, stable_int,
+                                       tail_split, write_index)
 from companion.data.images import centre_square
 from companion.data.regions import distort_regions
 from companion.errors import CompanionError
@@ -270,9 +270,11 @@ def build_flickr_distortion(source="bundled", out: str | os.PathLike | None = No
     """Generate Flickr-Distortion under ``out/flickr-distortion`` (``out`` defaults to the data root).
 
     ``sets`` ⊆ ("classification", "basic", "difficult"). Units are (reference, set); ``n_written`` /
-    ``n_skipped`` count them. The index files (labels.csv, annotations.json) are rebuilt from the seed.
+    ``n_skipped`` count them. The index files (labels.csv, annotations.json) are rebuilt from the seed, a whole
+    number from 0 to :data:`companion.arguments.MAX_SEED` like ``--seed``.
     """
     started = time.perf_counter()
+    seed = check_seed(seed)
     sets = _check_sets(sets)
     if int(per_reference) < 1:
         raise CompanionError(f"per_reference={per_reference} must be at least 1 (paper: 20)")
@@ -325,6 +327,7 @@ def clean_images(source="bundled", seed: int = 0) -> list[CleanImage]:
     (split, stem): one seeded permutation, its first 60 % ``train``, the next 20 % ``val``, the last 20 %
     ``test`` (§6.2.1). :func:`detection_split` cuts the same permutation once for detection (§6.2.2), so no
     reference -- hence no content -- leaks across splits, in either task or between the two."""
+    seed = check_seed(seed)
     images = bundled_or_folder(source)
     n = len(images)
     if n < 3:

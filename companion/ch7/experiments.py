@@ -161,10 +161,11 @@ def compare(run, cfg, variants: list[Variant], root: Path, *, levels=None, progr
             done[key(variant)][seed] = _train_and_evaluate(run, variant, cfg, seed, root, levels, None)
             bar.update()
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
 
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        from companion.processes import process_pool
+
+        with process_pool(workers) as pool:
             futures = {pool.submit(_train_and_evaluate, run, v, cfg, seed, root, levels, 1): (v, seed)
                        for v, seed in jobs}
             for future in as_completed(futures):

@@ -54,9 +54,9 @@ from pathlib import Path
 import numpy as np
 
 from companion.data.distortions import DISTORTIONS, sample_strength
-from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, bundled_images, div2k_root,
-                                       dumps, finish_sources, folder_images, list_image_files, run_jobs,
-                                       seeded_order, source_folder, stable_int, tail_split)
+from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, bundled_images, check_seed,
+                                       div2k_root, dumps, finish_sources, folder_images, list_image_files,
+                                       run_jobs, seeded_order, source_folder, stable_int, tail_split)
 from companion.data.regions import METHODS, distort_regions
 from companion.errors import CompanionError
 
@@ -192,9 +192,11 @@ def build_shdd(source="bundled", out: str | os.PathLike | None = None,
     """Generate SHDD under ``out/shdd`` (``out`` defaults to the data root); resumable, see the docstring.
 
     ``source`` is "bundled" or a folder (DIV2K layout; see companion.data.generation). Units are the clean
-    target and each (level, version); ``n_written`` / ``n_skipped`` count them.
+    target and each (level, version); ``n_written`` / ``n_skipped`` count them. ``seed`` is a whole number
+    from 0 to :data:`companion.arguments.MAX_SEED`, like ``--seed``.
     """
     started = time.perf_counter()
+    seed = check_seed(seed)
     levels = tuple(dict.fromkeys(levels))
     if not levels:
         raise CompanionError("no SHDD level given; choose among: " + ", ".join(LEVELS))
@@ -247,6 +249,7 @@ def clean_images(source="bundled", seed: int = 0) -> list[CleanImage]:
       being that ``DIV2K`` folder): the paper's split (§7.3), 0001-0800 train, 0801-0850 val, 0851-0900 test;
     * any other folder of PNG/JPEG files: split 16:1:1 by a seeded permutation (the companion's fallback).
     """
+    seed = check_seed(seed)
     if source == "bundled":
         images = bundled_images()  # sorted by name; a tail split, DIV2K proportions
         return finish_sources(tail_split(images, np.arange(len(images)), _split_counts(len(images))))

@@ -13,15 +13,17 @@ order) and :func:`finish_sources` (unique stems, sorted).
 
 Every image is read with :func:`companion.data.images.load_image`, so a corrupt, greyscale, RGBA or 16-bit
 file stops the build with a :class:`CompanionError`; an image smaller than a generator needs stops it with
-one naming the file, its size and the minimum. All sources are loaded and checked once before anything is
-written (a pre-flight pass, in the pool when ``workers > 1``; about 0.12 s per 2K PNG), and every bad file
-is named in one message, so a bad folder costs seconds, not a half-built dataset.
+one naming the file, its size and the minimum. All sources are checked once before anything is written (a
+pre-flight pass, in the pool when ``workers > 1``; about 2 ms per 2K PNG), and every bad file is named in
+one message (``3 source images in <folder> cannot be used: a.png (greyscale, mode L), ...``), so a bad folder
+costs seconds and one round of fixes, not a half-built dataset.
 
 **Jobs and units.** A :class:`Job` is one clean image plus its :class:`Unit`\\ s; a unit is the smallest
 thing that is skipped or redone (an SHDD version, a Flickr reference's classification set, ...), and it
 lists the files it writes, relative to the dataset folder. Jobs run inline (``workers=1``) or in a
-``ProcessPoolExecutor`` (spawned processes, so the parent's threads -- torch's, a notebook's -- are never
-forked); a ``tqdm`` bar counts images. Workers write the files (atomically: images through
+:func:`companion.processes.process_pool` (spawned processes, so the parent's threads -- torch's, a
+notebook's -- are never forked, and workers that die with the main process: a killed build stops writing at
+once); a ``tqdm`` bar counts images. Workers write the files (atomically: images through
 :func:`~companion.data.images.save_image`, text through :func:`~companion.atomic.atomic_write_text`) and
 return their SHA-256 sums; only the main process touches the manifest.
 
@@ -29,7 +31,11 @@ return their SHA-256 sums; only the main process touches the manifest.
 A unit whose files all exist with the sums the manifest records is skipped (the check is done by the
 worker, so re-hashing is parallel too); a missing, corrupted or unrecorded file makes the whole unit
 regenerate. The manifest is rewritten atomically at most every :data:`MANIFEST_EVERY_S` seconds while units
-finish, and once at the end (also after an error or Ctrl-C). Randomness is drawn per unit from
+finish, and once at the end (also after an error or Ctrl-C). A hard kill (SIGKILL, power loss) can leave
+temporary files of unfinished atomic writes; every build first deletes them from the dataset folder
+(:func:`companion.atomic.remove_temp_files`), so an interrupted and resumed build ends byte-identical to an
+uninterrupted one. Seeds are whole numbers from 0 to :data:`companion.arguments.MAX_SEED`
+(:func:`check_seed`), checked before anything is read or written. Randomness is drawn per unit from
 ``np.random.SeedSequence`` keyed by :func:`stable_int` (SHA-256, not Python's salted ``hash()``), so outputs
 depend on neither the worker count nor the order jobs finish in: the same seed gives byte-identical files
 and manifest (sorted keys, no timestamps, no absolute paths). A manifest made with another seed is refused
@@ -39,16 +45,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
+import numbers
+import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from companion.atomic import atomic_write_text
+from companion.atomic import atomic_write_text, remove_temp_files
 from companion.errors import CompanionError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -57,6 +64,20 @@ MANIFEST_EVERY_S = 5.0
 
 # --------------------------------------------------------------------------------------------------------
 # Seeds and sums.
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int, or a one-line CompanionError unless it is a whole number from 0 to MAX_SEED.
+
+    The bounds are those of the command line's ``--seed`` (:data:`companion.arguments.MAX_SEED`); library
+    callers get the same check, before anything is read or written.
+    """
+    from companion.arguments import MAX_SEED
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
+        raise CompanionError(f"seed={seed!r} is not allowed: seed must be a whole number between 0 and "
+                             f"{MAX_SEED:,}")
+    return int(seed)
 
 
 def stable_int(text: str) -> int:
@@ -117,10 +138,13 @@ def check_size(image: np.ndarray | tuple[int, int], clean: CleanImage, min_side:
 
     ``image`` is the pixels or their ``(height, width)``.
     """
+    from companion.data.images import ImageFileError
+
     h, w = image if isinstance(image, tuple) else image.shape[:2]
     if min(h, w) < min_side:
-        raise CompanionError(f"{clean.where} is {w}×{h} px, too small for {why}: both sides must be at least "
-                             f"{min_side} px; remove it from the source folder or use larger images")
+        raise ImageFileError(f"{clean.where} is {w}×{h} px, too small for {why}: both sides must be at least "
+                             f"{min_side} px; remove it from the source folder or use larger images",
+                             f"{w}×{h} px, under the {min_side} px minimum")
 
 
 def seeded_order(n: int, seed: int, tag: str) -> np.ndarray:
@@ -305,30 +329,65 @@ def run_job(render: Render, root: Path, job: Job, sums: dict[str, str | None]) -
     return results
 
 
-def check_source(job: Job) -> None:
-    """The pre-flight of :func:`run_jobs`: the clean image is readable, 8-bit RGB, intact and big enough.
+def check_source(job: Job) -> tuple[str, str] | None:
+    """The pre-flight of :func:`run_jobs` for one job: None when the clean image is readable, 8-bit RGB,
+    intact and big enough, else ``(message, reason)``: the full one-line error and its few-word reason.
 
     Files are checked from their header and checksums (``check_image_file``), without decoding the pixels,
     so checking 900 DIV2K images takes seconds (measured: 2 ms per 2K PNG against 147 ms for a full decode);
-    the full decode in :func:`run_job` checks again.
+    the full decode in :func:`run_job` checks again. Problems are returned, not raised, so a pool reports
+    every bad file rather than the first.
     """
-    if job.image.path is None:
-        check_size(job.image.load(), job.image, job.min_side, job.size_reason)
-        return
     from companion.data.images import check_image_file
 
-    width, height = check_image_file(job.image.path)
-    check_size((height, width), job.image, job.min_side, job.size_reason)
+    try:
+        if job.image.path is None:
+            check_size(job.image.load(), job.image, job.min_side, job.size_reason)
+        else:
+            width, height = check_image_file(job.image.path)
+            check_size((height, width), job.image, job.min_side, job.size_reason)
+    except CompanionError as exc:
+        return str(exc), getattr(exc, "reason", None) or str(exc)
+    return None
+
+
+def preflight_error(jobs: list[Job], problems: list[tuple[str, str] | None]) -> CompanionError | None:
+    """One error naming every unusable source (``problems`` from :func:`check_source`, in job order).
+
+    A single bad file keeps its full message; several are listed by name, relative to their common folder,
+    sorted, each with its reason, in one line.
+    """
+    bad = sorted(((job.image, problem) for job, problem in zip(jobs, problems) if problem is not None),
+                 key=lambda item: item[0].where)
+    if not bad:
+        return None
+    if len(bad) == 1:
+        return CompanionError(bad[0][1][0])
+    paths = [clean.path for clean, _ in bad]
+    if all(p is not None for p in paths):
+        base = Path(os.path.commonpath([p.parent for p in paths]))
+        names, place = [p.relative_to(base).as_posix() for p in paths], f" in {base}"
+    else:
+        names, place = [clean.where for clean, _ in bad], ""
+    listed = ", ".join(f"{name} ({reason})" for name, (_, (_message, reason)) in zip(names, bad))
+    min_side = max(job.min_side for job in jobs)
+    size = f", both sides at least {min_side} px" if min_side > 1 else ""
+    return CompanionError(f"{len(bad)} source images{place} cannot be used: {listed}; fix or remove them "
+                          f"(sources must be 8-bit RGB PNG or JPEG files{size})")
 
 
 def run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *, workers: int = 1,
              progress: bool = True, desc: str = "") -> tuple[int, int]:
     """Run ``jobs`` (inline or in a process pool), keeping ``manifest`` up to date; returns (written, skipped).
 
-    First every clean image is checked (:func:`check_source`, in the pool too), so a bad or too-small source
-    file stops the build before anything is written, with one error naming the first such file in job order.
+    First every clean image is checked (:func:`check_source`, in the pool too), so bad or too-small source
+    files stop the build before anything is written, with one error naming all of them
+    (:func:`preflight_error`). Then the temporary files a killed build may have left in ``root`` are
+    deleted, and the units run. Workers die with the main process (:func:`companion.processes.process_pool`).
     """
     from tqdm.auto import tqdm
+
+    from companion.processes import process_pool
 
     if int(workers) < 1:
         raise CompanionError(f"workers={workers} must be at least 1")
@@ -347,9 +406,14 @@ def run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *,
     def sums_for(job: Job) -> dict[str, str | None]:
         return {rel: manifest.files.get(rel) for unit in job.units for rel in unit.files}
 
+    def preflight(problems) -> None:
+        error = preflight_error(jobs, list(problems))
+        if error is not None:
+            raise error
+        remove_temp_files(root)
+
     if workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            check_source(job)
+        preflight(map(check_source, jobs))
         bar = tqdm(total=len(jobs), desc=desc, unit="image", disable=not progress)
         try:
             for job in jobs:
@@ -359,9 +423,9 @@ def run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *,
             manifest.save()
         return counts[0], counts[1]
 
-    pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context("spawn"))
+    pool = process_pool(int(workers))
     try:
-        list(pool.map(check_source, jobs))  # raises the first failure in job order
+        preflight(pool.map(check_source, jobs))
         bar = tqdm(total=len(jobs), desc=desc, unit="image", disable=not progress)
         try:
             futures = [pool.submit(run_job, render, root, job, sums_for(job)) for job in jobs]

@@ -59,6 +59,18 @@ EMBEDDED_IMAGES: tuple[str, ...] = tuple(
     if _SKIMAGE_DATA is not None and (_SKIMAGE_DATA / filename).is_file()
 )
 
+class ImageFileError(CompanionError):
+    """A file that is not a usable 8-bit RGB image. The message names the file and the fix; ``reason`` says
+    what is wrong in a few words ("greyscale, mode L", "corrupt or truncated"), for lists of several bad files."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):  # keep ``reason`` when the error crosses a process pool
+        return type(self), (str(self), self.reason)
+
+
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _GREY_MODES = {"L", "1"}
 _HIGH_DEPTH_MODES = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
@@ -101,22 +113,22 @@ def _open(path: str | os.PathLike) -> tuple[Path, Image.Image]:
     """
     p = Path(path)
     if not p.exists():
-        raise CompanionError(f"image file {p} does not exist; check the path")
+        raise ImageFileError(f"image file {p} does not exist; check the path", "does not exist")
     if not p.is_file():
-        raise CompanionError(f"{p} is not a file; pass the path of an image file")
+        raise ImageFileError(f"{p} is not a file; pass the path of an image file", "not a file")
     try:
         return p, Image.open(p)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise CompanionError(f"cannot read image {p} ({exc}); the file is corrupt or not an image: "
-                             "re-download it or re-export it as an 8-bit RGB PNG") from None
+        raise ImageFileError(f"cannot read image {p} ({exc}); the file is corrupt or not an image: "
+                             "re-download it or re-export it as an 8-bit RGB PNG", "corrupt or not an image") from None
 
 
 def _decode(p: Path, im: Image.Image) -> None:
     try:
         im.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise CompanionError(f"cannot decode image {p} ({exc}); the file is corrupt or truncated: "
-                             "re-download it or re-export it as an 8-bit RGB PNG") from None
+        raise ImageFileError(f"cannot decode image {p} ({exc}); the file is corrupt or truncated: "
+                             "re-download it or re-export it as an 8-bit RGB PNG", "corrupt or truncated") from None
 
 
 def _high_bit_depth(im: Image.Image) -> bool:
@@ -128,14 +140,15 @@ def _check_mode(p: Path, im: Image.Image) -> None:
     mode = im.mode
     fix = "convert to 8-bit RGB (e.g. PIL: Image.open(f).convert('RGB').save(f))"
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
-        raise CompanionError(f"image {p} has an alpha channel ({mode}); flatten it onto a background and "
-                             f"save it as 8-bit RGB")
+        raise ImageFileError(f"image {p} has an alpha channel ({mode}); flatten it onto a background and "
+                             f"save it as 8-bit RGB", f"alpha channel, mode {mode}")
     if _high_bit_depth(im):
-        raise CompanionError(f"image {p} has more than 8 bits per channel ({mode}); {fix}")
+        raise ImageFileError(f"image {p} has more than 8 bits per channel ({mode}); {fix}",
+                             f"more than 8 bits per channel, mode {mode}")
     if mode in _GREY_MODES:
-        raise CompanionError(f"image {p} is greyscale ({mode}); {fix}")
+        raise ImageFileError(f"image {p} is greyscale ({mode}); {fix}", f"greyscale, mode {mode}")
     if mode not in ("RGB", "P"):
-        raise CompanionError(f"image {p} is {mode}, not 8-bit RGB; {fix}")
+        raise ImageFileError(f"image {p} is {mode}, not 8-bit RGB; {fix}", f"mode {mode}, not 8-bit RGB")
 
 
 def check_image_file(path: str | os.PathLike) -> tuple[int, int]:
@@ -152,8 +165,8 @@ def check_image_file(path: str | os.PathLike) -> tuple[int, int]:
         try:
             im.verify()
         except Exception as exc:  # Pillow raises many types from verify
-            raise CompanionError(f"cannot read image {p} ({exc}); the file is corrupt or truncated: "
-                                 "re-download it or re-export it as an 8-bit RGB PNG") from None
+            raise ImageFileError(f"cannot read image {p} ({exc}); the file is corrupt or truncated: "
+                                 "re-download it or re-export it as an 8-bit RGB PNG", "corrupt or truncated") from None
     return size
 
 
@@ -167,7 +180,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         _decode(p, im)
         rgb = np.asarray(im.convert("RGB") if mode == "P" else im, dtype=np.uint8)
     if mode == "P" and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
-        raise CompanionError(f"image {p} is greyscale (a palette of grey levels); {fix}")
+        raise ImageFileError(f"image {p} is greyscale (a palette of grey levels); {fix}", "greyscale palette")
     return to_float(rgb)
 
 
