@@ -375,3 +375,26 @@ def test_killed_data_command_leaves_no_workers_and_resumes_identically(tmp_path,
     report = build_shdd(src, out, levels=("easy",), versions=KILL_VERSIONS, progress=False)
     assert report.n_written > 0
     assert tree(out) == whole
+
+
+def test_a_second_build_of_the_same_folder_is_refused_while_one_runs(tmp_path):
+    """Two builds writing into one folder would delete each other's temporary files: the second stops at once,
+    writes nothing, and the folder builds normally once the first is done."""
+    import fcntl
+    import os
+
+    from companion.ch7.shdd import build_shdd
+
+    src = make_refs(tmp_path / "src", 3, size=(180, 176))
+    folder = tmp_path / "out" / "shdd"
+    folder.mkdir(parents=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running build holds
+        with pytest.raises(CompanionError, match="another build is writing into"):
+            build_shdd(src, tmp_path / "out", levels=("easy",), versions=1, progress=False)
+        assert sorted(p.name for p in folder.iterdir()) == []
+    finally:
+        os.close(fd)
+    report = build_shdd(src, tmp_path / "out", levels=("easy",), versions=1, progress=False)
+    assert report.n_written > 0 and (folder / "manifest.json").is_file()

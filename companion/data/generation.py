@@ -49,6 +49,7 @@ import numbers
 import os
 import time
 from concurrent.futures import as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -376,15 +377,46 @@ def preflight_error(jobs: list[Job], problems: list[tuple[str, str] | None]) -> 
                           f"(sources must be 8-bit RGB PNG or JPEG files{size})")
 
 
+@contextmanager
+def build_lock(root: Path):
+    """Hold an exclusive lock on the dataset folder ``root`` while a build writes into it (``flock`` on the
+    folder itself, so no lock file joins the dataset); a second build of the same folder stops at once with
+    a one-line error instead of deleting the first one's temporary files. Released when the build ends or
+    its process dies."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CompanionError(f"another build is writing into {root}; wait for it to finish or choose another "
+                                 "--out folder") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *, workers: int = 1,
              progress: bool = True, desc: str = "") -> tuple[int, int]:
     """Run ``jobs`` (inline or in a process pool), keeping ``manifest`` up to date; returns (written, skipped).
 
-    First every clean image is checked (:func:`check_source`, in the pool too), so bad or too-small source
-    files stop the build before anything is written, with one error naming all of them
-    (:func:`preflight_error`). Then the temporary files a killed build may have left in ``root`` are
-    deleted, and the units run. Workers die with the main process (:func:`companion.processes.process_pool`).
+    The dataset folder is locked for the whole run (:func:`build_lock`). First every clean image is checked
+    (:func:`check_source`, in the pool too), so bad or too-small source files stop the build before anything
+    is written, with one error naming all of them (:func:`preflight_error`). Then the temporary files a
+    killed build may have left in ``root`` are deleted, and the units run. Workers die with the main process
+    (:func:`companion.processes.process_pool`).
     """
+    with build_lock(Path(root)):
+        return _run_jobs(jobs, render, root, manifest, workers=workers, progress=progress, desc=desc)
+
+
+def _run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *, workers: int,
+              progress: bool, desc: str) -> tuple[int, int]:
     from tqdm.auto import tqdm
 
     from companion.processes import process_pool
