@@ -12,6 +12,7 @@ import numpy as np
 
 from companion.ch6.flickr_distortion import FLICKR_LEVELS, FLICKR_TYPES, centre_crop, detection_image
 from companion.data.distortions import apply_distortion
+from companion.figures.style import label_legend
 
 SHORT = {"gaussian_noise": "GWN", "gaussian_blur": "blur", "salt_and_pepper": "S&P", "quantization": "quant.",
          "jpeg": "JPEG", "low_resolution": "low-pass", "nl_means_denoising": "denoise", "f_noise": "f-noise"}
@@ -31,8 +32,18 @@ def draw_boxes(ax, regions: list[dict], *, fontsize: int = 7) -> None:
                 bbox={"facecolor": colour, "alpha": 0.85, "pad": 1, "lw": 0})
 
 
+def type_legend(ax, regions: list[dict], **kwargs):
+    """A legend of the box colours of :func:`draw_boxes` for the distortion types in ``regions``."""
+    present = sorted({FLICKR_TYPES.index(r["type"]) for r in regions})
+    return label_legend(ax, [SHORT[t] for t in FLICKR_TYPES], [COLOURS[t] for t in FLICKR_TYPES],
+                        present=present, **kwargs)
+
+
 def fig6_1_examples(run, reference: np.ndarray, rng: np.random.Generator):
-    """Fig. 6.1: reference, classification (salt & pepper, level 2), detection basic and difficult."""
+    """Fig. 6.1: reference, classification (salt & pepper, level 2), detection basic and difficult.
+
+    Box colours name the distortion (the legend lists the types in (c) and (d)).
+    """
     import matplotlib.pyplot as plt
 
     crop = centre_crop(reference)
@@ -49,6 +60,7 @@ def fig6_1_examples(run, reference: np.ndarray, rng: np.random.Generator):
             draw_boxes(ax, regions)
         ax.set_title(title, fontsize=10)
         ax.set_axis_off()
+    type_legend(axes[3], basic_regions + hard_regions, title="distortion")
     run.save_figure(fig, "fig6_1_examples", entry="Figure 6.1",
                     caption="Flickr-Distortion: reference, whole-image distortion, detection basic / difficult")
     return fig
@@ -97,7 +109,8 @@ def load_detection_samples(root: Path, set_name: str, split: str = "train", n: i
 
 
 def fig_detection_samples(run, root: Path, set_name: str, n: int = 6):
-    """Detection images read back from a built set (files + COCO JSON), boxes drawn from the JSON."""
+    """Detection images read back from a built set (files + COCO JSON), boxes drawn from the JSON; the legend
+    names the box colours of the types shown."""
     import matplotlib.pyplot as plt
 
     samples = load_detection_samples(root, set_name, n=n)
@@ -110,6 +123,7 @@ def fig_detection_samples(run, root: Path, set_name: str, n: int = 6):
         ax.imshow(s["image"])
         draw_boxes(ax, s["regions"])
         ax.set_title(f"{s['file']}: {len(s['regions'])} regions", fontsize=9)
+    type_legend(axes[0, -1], [r for s in samples for r in s["regions"]], title="distortion")
     run.save_figure(fig, f"fig6_detection_{set_name}",
                     caption=f"Detection-{set_name} samples read back from disk with their COCO boxes")
     return fig

@@ -103,18 +103,26 @@ def fig7_6_sweeps(run, blocks: dict, templates: dict, level: str, *, name: str =
 
 def fig7_7_feature_maps(run, distorted: np.ndarray, restored: np.ndarray, maps: list[np.ndarray],
                         labels: np.ndarray, *, name: str = "fig7_7_feature_maps", method: str = "mean_abs"):
-    """Fig. 7.7: the distorted input, its label map, each expert's summarised output feature, the result."""
+    """Fig. 7.7: the distorted input, its label map, each expert's summarised output feature, the result.
+
+    The label map has a legend of the distortion types present; each expert map has its own colorbar (the
+    maps are not normalised, so the bars say how strongly each expert responds).
+    """
     import matplotlib.pyplot as plt
 
     n = len(maps)
-    fig, axes = plt.subplots(1, n + 3, figsize=(2.6 * (n + 3), 2.9))
+    fig, axes = plt.subplots(1, n + 3, figsize=(3.0 * (n + 3), 3.1))
     axes[0].imshow(np.clip(distorted, 0, 1))
     axes[0].set_title("distorted")
     axes[1].imshow(label_map_rgb(labels))
     axes[1].set_title("distortion map")
+    legend = type_legend(axes[1], labels, outside=False, loc="upper center")
+    legend.set_bbox_to_anchor((0.5, -0.03))  # below the map, in axes coordinates
+    unit = "mean |activation|" if method == "mean_abs" else method
     for k, m in enumerate(maps):
-        axes[2 + k].imshow(m, cmap="magma")
+        shown = axes[2 + k].imshow(m, cmap="magma")
         axes[2 + k].set_title(f"expert {k + 1} ({method})")
+        colorbar(fig, shown, axes[2 + k], label=unit)
     axes[-1].imshow(np.clip(restored, 0, 1))
     axes[-1].set_title("restored")
     for ax in axes:

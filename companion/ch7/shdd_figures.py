@@ -102,6 +102,37 @@ def fig7_3_levels(run, image: np.ndarray, seed: int):
     return fig
 
 
+def _hwc(image) -> np.ndarray:
+    """A 3×H×W tensor (any device) or an H×W×3 array as an H×W×3 array in [0, 1]."""
+    if hasattr(image, "permute"):
+        image = image.detach().cpu().permute(1, 2, 0).numpy()
+    return np.clip(np.asarray(image), 0, 1)
+
+
+def fig_training_sample(run, sample: dict, *, level: str | None = None, name: str = "shdd_training_sample"):
+    """One training crop of :class:`companion.ch7.datasets.SHDDTrain`: distorted, clean and its label map.
+
+    ``sample``: the dataset's dict (``distorted`` and ``clean`` 3×H×W tensors, ``label`` H×W); the label map
+    gets a legend of the distortion types present in the crop.
+    """
+    import matplotlib.pyplot as plt
+
+    labels = np.asarray(sample["label"].detach().cpu() if hasattr(sample["label"], "detach") else sample["label"])
+    fig, axes = plt.subplots(1, 3, figsize=(9.8, 3))
+    axes[0].imshow(_hwc(sample["distorted"]))
+    axes[0].set_title("distorted")
+    axes[1].imshow(_hwc(sample["clean"]))
+    axes[1].set_title("clean")
+    axes[2].imshow(label_map_rgb(labels))
+    axes[2].set_title("label map")
+    type_legend(axes[2], labels, title="distortion")
+    for ax in axes:
+        ax.set_axis_off()
+    where = f"SHDD {level}" if level else "SHDD"
+    run.save_figure(fig, name, caption=f"One {where} training crop (SHDDTrain): distorted, clean, label map")
+    return fig
+
+
 def region_statistics(height: int, width: int, n: int, seed: int) -> dict[str, dict]:
     """Measured over ``n`` plans per level: region counts and the share of pixels each type covers."""
     stats = {}

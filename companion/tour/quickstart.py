@@ -73,23 +73,25 @@ def quickstart_figure(run, clean, distorted, restored, table):
 
 
 __all__ = ["centre_square", "distort_two_boxes", "restore_nl_means", "psnr_table", "quickstart_figure",
-           "embedded_image"]
+           "embedded_image", "shdd_preview"]
 
 
 def shdd_preview(run, clean: np.ndarray, rng: np.random.Generator, level: str = "easy"):
-    """One SHDD sample of ``clean`` with its regions named (Chapter 7's dataset; see notebook 07a)."""
+    """One SHDD sample of ``clean`` with its regions named and its label map with a legend of the distortion
+    types present (Chapter 7's dataset; see notebook 07a)."""
     import matplotlib.pyplot as plt
 
     from companion.ch7.shdd import divide_and_distort
     from companion.ch7.shdd_figures import draw_regions, label_map_rgb, type_legend
 
     distorted, labels, record = divide_and_distort(clean, level, rng)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
     axes[0].imshow(np.clip(distorted, 0, 1))
     draw_regions(axes[0], record)
     axes[0].set_title(f"SHDD {level}: {len(record['regions'])} regions")
     axes[1].imshow(label_map_rgb(labels))
     axes[1].set_title("label map")
+    type_legend(axes[1], labels, title="distortion")
     for ax in axes:
         ax.set_axis_off()
     run.save_figure(fig, "quickstart_shdd_preview", caption=f"One SHDD {level} sample of the quickstart crop")
