@@ -188,3 +188,43 @@ def test_compare_in_two_worker_processes_matches_one_process(tmp_path, tiny_shdd
         assert a["steps"] == b["steps"] == 2
         assert np.allclose(a["losses"], b["losses"], rtol=1e-4)
         assert a["levels"]["moderate"]["psnr"] == pytest.approx(b["levels"]["moderate"]["psnr"], abs=1e-3)
+
+
+class RecordingRun:
+    def __init__(self):
+        self.records = []
+
+    def record(self, key, value, **where):
+        self.records.append((key, value, where))
+        return value
+
+
+def test_record_order_compares_ours_with_table_7_1():
+    def row(psnr):
+        return {("moderate", "psnr"): (psnr, 0.1)}
+
+    paper_like = {"DnCNN": row(30.0), "VDSR": row(30.5), "OWAN": row(31.0), "RIDNet": row(31.5), "MEPSNet": row(32.0)}
+    mepsnet_last = {**paper_like, "MEPSNet": row(29.0)}
+    run = RecordingRun()
+    assert ex.record_order(run, paper_like, ["moderate"]) == {
+        "moderate": ("DnCNN < VDSR < OWAN < RIDNet < MEPSNet", True)}
+    text, same = ex.record_order(run, mepsnet_last, ["moderate"])["moderate"]
+    assert text == "MEPSNet < DnCNN < VDSR < OWAN < RIDNet" and not same
+    assert "differs from the paper" in run.records[-1][2]["note"]
+    assert "differs" not in run.records[0][2]["note"] and run.records[0][2]["entry"] == "Table 7.1"
+
+
+def test_sweeps_are_summarised_per_point_and_recorded_beside_figure_7_6():
+    groups = ex.ablation_variants(QUICK)
+    results = {v.label: [dict(params=100 + i, steps=s, levels={"moderate": level_result(30.0 + i + s / 100)})
+                         for s in (100, 200)]
+               for i, v in enumerate(groups["templates"].values())}
+    rows = ex.sweep_rows(results, groups["templates"])
+    assert list(rows) == [4, 8, 16, 32]
+    assert rows[8][("moderate", "psnr")] == pytest.approx((32.5, 0.7071067811865476))
+    run = RecordingRun()
+    ex.record_sweeps(run, {"templates": rows}, QUICK, "moderate")
+    assert [r[0] for r in run.records] == ["fig7_6/templates/4", "fig7_6/templates/8", "fig7_6/templates/16",
+                                           "fig7_6/templates/32"]
+    assert run.records[1][1] == "32.50 ± 0.71" and run.records[1][2]["entry"] == "Figure 7.6"
+    assert "101 parameters, 150 steps" in run.records[1][2]["note"]

@@ -244,6 +244,41 @@ def ranking(summary: dict, level: str) -> list[str]:
     return sorted(summary, key=lambda label: -summary[label][(level, "psnr")][0])
 
 
+#: Table 7.1's order on every level, worst to best.
+PAPER_ORDER = ("DnCNN", "VDSR", "OWAN", "RIDNet", "MEPSNet")
+
+
+def record_order(run, summary: dict, levels) -> dict[str, tuple[str, bool]]:
+    """Record our order of the models (worst to best by mean PSNR) on each level beside Table 7.1's; returns
+    ``{level: (text, same as the paper)}``. Models the paper does not rank are left out of the comparison."""
+    out = {}
+    for level in levels:
+        ours = ranking(summary, level)[::-1]
+        same = [m for m in PAPER_ORDER if m in ours] == [m for m in ours if m in PAPER_ORDER]
+        text = " < ".join(ours)
+        run.record(f"table7_1_order_{level}", text, entry="Table 7.1",
+                   note="worst to best by mean PSNR; paper: " + " < ".join(PAPER_ORDER)
+                        + ("" if same else " -- the order differs from the paper at this scale"))
+        out[level] = (text, same)
+    return out
+
+
+def sweep_rows(results: dict, variants: dict) -> dict:
+    """``{x: summary row}`` of one sweep of Fig. 7.6 (``variants``: ``{x: Variant}`` from
+    :func:`ablation_variants`), each row summarised over its seeds."""
+    return {x: summarise({v.label: results[v.label]})[v.label] for x, v in variants.items()}
+
+
+def record_sweeps(run, sweeps: dict, cfg, level: str) -> None:
+    """Record each point of the Fig. 7.6 sweeps (``{"blocks per expert": rows, "templates": rows}``) beside
+    the figure's entry, with its parameters and steps."""
+    for name, sweep in sweeps.items():
+        for x, row in sweep.items():
+            run.record(f"fig7_6/{name}/{x}", pm(row[(level, "psnr")]), entry="Figure 7.6",
+                       protocol=f"SHDD {level} test PSNR (RGB), mean ± std over {row['seeds']} seeds, {cfg.size} size",
+                       note=f"{name} = {x}; {row['params']:,} parameters, {row['steps'][0]:.0f} steps")
+
+
 def record_table(run, summary: dict, *, entry: str, cfg, levels, columns=("PSNR", "SSIM"), level_in_column=True,
                  note: str = "") -> None:
     """Record every cell beside the paper's ``entry`` (columns "Easy PSNR" … or "PSNR"/"SSIM")."""
