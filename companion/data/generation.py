@@ -49,7 +49,7 @@ import numbers
 import os
 import time
 from concurrent.futures import as_completed
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -405,18 +405,18 @@ def run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *,
              progress: bool = True, desc: str = "") -> tuple[int, int]:
     """Run ``jobs`` (inline or in a process pool), keeping ``manifest`` up to date; returns (written, skipped).
 
-    The dataset folder is locked for the whole run (:func:`build_lock`). First every clean image is checked
-    (:func:`check_source`, in the pool too), so bad or too-small source files stop the build before anything
-    is written, with one error naming all of them (:func:`preflight_error`). Then the temporary files a
-    killed build may have left in ``root`` are deleted, and the units run. Workers die with the main process
+    First every clean image is checked (:func:`check_source`, in the pool too), so bad or too-small source
+    files stop the build before anything is written, with one error naming all of them
+    (:func:`preflight_error`). Then the dataset folder is locked for the rest of the run (:func:`build_lock`),
+    the temporary files a killed build may have left in ``root`` are deleted, and the units run. Workers die with the main process
     (:func:`companion.processes.process_pool`).
     """
-    with build_lock(Path(root)):
-        return _run_jobs(jobs, render, root, manifest, workers=workers, progress=progress, desc=desc)
+    with ExitStack() as lock:
+        return _run_jobs(jobs, render, root, manifest, workers=workers, progress=progress, desc=desc, lock=lock)
 
 
 def _run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *, workers: int,
-              progress: bool, desc: str) -> tuple[int, int]:
+              progress: bool, desc: str, lock: ExitStack) -> tuple[int, int]:
     from tqdm.auto import tqdm
 
     from companion.processes import process_pool
@@ -441,7 +441,8 @@ def _run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *
     def preflight(problems) -> None:
         error = preflight_error(jobs, list(problems))
         if error is not None:
-            raise error
+            raise error  # before the folder is even created
+        lock.enter_context(build_lock(Path(root)))
         remove_temp_files(root)
 
     if workers == 1 or len(jobs) <= 1:
