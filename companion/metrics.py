@@ -6,8 +6,9 @@ Every function here takes the protocol as arguments, so a results file can recor
 Thin wrappers over scikit-image's metrics.
 
 :func:`psnr_by_label` / :func:`ssim_by_label` break the scores down by the region labels of a label map (the
-caller names the labels, e.g. SHDD's types, §7.3). Per-region metrics are *not* defined in the thesis or the MEPSNet paper (Table 7.1 reports whole-image
-averages only); they are the companion's reading, spelled out in each docstring.
+caller names the labels, e.g. SHDD's types, §7.3). Per-region metrics are *not* defined in the thesis or the
+MEPSNet paper (Table 7.1 reports whole-image averages only); they are the companion's reading, spelled out in
+each docstring. :func:`protocol_text` writes a protocol dict as the one line the ledger shows.
 """
 from __future__ import annotations
 

@@ -82,10 +82,10 @@ def _as_batch(image, device) -> torch.Tensor:
 
 
 def fusion_by_distortion(model: nn.Module, images, records, *, max_side: int | None = None) -> dict[str, dict]:
-    """Mean per-expert fusion weights per SHDD distortion type, from single-type region crops.
+    """Mean per-expert fusion weights per region type, from single-type region crops.
 
-    ``images``: a distorted SHDD image (H×W×3 float array or 3×H×W tensor) or a sequence of them, aligned with
-    ``records`` (one SHDD record dict or a sequence; each with ``"regions"``). Every region with both sides
+    ``images``: a distorted image (H×W×3 float array or 3×H×W tensor) or a sequence of them, aligned with
+    ``records`` (one record dict or a sequence, such as SHDD's; each with ``"regions"``). Every region with both sides
     >= 16 px is cut out (centre-cropped to ``max_side`` if given) and run through the model on its own, on
     the device of the model's parameters. ``model`` may also be an inference wrapper with ``model.net``.
 

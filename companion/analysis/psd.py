@@ -199,10 +199,10 @@ def _tiles(y0: int, x0: int, y1: int, x1: int, tile: int):
 def psd_by_label(clean, distorted, records, *, restored=None, tile: int = DEFAULT_TILE,
                  window: str | None = None, fmin: float = DEFAULT_BAND[0], fmax: float = DEFAULT_BAND[1]
                  ) -> dict[str, dict]:
-    """Mean radial PSD and fitted α per SHDD distortion type, for clean / distorted / restored regions.
+    """Mean radial PSD and fitted α per region type, for clean / distorted / restored regions.
 
     ``clean``, ``distorted`` (and optionally ``restored``): one image (H×W×3 or H×W float) or a sequence of
-    them, aligned with ``records`` (one SHDD record dict, or a sequence of them; each record's ``"regions"``
+    them, aligned with ``records`` (one record dict, or a sequence of them, such as SHDD's; each ``"regions"``
     lists dicts with ``ymin, xmin, ymax, xmax, type, label, strength``). Each region is tiled by
     ``tile × tile`` squares (see *Readings chosen*); regions with a side under ``tile`` are skipped and
     counted. ``tile`` must be at least 16 px.

@@ -62,7 +62,7 @@ def _check(name: str, image, strength) -> np.ndarray:
                              f"[{lo:g}, {hi:g}]; pass a {spec.parameter} in that range")
     if spec.integer and value != round(value):
         raise CompanionError(f"{name}: {spec.parameter}={strength!r} must be a whole number; "
-                             "round it (sample_flickr_strength does)")
+                             "round it (sample_strength does for whole-number parameters)")
     return np.asarray(image, dtype=np.float64)
 
 
