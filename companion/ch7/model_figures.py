@@ -121,8 +121,9 @@ def fig7_7_feature_maps(run, distorted: np.ndarray, restored: np.ndarray, maps: 
     unit = "mean |activation|" if method == "mean_abs" else method
     for k, m in enumerate(maps):
         shown = axes[2 + k].imshow(m, cmap="magma")
-        axes[2 + k].set_title(f"expert {k + 1} ({method})")
-        colorbar(fig, shown, axes[2 + k], label=unit)
+        axes[2 + k].set_title(f"expert {k + 1}: {unit}", fontsize=10)
+        colorbar(fig, shown, axes[2 + k])  # the unit is in the title: a bar label would run into the next map
+    fig.subplots_adjust(wspace=0.3)
     axes[-1].imshow(np.clip(restored, 0, 1))
     axes[-1].set_title("restored")
     for ax in axes:
