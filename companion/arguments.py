@@ -66,34 +66,27 @@ def positive_float(text: str) -> float:
     return value
 
 
-def _file_in_the_way(path: Path) -> Path | None:
-    """The nearest existing ancestor of ``path`` when it is a file (so nothing can be created below it)."""
-    for parent in path.parents:
+def _creatable(path: Path, *, want: str) -> Path:
+    """``path`` if it can be created or reused as a ``want`` ("folder" or "file"), else a one-line error."""
+    if path.exists() and path.is_dir() != (want == "folder"):
+        raise argparse.ArgumentTypeError(f"{path} is a folder; name a file" if want == "file"
+                                         else f"{path} is a file; name a folder (it is created if missing)")
+    for parent in path.parents:  # the nearest existing ancestor must be a folder
         if parent.exists():
-            return None if parent.is_dir() else parent
-    return None
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{path} cannot be created: {parent} is a file")
+            break
+    return path
 
 
 def out_folder(text: str) -> Path:
     """An output folder: it may not exist yet (it is created), but it may not be a file."""
-    path = Path(text).expanduser()
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is a file; name a folder (it is created if missing)")
-    blocker = _file_in_the_way(path)
-    if blocker is not None:
-        raise argparse.ArgumentTypeError(f"{path} cannot be created: {blocker} is a file")
-    return path
+    return _creatable(Path(text).expanduser(), want="folder")
 
 
 def out_file(text: str) -> Path:
     """An output file: it may not exist yet, but it may not be a folder."""
-    path = Path(text).expanduser()
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{path} is a folder; name a file")
-    blocker = _file_in_the_way(path)
-    if blocker is not None:
-        raise argparse.ArgumentTypeError(f"{path} cannot be created: {blocker} is a file")
-    return path
+    return _creatable(Path(text).expanduser(), want="file")
 
 
 def existing_folder(text: str) -> Path:

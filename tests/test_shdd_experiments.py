@@ -16,7 +16,7 @@ from companion.ch7.datasets import SHDDEval
 from companion.errors import CompanionError
 from companion.ch7.expert_explorer import ExpertExplorer, expert_explorer
 from companion.models.mepsnet import MEPSNet
-from tests.conftest import texture
+from tests.conftest import RecordingRun, texture
 
 QUICK = config_for("07c_ablations", "quick")
 
@@ -188,15 +188,6 @@ def test_compare_in_two_worker_processes_matches_one_process(tmp_path, tiny_shdd
         assert a["steps"] == b["steps"] == 2
         assert np.allclose(a["losses"], b["losses"], rtol=1e-4)
         assert a["levels"]["moderate"]["psnr"] == pytest.approx(b["levels"]["moderate"]["psnr"], abs=1e-3)
-
-
-class RecordingRun:
-    def __init__(self):
-        self.records = []
-
-    def record(self, key, value, **where):
-        self.records.append((key, value, where))
-        return value
 
 
 def test_record_order_compares_ours_with_table_7_1():

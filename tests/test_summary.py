@@ -4,6 +4,7 @@ import math
 import pytest
 
 from companion import summary
+from tests.conftest import RecordingRun
 
 
 def test_mean_std_is_the_sample_std_and_skips_what_is_not_a_number():
@@ -43,14 +44,6 @@ def test_markdown_table_has_a_header_rule_and_rows():
 
 
 def test_record_mean_std_records_the_text_beside_the_entry():
-    class Run:
-        def __init__(self):
-            self.calls = []
-
-        def record(self, key, value, **where):
-            self.calls.append((key, value, where))
-            return value
-
-    run = Run()
+    run = RecordingRun()
     assert summary.record_mean_std(run, "k", (30.0, 0.25), entry="Table 7.1", row="MEPSNet") == "30.00 ± 0.25"
-    assert run.calls == [("k", "30.00 ± 0.25", {"entry": "Table 7.1", "row": "MEPSNet"})]
+    assert run.records == [("k", "30.00 ± 0.25", {"entry": "Table 7.1", "row": "MEPSNet"})]
