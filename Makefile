@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv reproduce test lab clean-runs
+.PHONY: venv reproduce test nbval lab clean-runs
 
 venv: $(STAMP)
 
@@ -24,6 +24,9 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+nbval: $(STAMP)
+	COMPANION_PROFILE=smoke $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks/
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
