@@ -1,4 +1,5 @@
-"""Chapter 7's commands: ``python -m companion data shdd`` and ``python -m companion train``.
+"""Chapter 7's commands: ``python -m companion data shdd``, ``python -m companion train`` and
+``python -m companion restore``.
 
 Registered by :mod:`companion.cli`, which finds every chapter's ``commands.py``. Defaults that are paper
 settings come from :mod:`companion.ch7.config` (declared once there); this module imports nothing heavy
@@ -6,6 +7,7 @@ until a command runs, so parsing stays fast.
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from companion import arguments
@@ -29,7 +31,8 @@ def _data_shdd(args, levels) -> None:
 
 
 def add_commands(sub) -> None:
-    """``train``: one restoration model on a generated SHDD folder, the full profile's settings by default."""
+    """``train``: one restoration model on a generated SHDD folder, the full profile's settings by default;
+    ``restore``: restore image files with a trained model."""
     from companion.ch7.config import TRAINING
 
     full = TRAINING["full"]
@@ -65,6 +68,7 @@ def add_commands(sub) -> None:
     tr.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
     tr.add_argument("--seed", type=arguments.seed, default=0)
     tr.set_defaults(func=_train)
+    _add_restore(sub, full.models)
 
 
 def _train(args) -> int:
@@ -95,4 +99,156 @@ def _train(args) -> int:
                    model_name=args.model, device=device, checkpoint_path=checkpoint, resume=not args.restart)
     print(f"{args.model} ({count_parameters(model):,} parameters): {result.steps_done} steps in "
           f"{result.seconds:.0f} s, stopped by {result.stopped}; checkpoint {result.checkpoint}")
+    return 0
+
+
+# --- restore ---------------------------------------------------------------------------------------------------
+
+def _overlap(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--overlap must be a whole number of pixels, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--overlap must be >= 0, got {value}")
+    return value
+
+
+def _add_restore(sub, models) -> None:
+    """``restore IMAGE…``: restore image files with a Chapter 7 model, tiled, in the fastest mode here."""
+    rs = sub.add_parser("restore", help="restore image files with a Chapter 7 model (writes <stem>_restored.png)")
+    rs.add_argument("images", nargs="+", metavar="IMAGE", help="8-bit RGB image files (PNG or JPEG)")
+    rs.add_argument("--model", default="mepsnet", choices=models, help="the model (default: mepsnet)")
+    rs.add_argument("--checkpoint", default="zoo",
+                    help="'official' (the MEPSNet authors' weights, after `python -m companion download "
+                         "mepsnet-official`), a companion checkpoint .pt (from `train`), a .safetensors file with a "
+                         "<file>.json sidecar {\"model\": NAME, \"config\": {...}}, or 'zoo' (default; not built yet)")
+    rs.add_argument("--out", type=arguments.out_folder, default=None,
+                    help="output folder (default: a restored/ folder beside each image)")
+    rs.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
+    rs.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                    help="auto (default): bf16 where the hardware computes it natively (CUDA with bf16, a CPU "
+                         "with AVX512_BF16 or AMX), else fp32; fp32 for exact float32")
+    rs.add_argument("--tiles", type=arguments.positive_int, nargs=2, default=[1, 1], metavar=("ROWS", "COLS"),
+                    help="restore each image in ROWS×COLS tiles to bound memory (default: 1 1, whole images)")
+    rs.add_argument("--overlap", type=_overlap, default=16,
+                    help="pixels of context around each tile, cropped off before stitching (default: 16)")
+    rs.add_argument("--data", default=None,
+                    help="data folder holding the official weights (default: $COMPANION_DATA, else data/)")
+    rs.set_defaults(func=_restore)
+
+
+def _zoo_error(model: str):
+    from companion.errors import CompanionError
+
+    official = "--checkpoint official (the MEPSNet authors' weights), " if model == "mepsnet" else ""
+    return CompanionError(f"the model zoo is not built yet; pass {official}--checkpoint FILE.pt (a companion "
+                          f"checkpoint from `python -m companion train {model}`) or --checkpoint FILE.safetensors "
+                          "(with a FILE.safetensors.json sidecar)")
+
+
+def _build(name: str, config, path):
+    from companion.errors import CompanionError
+    from companion.models import build_model
+
+    if not isinstance(config, dict):
+        raise CompanionError(f"checkpoint {path} holds no model configuration (got {type(config).__name__}); "
+                             "point to another file")
+    try:
+        return build_model(name, **config)
+    except (TypeError, ValueError) as exc:
+        raise CompanionError(f"checkpoint {path} has a configuration {name} cannot be built with ({exc}); "
+                             "point to another file") from None
+
+
+def _load_safetensors(name: str, path: Path):
+    import json
+
+    from companion.engine.checkpoint import check_fits
+    from companion.errors import CompanionError
+
+    sidecar = Path(f"{path}.json")
+    if not sidecar.is_file():
+        raise CompanionError(f"{path} has no sidecar {sidecar}; write it as JSON "
+                             f"{{\"model\": \"{name}\", \"config\": {{...constructor arguments...}}}}")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompanionError(f"sidecar {sidecar} is not readable JSON ({exc}); rewrite it as "
+                             "{\"model\": NAME, \"config\": {...}}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str) or not isinstance(meta.get("config"), dict):
+        raise CompanionError(f"sidecar {sidecar} must be a JSON object {{\"model\": NAME, \"config\": {{...}}}}; "
+                             "rewrite it")
+    try:
+        from safetensors.torch import load_file
+
+        weights = load_file(str(path), device="cpu")
+    except Exception as exc:  # SafetensorError, a header that is not JSON, a truncated file, ...
+        raise CompanionError(f"cannot read {path} as safetensors ({type(exc).__name__}: {exc}); the file is "
+                             "corrupt or not a safetensors file: point to another file") from None
+    state = {"model_name": meta["model"], "model_config": meta["config"], "model": weights}
+    check_fits(path, state, None, name)
+    model = _build(name, meta["config"], path)
+    check_fits(path, state, model, name)
+    model.load_state_dict(weights)
+    return model
+
+
+def _load_model(args):
+    """The model of ``--model`` with the weights of ``--checkpoint``."""
+    from companion.errors import CompanionError
+
+    source = args.checkpoint
+    if source == "zoo":
+        raise _zoo_error(args.model)
+    if source == "official":
+        if args.model != "mepsnet":
+            raise CompanionError(f"--checkpoint official is the MEPSNet authors' weights, not {args.model}'s; "
+                                 "pass --model mepsnet or a --checkpoint FILE")
+        from companion.ch7.authors_weights import load_authors_mepsnet, official_weights_path
+
+        path = official_weights_path(Path(args.data) if args.data else None)
+        if not Path(path).is_file():
+            raise CompanionError(f"the MEPSNet authors' weights are not in {path}; run `python -m companion download "
+                                 "mepsnet-official` first" + (f" with --data {args.data}" if args.data else ""))
+        return load_authors_mepsnet(path), f"the MEPSNet authors' weights ({path})"
+    path = Path(source).expanduser()
+    if path.is_dir():
+        raise CompanionError(f"checkpoint {path} is a folder, not a file; pass the checkpoint file inside it")
+    if not path.is_file():
+        raise CompanionError(f"checkpoint {path} does not exist; pass a companion checkpoint .pt, a .safetensors "
+                             "file with a JSON sidecar, or 'official'")
+    if path.suffix.lower() == ".safetensors":
+        return _load_safetensors(args.model, path), str(path)
+    from companion.engine.checkpoint import check_fits, load_weights, read_checkpoint
+
+    state = read_checkpoint(path)
+    check_fits(path, state, None, args.model)  # the model's name first: another model's config cannot be built
+    model = _build(args.model, state["model_config"], path)
+    load_weights(model, path, model_name=args.model)
+    return model, str(path)
+
+
+def _restore(args) -> int:
+    from tqdm import tqdm
+
+    from companion.device import resolve_device
+    from companion.engine.inference import inference_mode, restore_files
+    from companion.models import count_parameters, model_label
+
+    device = resolve_device(args.device)
+    model, source = _load_model(args)  # restore_files then checks every image before it writes anything
+    mode = inference_mode(device, args.precision)
+
+    def line(record):
+        tqdm.write(f"{record['input']} -> {record['output']}: {record['width']}×{record['height']} in "
+                   f"{record['seconds']:.2f} s ({record['mode']})")
+
+    records = restore_files(model, args.images, args.out, device=device, tiles=tuple(args.tiles),
+                            overlap=args.overlap, mode=mode, on_image=line)
+    total = sum(r["seconds"] for r in records)
+    folders = sorted({str(r["output"].parent) for r in records})
+    print(f"restored {len(records)} image{'s' * (len(records) != 1)} in {total:.1f} s "
+          f"({total / len(records):.2f} s per image) into {', '.join(folders)}; {model_label(args.model)} "
+          f"({count_parameters(model):,} parameters) from {source}, {mode['label']} ({mode['why']})")
     return 0
