@@ -52,10 +52,31 @@ def _cmd_ledger(args) -> int:
 
 
 def _cmd_download(args) -> int:
-    from companion.data.download import download_dataset
+    from companion.data import folders
+    from companion.data.download import download_dataset, download_weights
+    from companion.profiles import chapter_packages
 
-    path = download_dataset(args.name, Path(args.data) if args.data else None, sha256=args.sha256,
-                            parts=tuple(args.part or ()))
+    root = Path(args.data) if args.data else None
+    weights = {name.lower(): name for name in folders.WEIGHTS}
+    if args.name.lower() in weights:
+        name = weights[args.name.lower()]
+        if args.part:
+            raise CompanionError(f"--part applies to datasets; the weights {name} have no parts")
+        # The chapter owning a model converts its weights: each chapter's authors_weights.py may declare
+        # CONVERTERS = {weights name: convert(downloaded, target)} (found by file name, as commands.py are).
+        package_dir = Path(__file__).resolve().parent
+        convert = None
+        for package in chapter_packages():
+            if (package_dir / package / "authors_weights.py").is_file():
+                module = importlib.import_module(f"companion.{package}.authors_weights")
+                convert = getattr(module, "CONVERTERS", {}).get(name, convert)
+        path = download_weights(name, root, sha256=args.sha256, convert=convert)
+        print(f"{name}: ready in {path}")
+        return 0
+    if args.name.lower() not in {name.lower() for name in folders.DATASETS}:
+        raise CompanionError(f"unknown dataset or weights {args.name!r}; choose one of: "
+                             f"{', '.join([*folders.DATASETS, *folders.WEIGHTS])}")
+    path = download_dataset(args.name, root, sha256=args.sha256, parts=tuple(args.part or ()))
     print(f"{args.name}: ready in {path}")
     return 0
 
@@ -101,10 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the ledger file (default: figures/LEDGER.md)")
     led.set_defaults(func=_cmd_ledger)
 
-    dl = sub.add_parser("download", help="download a dataset (SHA-256 verified, resumable)")
-    dl.add_argument("name", help="DIV2K, Set5, Set14, B100, Urban100, Manga109")
+    dl = sub.add_parser("download", help="download a dataset (SHA-256 verified) or released weights (verified "
+                                         "by git blob id, converted once to safetensors); resumable")
+    dl.add_argument("name", help="DIV2K, Set5, Set14, B100, Urban100, Manga109, or weights: mepsnet-official "
+                                 "(the MEPSNet authors' checkpoint, into <data>/weights/)")
     dl.add_argument("--data", help="data folder (default: $COMPANION_DATA, else data/)")
-    dl.add_argument("--sha256", help="expected SHA-256 where the catalogue has none")
+    dl.add_argument("--sha256", help="expected SHA-256 where the catalogue has none (for weights: an extra check)")
     dl.add_argument("--part", action="append", help="optional part, e.g. x2, x3, x4 for DIV2K's bicubic LR "
                                                     "images (repeatable)")
     dl.set_defaults(func=_cmd_download)

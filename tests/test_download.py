@@ -327,3 +327,125 @@ def test_download_dataset_parts_and_refusals(monkeypatch, server, tmp_path):
     with pytest.raises(CompanionError, match="single file"):
         download_dataset("DIV2K", tmp_path, sha256="0" * 64, progress=False)
     assert server.requests == []
+
+
+# --- verification by git blob id, released weights ---------------------------------------------------
+
+def git_blob(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def test_git_blob_id_matches_git_hash_object(tmp_path):
+    import shutil
+    import subprocess
+
+    path = tmp_path / "f.bin"
+    for data in (b"", b"hello\n", PAYLOAD):
+        path.write_bytes(data)
+        assert download.file_git_blob(path, chunk=4096) == git_blob(data)
+        if shutil.which("git"):
+            out = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True, check=True,
+                                 cwd=tmp_path, timeout=60)
+            assert out.stdout.strip() == git_blob(data)
+    assert git_blob(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"   # git's well-known empty blob
+
+
+def test_git_blob_verification_accepts_a_match(server, tmp_path):
+    server.files["/w.pt"] = PAYLOAD
+    dest = download_file(server.url("w.pt"), tmp_path / "w.pt", None, git_blob=git_blob(PAYLOAD).upper(),
+                         progress=False, chunk=65536)
+    assert dest.read_bytes() == PAYLOAD and sorted(p.name for p in tmp_path.iterdir()) == ["w.pt"]
+    download_file(server.url("w.pt"), dest, None, git_blob=git_blob(PAYLOAD), progress=False)
+    assert len(server.requests) == 1                     # a verified file is not fetched again
+    both = download_file(server.url("w.pt"), tmp_path / "both.pt", sha(PAYLOAD), git_blob=git_blob(PAYLOAD),
+                         progress=False)
+    assert both.read_bytes() == PAYLOAD
+
+
+def test_git_blob_verification_resumes(server, tmp_path):
+    server.files["/w.pt"] = PAYLOAD
+    (tmp_path / "w.pt.part").write_bytes(PAYLOAD[:1234])
+    dest = download_file(server.url("w.pt"), tmp_path / "w.pt", None, git_blob=git_blob(PAYLOAD), progress=False)
+    assert server.requests == [("/w.pt", "bytes=1234-", 206)] and dest.read_bytes() == PAYLOAD
+
+
+def test_git_blob_mismatch_deletes_and_explains(server, tmp_path):
+    server.files["/w.pt"] = PAYLOAD
+    wrong = git_blob(PAYLOAD[:-1])
+    with pytest.raises(CompanionError) as info:
+        download_file(server.url("w.pt"), tmp_path / "w.pt", None, git_blob=wrong, progress=False)
+    message = str(info.value)
+    assert "\n" not in message and wrong in message and git_blob(PAYLOAD) in message and "deleted" in message
+    assert list(tmp_path.iterdir()) == []                # no partial file, no .part
+    with pytest.raises(CompanionError, match="40 hex digits"):
+        download_file(server.url("w.pt"), tmp_path / "w.pt", None, git_blob="abc", progress=False)
+    with pytest.raises(CompanionError, match="checksum mismatch"):   # both given: both must hold
+        download_file(server.url("w.pt"), tmp_path / "w.pt", "0" * 64, git_blob=git_blob(PAYLOAD), progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _official_fake(monkeypatch, server, tmp_path):
+    """The catalogue's mepsnet-official entry, pointed at a small reference-layout checkpoint served locally."""
+    import torch
+
+    from tests.test_authors_weights import SMALL, randomised, reference_layout
+
+    model = randomised(SMALL, seed=7)
+    torch.save(reference_layout(model), tmp_path / "1950.pt")
+    data = (tmp_path / "1950.pt").read_bytes()
+    (tmp_path / "1950.pt").unlink()
+    server.files["/sijinkim/MEPSNet_dev/raw/HEAD/mepsnet/pt/1950.pt"] = data
+    real = folders.WEIGHTS["mepsnet-official"]
+    monkeypatch.setitem(folders.WEIGHTS, "mepsnet-official", folders.WeightsSpec(
+        name=real.name, description=real.description, source=real.source,
+        url=server.url("sijinkim/MEPSNet_dev/raw/HEAD/mepsnet/pt/1950.pt"), filename=real.filename,
+        git_blob=git_blob(data), converted=real.converted))
+    return model, data
+
+
+def test_official_catalogue_entry():
+    spec = folders.weights_spec("MEPSNet-Official")
+    assert spec.git_blob == "d1dfe732951e8ddc6df72bf177dfe07bc7545935"
+    assert spec.url == "https://github.com/sijinkim/MEPSNet_dev/raw/HEAD/mepsnet/pt/1950.pt"
+    assert str(folders.weights_path("mepsnet-official", "/x")) == "/x/weights/mepsnet-official.safetensors"
+    with pytest.raises(CompanionError, match="mepsnet-official"):
+        folders.weights_spec("mepsnet-unofficial")
+
+
+def test_download_weights_converts_once_to_safetensors(monkeypatch, server, tmp_path):
+    import torch
+
+    from companion.ch7 import authors_weights
+
+    model, data = _official_fake(monkeypatch, server, tmp_path)
+    root = tmp_path / "root"
+    path = download.download_weights("mepsnet-official", root, convert=authors_weights.convert_official_file,
+                                     progress=False)
+    assert path == authors_weights.official_weights_path(root) == root / "weights" / "mepsnet-official.safetensors"
+    assert (root / "weights" / "mepsnet-official.pt").read_bytes() == data
+    assert sorted(p.name for p in path.parent.iterdir()) == ["mepsnet-official.pt", "mepsnet-official.safetensors",
+                                                             "mepsnet-official.safetensors.source"]
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("a later load read the pickle"))
+    loaded = authors_weights.load_official_mepsnet(root)
+    x = torch.rand(1, 3, 9, 11, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-6)
+
+    def no_convert(*args):
+        raise AssertionError("converted twice")
+    assert download.download_weights("mepsnet-official", root, convert=no_convert, progress=False) == path
+    assert len(server.requests) == 1                     # neither fetched nor converted again
+
+
+def test_download_command_fetches_and_converts_the_official_weights(monkeypatch, server, tmp_path, capsys):
+    from companion.cli import main
+
+    _official_fake(monkeypatch, server, tmp_path)
+    assert main(["download", "mepsnet-official", "--data", str(tmp_path / "root")]) == 0
+    out = capsys.readouterr().out
+    assert "mepsnet-official: ready in" in out and out.strip().endswith("mepsnet-official.safetensors")
+    assert main(["download", "mepsnet-official", "--data", str(tmp_path / "root"), "--part", "x2"]) == 2
+    assert main(["download", "ImageNet", "--data", str(tmp_path / "root")]) == 2
+    err = capsys.readouterr().err
+    assert "--part applies to datasets" in err and "unknown dataset or weights 'ImageNet'" in err
+    assert "DIV2K" in err and "mepsnet-official" in err

@@ -11,6 +11,12 @@ is then renamed into place, so no half-written file ever appears under its real 
 
 :func:`download_dataset` does both for an entry of :data:`companion.data.folders.DATASETS`, keeping the
 archives in ``<root>/downloads/`` (delete them to save space once extracted).
+
+A file of a git repository (released weights, :data:`companion.data.folders.WEIGHTS`) can be verified by its
+git blob id instead of a SHA-256 (``git_blob=``): the SHA-1 of ``b"blob <size>\0"`` followed by the bytes,
+which ``git hash-object FILE`` prints and the repository's tree records, so no third-party sum is needed.
+:func:`download_weights` fetches such a file into ``<root>/weights/`` and, given a converter, converts it
+once into the file the companion loads (the converter comes from the chapter that owns the model).
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ from companion.errors import CompanionError
 TIMEOUT_S = 60
 _USER_AGENT = "companion-download/0.1 (+python urllib)"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX40 = re.compile(r"[0-9a-f]{40}")
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -49,6 +56,29 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_git_blob(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex git blob id of a file: SHA-1 of ``b"blob <size>\\0"`` + its bytes (``git hash-object FILE``)."""
+    digest = hashlib.sha1(b"blob %d\0" % os.path.getsize(path))
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checked_blob(git_blob: str, url: str) -> str:
+    value = str(git_blob).strip().lower()
+    if not _HEX40.fullmatch(value):
+        raise CompanionError(f"{git_blob!r} is not a git blob id (40 hex digits, as `git hash-object FILE` "
+                             f"prints) for {url}")
+    return value
+
+
+def _verified(path: Path, sha256: str | None, git_blob: str | None) -> bool:
+    """Whether ``path`` matches every sum given (at least one is)."""
+    return ((sha256 is None or file_sha256(path) == sha256)
+            and (git_blob is None or file_git_blob(path) == git_blob))
 
 
 def _checked_sum(sha256: str | None, url: str) -> str:
@@ -61,15 +91,18 @@ def _checked_sum(sha256: str | None, url: str) -> str:
     return value
 
 
-def download_file(url: str, dest: str | os.PathLike, sha256: str | None, *, progress: bool = True,
-                  chunk: int = 1 << 20) -> Path:
-    """Download ``url`` to ``dest`` and verify its SHA-256; resume a leftover ``dest.part`` if there is one.
+def download_file(url: str, dest: str | os.PathLike, sha256: str | None, *, git_blob: str | None = None,
+                  progress: bool = True, chunk: int = 1 << 20) -> Path:
+    """Download ``url`` to ``dest`` and verify it; resume a leftover ``dest.part`` if there is one.
 
-    An existing ``dest`` with the right checksum is returned without touching the network.
+    The file is verified by its SHA-256, or by its git blob id (``git_blob``) where no SHA-256 is published,
+    or by both when both are given; without either the download is refused. A mismatch deletes the download.
+    An existing ``dest`` that verifies is returned without touching the network.
     """
-    expected = _checked_sum(sha256, url)
+    blob = None if git_blob is None else _checked_blob(git_blob, url)
+    expected = _checked_sum(sha256, url) if blob is None or sha256 is not None else None
     dest = Path(dest)
-    if dest.is_file() and file_sha256(dest) == expected:
+    if dest.is_file() and _verified(dest, expected, blob):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_suffix(dest.suffix + ".part")
@@ -83,11 +116,11 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None, *, prog
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and offset:  # nothing past what we hold: the .part may already be whole
-            if file_sha256(part) == expected:
+            if _verified(part, expected, blob):
                 os.replace(part, dest)
                 return dest
             part.unlink()
-            return download_file(url, dest, expected, progress=progress, chunk=chunk)
+            return download_file(url, dest, expected, git_blob=blob, progress=progress, chunk=chunk)
         raise CompanionError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; check the address, "
                              "or try again later") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
@@ -99,7 +132,7 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None, *, prog
         if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
             response.close()
             part.unlink()  # the server answered a different range than asked: start over cleanly
-            return download_file(url, dest, expected, progress=progress, chunk=chunk)
+            return download_file(url, dest, expected, git_blob=blob, progress=progress, chunk=chunk)
         digest = hashlib.sha256()
         if resumed:
             with open(part, "rb") as fh:
@@ -128,11 +161,16 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None, *, prog
         raise CompanionError(f"download of {url} stopped at {received} of {total} bytes; run the same command "
                              "again to resume")
     actual = digest.hexdigest()
-    if actual != expected:
+    if expected is not None and actual != expected:
         part.unlink()
         raise CompanionError(f"checksum mismatch for {url}: expected SHA-256 {expected}, got {actual}; the "
                              "download was deleted: retry, and if it persists check the file's source and "
                              "pass its new sum with --sha256")
+    if blob is not None and (actual_blob := file_git_blob(part)) != blob:
+        part.unlink()
+        raise CompanionError(f"git blob id mismatch for {url}: expected {blob}, got {actual_blob}; the download "
+                             "was deleted: retry, and if it persists the file changed at its source (compare "
+                             "`git hash-object` of the repository's copy)")
     os.replace(part, dest)
     return dest
 
@@ -307,3 +345,36 @@ def download_dataset(name: str, root: str | os.PathLike | None = None, *, sha256
         raise CompanionError(f"the {spec.name} archives did not unpack to {folder}; their layout changed: "
                              f"unpack {root / 'downloads'} by hand so that {spec.layout[0]} exists")
     return folder
+
+
+# --- released weights --------------------------------------------------------------------------------
+
+def _convert_once(raw: Path, converted: Path, blob: str, convert: Callable[[Path, Path], object]) -> None:
+    """Run ``convert(raw, converted)`` unless a marker says this very file was already converted."""
+    marker = converted.with_name(converted.name + ".source")
+    if converted.is_file() and marker.is_file() \
+            and marker.read_text(encoding="utf-8").splitlines()[:1] == [blob]:
+        return
+    convert(raw, converted)
+    if not converted.is_file():
+        raise CompanionError(f"converting {raw} did not write {converted}; delete both and download again")
+    atomic_write_text(marker, blob + "\n")
+
+
+def download_weights(name: str, root: str | os.PathLike | None = None, *, sha256: str | None = None,
+                     convert: Callable[[Path, Path], object] | None = None, progress: bool = True) -> Path:
+    """Fetch weights ``name`` into ``<root>/weights/``, verified by git blob id; return the file to load.
+
+    With ``convert`` (``convert(downloaded, target)``, which must write ``target`` atomically) the download
+    is converted once into the catalogue's converted file beside it, which is returned; a marker beside it
+    records the blob id converted, so a later call neither downloads nor converts again. ``sha256`` adds a
+    SHA-256 check to the blob id's.
+    """
+    spec = folders.weights_spec(name)
+    folder = folders.data_root(root, create=True) / spec.folder
+    raw = download_file(spec.url, folder / spec.filename, sha256, git_blob=spec.git_blob, progress=progress)
+    if convert is None or not spec.converted:
+        return raw
+    converted = folder / spec.converted
+    _convert_once(raw, converted, _checked_blob(spec.git_blob, spec.url), convert)
+    return converted

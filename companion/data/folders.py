@@ -11,9 +11,12 @@ archive, so a copy downloaded by hand works as well as one fetched by ``python -
     <root>/benchmark/Set5/LR_bicubic/X2/babyx2.png            Urban100, each with HR and LR_bicubic/X2-4)
     <root>/benchmark/Manga109/HR/*.png                       (by hand: no public download)
     <root>/downloads/                                        (archives fetched by download_dataset)
+    <root>/weights/mepsnet-official.pt, .safetensors         (released weights, fetched by download_weights)
 
 Checksums: a :class:`RemoteFile` carries a SHA-256 only where one has been published; the source of
 each is noted beside it. Where none is known the download refuses until the user passes ``--sha256``.
+Released weights (:data:`WEIGHTS`) are files of the authors' git repositories and are verified by their git
+blob id instead.
 """
 from __future__ import annotations
 
@@ -163,6 +166,63 @@ _MANGA109 = DatasetSpec(
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (_DIV2K, _SET5, _SET14, _B100, _URBAN100, _MANGA109)}
 
 
+# --- Released weights --------------------------------------------------------------------------------
+# Files in the authors' git repositories, verified by their git blob id (SHA-1 of "blob <size>\0" + bytes,
+# what `git hash-object FILE` prints): the id is part of the repository's tree, so it needs no third-party
+# checksum. They are stored under <root>/weights/, each beside the file converted from it (if any).
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Released weights: where they come from, the name to store them under, their git blob id.
+
+    ``converted`` is the name of the file a one-time conversion writes beside the download (e.g. the
+    companion's safetensors), empty when there is none; ``folder`` is relative to the data root.
+    """
+    name: str
+    description: str
+    source: str
+    url: str
+    filename: str
+    git_blob: str
+    converted: str = ""
+    folder: str = "weights"
+
+
+# GitHub's raw/HEAD follows the repository's default branch (not recorded in our sources); the blob id check
+# makes a wrong or changed file impossible to accept.
+_MEPSNET_OFFICIAL = WeightsSpec(
+    name="mepsnet-official",
+    description="MEPSNet (3 experts, K = 16) trained by its authors on SHDD (S. Kim, N. Ahn and K.-A. Sohn, "
+                "Restoring Spatially-Heterogeneous Distortions using Mixture of Experts Network, ACCV 2020); "
+                "the reference works in 0..255, the companion's conversion maps it to 0..1.",
+    source="github.com/sijinkim/MEPSNet_dev, mepsnet/pt/1950.pt",
+    url="https://github.com/sijinkim/MEPSNet_dev/raw/HEAD/mepsnet/pt/1950.pt",
+    filename="mepsnet-official.pt",
+    git_blob="d1dfe732951e8ddc6df72bf177dfe07bc7545935",
+    converted="mepsnet-official.safetensors",
+)
+
+WEIGHTS: dict[str, WeightsSpec] = {s.name: s for s in (_MEPSNET_OFFICIAL,)}
+
+
+def weights_spec(name: str) -> WeightsSpec:
+    """The :class:`WeightsSpec` called ``name`` (case-insensitive); unknown names list the choices."""
+    for key, spec in WEIGHTS.items():
+        if key.lower() == str(name).lower():
+            return spec
+    raise CompanionError(f"unknown weights {name!r}; choose one of: {', '.join(WEIGHTS)}")
+
+
+def weights_path(name: str, root: str | os.PathLike | None = None, *, converted: bool = True) -> Path:
+    """Where ``download`` puts weights ``name`` under the data root (the converted file by default).
+
+    The path is returned whether or not the file (or the root) exists yet.
+    """
+    spec = weights_spec(name)
+    filename = spec.converted if converted and spec.converted else spec.filename
+    return _root_and_source(root)[0] / spec.folder / filename
+
+
 def dataset_spec(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` called ``name`` (case-insensitive); unknown names list the choices."""
     for key, spec in DATASETS.items():
@@ -171,17 +231,20 @@ def dataset_spec(name: str) -> DatasetSpec:
     raise CompanionError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
 
 
+def _root_and_source(explicit: str | os.PathLike | None) -> tuple[Path, str]:
+    if explicit is not None and str(explicit) != "":
+        return Path(explicit).expanduser(), "--data"
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR
+    return REPO_DATA, "the default"
+
+
 def data_root(explicit: str | os.PathLike | None = None, *, create: bool = False) -> Path:
     """The data root: ``explicit`` (``--data``), else ``$COMPANION_DATA``, else the repository's ``data/``.
 
     With ``create=True`` (used by downloads) a missing root is made; otherwise it is an error.
     """
-    if explicit is not None and str(explicit) != "":
-        root, source = Path(explicit).expanduser(), "--data"
-    elif os.environ.get(ENV_VAR):
-        root, source = Path(os.environ[ENV_VAR]).expanduser(), ENV_VAR
-    else:
-        root, source = REPO_DATA, "the default"
+    root, source = _root_and_source(explicit)
     if create:
         root.mkdir(parents=True, exist_ok=True)
     if not root.is_dir():
