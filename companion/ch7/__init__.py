@@ -9,7 +9,8 @@
 * ``expert_analysis.py``: the measurements of ``07d`` (expert responses, t-SNE sampling, spectra, fusion);
 * ``shdd_figures.py``, ``model_figures.py``: one function per figure;
 * ``playground.py``, ``expert_explorer.py``: the widgets;
-* ``commands.py``: ``python -m companion data shdd`` and ``python -m companion train``.
+* ``authors_weights.py``: the MEPSNet authors' released checkpoint, mapped onto the companion's MEPSNet;
+* ``commands.py``: ``python -m companion data shdd``, ``train`` and ``restore``.
 
 The models themselves (MEPSNet and the four baselines) are shared: :mod:`companion.models`.
 """
