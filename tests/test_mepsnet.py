@@ -216,3 +216,46 @@ def test_channels_last_training_and_restore_work_with_the_5d_template_bank():
     reference = restore(model, image, tiles=(1, 2), overlap=4)
     assert out.shape == (3, 20, 24) and (out - reference).abs().max() < 1e-5  # the layout changes no number
     assert (out - image).abs().max() > 1e-3
+
+
+def _crop():
+    from skimage import data
+
+    return torch.from_numpy(data.astronaut()[100:164, 180:244] / 255.0).float().permute(2, 0, 1)[None]
+
+
+@pytest.mark.parametrize("size", ["quick", "paper"])
+def test_fresh_output_scale_follows_the_reference_init(size):
+    """The reference's init (He inside the experts, PyTorch's default elsewhere) starts near the input's range;
+    He with zero biases on every conv (what the thesis text reads as) starts tens of times larger."""
+    from companion.models.common import he_init
+
+    x = _crop()
+    ours, he_everywhere = [], []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = build_model("mepsnet", size).eval()
+        with torch.no_grad():
+            ours.append(float(model(x).std()))
+            he_init(model)
+            he_everywhere.append(float(model(x).std()))
+    assert max(ours) < 0.5, ours  # the input's own std on this crop is about 0.25
+    assert min(h / o for h, o in zip(he_everywhere, ours)) > 10, (ours, he_everywhere)
+
+
+def test_init_statistics_per_part():
+    torch.manual_seed(0)
+    model = build_model("mepsnet", "paper")
+    for conv in [model.extract[0], model.extract[4], model.fusion.attention[1], model.reconstruct[2]]:
+        fan_in = conv.weight[0].numel()
+        bound = 1 / fan_in ** 0.5  # PyTorch's default Conv2d init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.9 * bound
+        assert conv.bias.abs().max() > 0 and conv.bias.abs().max() <= bound
+    for conv in (model.experts[0].head, model.experts[2].tail):
+        fan_in = conv.weight[0].numel()
+        assert float(conv.weight.detach().std()) == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)  # He
+        assert conv.bias.abs().max() > 0  # the default bias, not zero
+    rows = torch.stack([m.alpha.detach() for m in model.experts[0].modules() if hasattr(m, "alpha")])
+    assert rows.shape == (72, 16)
+    assert torch.allclose(rows.T @ rows, torch.eye(16), atol=1e-5)  # orthonormal columns: one row per SConv
+    assert len({tuple(r.tolist()) for r in rows}) == 72  # no two SConvs start alike (the reference: 48 distinct)

@@ -36,7 +36,7 @@ from companion.engine.settings import TrainConfig
 from companion.engine.loop import LOSSES, paired_batch, psnr_on_pairs, train
 from companion.errors import CompanionError
 from companion.metrics import protocol_text
-from companion.models import build_model, count_parameters, model_config, model_label
+from companion.models import MODELS, build_model, count_parameters, model_config, model_label
 from companion.summary import check_claims, markdown_table, mean_std, pm
 
 
@@ -80,7 +80,7 @@ def train_config(cfg, seed: int) -> TrainConfig:
 
 def checkpoint_path(run, variant: Variant, cfg, seed: int) -> Path:
     """Where a variant's checkpoint lives: named by the model and a hash of everything that shapes it."""
-    key = json.dumps({"model": variant.model, "kwargs": variant.kwargs(cfg.size),
+    key = json.dumps({"model": variant.model, "kwargs": variant.kwargs(cfg.size), "init": MODELS[variant.model].init,
                       "train": asdict(train_config(cfg, seed)), "loss": cfg.loss, "patch": cfg.patch_size,
                       "level": cfg.train_level,
                       "data": [cfg.source, cfg.references, cfg.reference_crop, cfg.versions, run.seed]},

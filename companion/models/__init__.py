@@ -2,7 +2,7 @@
 
 Every model module declares ``NAME`` (the registry key), ``LABEL`` (how tables name it), ``MODEL`` (its class
 name), ``PAPER_CONFIG`` (the size the paper trained) and ``QUICK_CONFIG`` (a small CPU variant for the quick
-profile). :data:`MODELS` maps each name to its :class:`ModelEntry`; a new model is a new file here and
+profile), and may declare ``INIT`` (how fresh weights are drawn, when that was a choice). :data:`MODELS` maps each name to its :class:`ModelEntry`; a new model is a new file here and
 nothing else changes. Every model keeps its constructor arguments in ``model.config`` (a plain dict) so a
 checkpoint can say which architecture and configuration its weights belong to; see
 :mod:`companion.models.common` for what they share.
@@ -26,6 +26,7 @@ class ModelEntry:
     cls: type
     paper_config: dict
     quick_config: dict
+    init: str = ""  # the module's INIT: how fresh weights are drawn, when a model says so
 
 
 def _discover() -> dict[str, ModelEntry]:
@@ -35,7 +36,8 @@ def _discover() -> dict[str, ModelEntry]:
         if not hasattr(module, "NAME"):
             continue  # shared helpers (common.py)
         entries[module.NAME] = ModelEntry(module.NAME, module.LABEL, getattr(module, module.MODEL),
-                                          dict(module.PAPER_CONFIG), dict(module.QUICK_CONFIG))
+                                          dict(module.PAPER_CONFIG), dict(module.QUICK_CONFIG),
+                                          getattr(module, "INIT", ""))
     return entries
 
 

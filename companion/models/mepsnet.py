@@ -26,12 +26,21 @@ Readings chosen (the text leaves these open; the parameter count pins most of th
 * The input is shifted by the DIV2K RGB mean (0.4488, 0.4371, 0.4040) before extraction and the mean added
   back at the end (a fixed, untrained shift: the EDSR-family convention of [17, 113]); there is no
   input-to-output skip, as in the text.
-* He initialisation (§7.5) for every conv and for each template. The coefficients follow soft parameter
-  sharing [146]: the 2·srir·blocks coefficient vectors of one expert, stacked as an L×K matrix, start as a
-  (semi-)orthogonal matrix. With L > K the rows have norm √(K/L) (0.47 in the paper configuration), so a
-  synthesised weight starts at K/L of a He conv's variance and the 36 residual blocks of an expert do not
-  blow up at initialisation; with unit rows (or plain He convs, ``share=False``) the output of the paper
-  configuration starts around 10⁸ (measured), since each He-initialised residual block doubles the variance.
+* **Initialisation: the authors' public code (sijinkim/MEPSNet_dev), not the text's "He initialisation"
+  everywhere** (§7.5). The reference He-initialises (``kaiming_normal_``) the weights of the convs inside
+  each expert (head, tail; and the plain convs of ``share=False``) and every template, keeps PyTorch's
+  default ``Conv2d`` init for the feature extraction, the attentive fusion and the reconstruction, and keeps
+  the default biases everywhere; so does the companion. Why: the text does not say which layers, the
+  released weights were trained from this init, and it is the one that trains: He with zero biases on every
+  conv gave a freshly initialised output several times the input's range (std 4.0–9.0 over 3 seeds, paper
+  size, on an astronaut crop, measured) and, in an outside measurement with the quick model, a first loss
+  of 14.18 against 0.060. The coefficients follow soft parameter sharing [146]: the 2·srir·blocks
+  coefficient vectors of one expert, stacked as an L×K matrix, start as a (semi-)orthogonal matrix, one row
+  per SConv; the rows have norm √(K/L) (0.47 in the paper configuration), so the 36 residual blocks of an
+  expert do not blow up. The reference indexes the rows as ``i*12 + 2j`` (SRIR i, block j), so only rows
+  0–47 are used and 24 of each expert's 72 coefficient vectors start identical to another one's (on the CPU
+  as views of one storage); the companion gives every SConv its own row, which is what the orthogonal
+  init is for.
 * ``share=False`` (the "no PS" rows of Tables 7.3 and 7.4) gives every SConv its own plain 3×3 conv (with
   bias) instead of a coefficient vector.
 * Table 7.4's "36 blocks in total": 1 expert × 3 SRIR × 12 blocks, or 3 experts × 3 SRIR × 4 blocks.
@@ -48,10 +57,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from companion.models.common import check_image_batch, he_init
+from companion.models.common import check_image_batch
 
 #: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
 NAME, LABEL, MODEL = "mepsnet", "MEPSNet", "MEPSNet"
+#: How fresh weights are drawn (part of every checkpoint's identity, so a changed init never reuses old runs).
+INIT = "reference: He in the experts and the bank, PyTorch default elsewhere; one orthogonal row per SConv"
 PAPER_CONFIG = dict(experts=3, srir=3, blocks=12, templates=16, extract_width=256, expert_width=64, share=True)
 # A CPU-sized MEPSNet with every part of the paper's (3 experts, shared bank, SRIRs with several blocks): about
 # 77K MACs per pixel instead of 9.6M, for the quick profile's minutes-long training on a laptop.
@@ -153,6 +164,9 @@ class Expert(nn.Module):
         self.head = _conv3(in_width, width)
         self.body = nn.Sequential(*[SRIR(width, blocks, bank) for _ in range(srir)])
         self.tail = _conv3(width, width)
+        for m in self.modules():  # the reference's init: He weights inside the expert, PyTorch's default biases
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         sconvs = [m for m in self.body.modules() if isinstance(m, SConv)]
         if sconvs:
             coefficients = torch.empty(len(sconvs), bank.templates.shape[0])
@@ -202,7 +216,8 @@ class MEPSNet(nn.Module):
         fused = experts * expert_width
         self.fusion = AttentiveFusion(fused)
         self.reconstruct = nn.Sequential(_conv3(fused, fused // 2), nn.ReLU(), _conv3(fused // 2, 3))
-        he_init(self)  # convs; the templates and coefficients were initialised above
+        # Extraction, fusion and reconstruction keep PyTorch's default Conv2d init, as the reference does; the
+        # experts initialised their own convs, the bank its templates (see the module docstring).
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, "MEPSNet")
