@@ -63,3 +63,17 @@ class RecordingRun:
     def record(self, key, value, **where):
         self.records.append((key, value, where))
         return value
+
+
+def rgb16_png(path, h: int = 4, w: int = 5):
+    """A 16-bit RGB PNG written by hand (Pillow cannot write one, and would silently read it as 8-bit RGB)."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    pixels = np.random.default_rng(0).integers(0, 65536, (h, w, 3)).astype(">u2")
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return path

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import rgb16_png
 from companion.data import images
 from companion.data.images import (EMBEDDED_IMAGES, embedded_image, load_image, load_label_map, save_image,
                                    save_label_map, to_float, to_uint8)
@@ -36,14 +37,7 @@ def _png_chunks(path):
 
 
 def _rgb16_png(path, h=4, w=5):
-    """A 16-bit RGB PNG written by hand: Pillow would silently read it as 8-bit RGB."""
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    pixels = np.random.default_rng(0).integers(0, 65536, (h, w, 3)).astype(">u2")
-    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-    return path
+    return rgb16_png(path, h, w)
 
 
 def test_embedded_list_has_the_usual_photographs():

@@ -23,7 +23,7 @@ from companion.engine.inference import (fastest_mode, inference_mode, prepare_mo
 from companion.errors import CompanionError
 from companion.models import build_model
 from companion.models.mepsnet import InferenceMEPSNet
-from tests.conftest import texture
+from tests.conftest import rgb16_png, texture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -372,15 +372,8 @@ def test_official_is_only_for_mepsnet(images, fake_authors, capsys):
 
 # --- bad images ------------------------------------------------------------------------------------------------
 
-def _rgb16_png(path: Path, h: int = 20, w: int = 20) -> Path:
-    """A 16-bit RGB PNG written by hand (Pillow cannot write one; it reads one as 8-bit)."""
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    pixels = np.random.default_rng(0).integers(0, 65536, (h, w, 3)).astype(">u2")
-    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-    return path
+def _rgb16_png(path, h=20, w=20):
+    return rgb16_png(path, h, w)
 
 
 def _bad_image(folder: Path, kind: str) -> Path:
