@@ -242,7 +242,7 @@ def test_owan_attention_is_what_forward_uses_and_follows_the_input():
         a = net.operation_attention(x)
         assert a.shape == (2, layers, NUM_OPS)
         assert torch.allclose(a.sum(-1), torch.ones(2, layers))  # a distribution over the operations
-        assert (a[0] - a[1]).abs().max() > 1e-3  # chosen per image
+        assert (a[0] - a[1]).abs().max() > 1e-5  # chosen per image (small at init: default init, as the authors')
         # operation_attention reports the weights forward applies: re-running the layers with them gives forward
         z = net.extract(x)
         for g, group in enumerate(net.groups):
@@ -314,7 +314,11 @@ def test_the_training_loop_lowers_the_loss(name):
     res = train(net, items, TrainConfig(steps=25, batch_size=4, lr=1e-3), loss=LOSSES["l2"],
                 batch=paired_batch("distorted", "clean"), model_name=name, progress=False)
     assert res.steps_done == 25 and all(np.isfinite(res.losses))
-    assert min(res.losses[-5:]) < 0.5 * res.losses[0], res.losses
+    doing_nothing = float(torch.mean((noisy - clean) ** 2))  # 0.01: the noisy input's own error
+    last = min(res.losses[-5:])
+    # He-initialised models start far above the input's error and halve it; the default-initialised ones
+    # (RIDNet, OWAN, as their authors' code) start near it and get below it
+    assert last < 0.5 * res.losses[0] or last < 0.95 * doing_nothing, (doing_nothing, res.losses)
 
 
 # ---------------------------------------------------------------- layering
@@ -329,3 +333,26 @@ def test_models_import_nothing_from_data_train_or_notebooks(name):
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module or "")
     assert imported <= {"__future__", "torch", "torch.nn", "companion.models.common"}, imported
+
+
+@pytest.mark.parametrize("name, expected", [("ridnet", "default"), ("owan", "default"), ("dncnn", "he"),
+                                            ("vdsr", "he")])
+def test_each_baseline_starts_from_its_sources_init(name, expected):
+    """RIDNet and OWAN as the authors' code (PyTorch's default init: weights within ±1/sqrt(fan_in), biases
+    drawn too); DnCNN and VDSR as their papers (He: std sqrt(2 / fan_in), zero biases)."""
+    torch.manual_seed(0)
+    model = build_model(name, "paper")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight[0].numel() >= 64]
+    assert convs
+    for conv in convs:
+        fan_in = conv.weight[0].numel()
+        w = conv.weight.detach()
+        if expected == "default":
+            assert float(w.abs().max()) <= 1 / fan_in ** 0.5 + 1e-7
+            if conv.bias is not None:
+                assert float(conv.bias.detach().abs().max()) > 0
+        elif w.numel() >= 1000:  # enough weights for the std to be meaningful
+            assert float(w.std()) == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)
+            if conv.bias is not None:
+                assert float(conv.bias.detach().abs().max()) == 0
+    assert MODELS[name].init  # the init is part of every checkpoint's identity

@@ -22,7 +22,9 @@ Readings chosen:
 * The middle convs have no bias (a bias before BN is cancelled by BN's mean subtraction; BN's β plays its
   role). The first and the last conv have a bias. BN uses PyTorch's defaults (γ = 1, β = 0, momentum 0.1).
 * The output is not clamped to [0, 1]: the loss sees the raw ``x − R(x)``; evaluation clamps.
-* He initialisation from :func:`companion.models.common.he_init` (as the paper and thesis §7.5 say).
+* He initialisation from :func:`companion.models.common.he_init` (as the paper and thesis §7.5 say). The
+  authors' later PyTorch training code (cszn/DnCNN, ``dncnn_pytorch/main_train.py``) differs: orthogonal conv
+  weights with zero biases, and BN with eps 1e-4 and momentum 0.95; the companion follows the paper.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from companion.models.common import check_image_batch, he_init
 
 #: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
 NAME, LABEL, MODEL = "dncnn", "DnCNN", "DnCNN"
+INIT = "He, zero biases (the paper)"
 PAPER_CONFIG = dict(depth=17, features=64)
 QUICK_CONFIG = dict(depth=6, features=32)
 

@@ -39,7 +39,9 @@ Readings chosen (the layer counts above are what we recall of the paper; the res
   Average pooling ignores the zero padding (``count_include_pad=False``) so borders are not darkened.
 * The 1×1 merge conv has a bias and is followed by ReLU. Each group adds its input to its output.
 * Feature extraction: conv 3→C + ReLU, conv C→C + ReLU; output: one conv C→3, plus the input image.
-* He initialisation (thesis §7.5) for every conv and FC layer; the output is not clamped to [0, 1].
+* Initialisation: PyTorch's default for every conv and FC layer, as the authors' code (sg-nm/Operation-wise-
+  attention-network, ``model.py``: no explicit init), from which the thesis took OWAN (Table 7.1's protocol);
+  the output is not clamped to [0, 1].
 
 Speed (CPU): the model runs in channels-last layout and computes each dilated depthwise conv on the
 polyphase components of its input (:func:`dilated_depthwise`); both give the same numbers as the plain
@@ -52,10 +54,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from companion.models.common import check_image_batch, he_init
+from companion.models.common import check_image_batch
 
 #: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
 NAME, LABEL, MODEL = "owan", "OWAN", "OWAN"
+INIT = "PyTorch default everywhere (the authors' code)"
 PAPER_CONFIG = dict(channels=16, layers=40, group=4)
 QUICK_CONFIG = dict(channels=8, layers=4, group=2)
 
@@ -145,7 +148,7 @@ class OWAN(nn.Module):
                                      nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True))
         self.groups = nn.Sequential(*[AttentionGroup(channels, group) for _ in range(layers // group)])
         self.output = nn.Conv2d(channels, 3, 3, padding=1)
-        he_init(self)
+        # PyTorch's default init everywhere, as the authors' code (see the module docstring)
 
     def operation_attention(self, x: torch.Tensor) -> torch.Tensor:
         """The attention weights of every layer for ``x``: B×L×M (which operations the network chose)."""

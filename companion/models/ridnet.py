@@ -36,11 +36,12 @@ Readings chosen:
   attention that the paper builds on.
 * Every conv has a bias. No fixed RGB mean shift at input/output (an implementation detail of the authors'
   code, not in the paper), so the long skip adds the raw input.
-* The paper does not say how weights are initialised; we use He initialisation as the thesis does for all
-  its models (§7.5). Measured consequence: with He init the untrained paper-size RIDNet is far from the
-  identity (its output minus its input has a standard deviation of about 19 on a random image, against
-  0.1–0.8 for the other three baselines), because every EAM adds three un-scaled residual branches; Adam
-  brings it down within the first steps, but a first-epoch loss curve starts high.
+* The paper does not say how weights are initialised. The authors' code (saeed-anwar/RIDNet,
+  ``model/ops.py``) defines ``init_weights`` as a no-op, so every layer keeps PyTorch's default init (Kaiming
+  uniform with a = √5, biases uniform in ±1/√fan_in), and the thesis trained RIDNet "from the authors'
+  code" (Table 7.1's protocol): the companion does the same. (It used He with zero biases before; the
+  untrained paper-size model's output then differed from its input with a standard deviation of about 19
+  on a random image, because every EAM adds three un-scaled residual branches.)
 * The output is not clamped to [0, 1].
 """
 from __future__ import annotations
@@ -48,10 +49,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from companion.models.common import check_image_batch, he_init
+from companion.models.common import check_image_batch
 
 #: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
 NAME, LABEL, MODEL = "ridnet", "RIDNet", "RIDNet"
+INIT = "PyTorch default everywhere (the authors' code)"
 PAPER_CONFIG = dict(features=64, modules=4, reduction=16)
 QUICK_CONFIG = dict(features=16, modules=2, reduction=4)
 
@@ -135,7 +137,7 @@ class RIDNet(nn.Module):
         self.extract = conv3(3, features)                                            # M_e
         self.eams = nn.Sequential(*[EAM(features, reduction) for _ in range(modules)])  # M_fl
         self.reconstruct = conv3(features, 3)                                        # M_r
-        he_init(self)
+        # PyTorch's default init everywhere, as the authors' code (see the module docstring)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, "RIDNet")

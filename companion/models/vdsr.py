@@ -36,6 +36,7 @@ from companion.models.common import check_image_batch, he_init
 
 #: The registry entry (companion.models): name, label in tables, class, paper and quick sizes.
 NAME, LABEL, MODEL = "vdsr", "VDSR", "VDSR"
+INIT = "He, zero biases (the paper)"
 PAPER_CONFIG = dict(depth=80, features=64)
 QUICK_CONFIG = dict(depth=8, features=24)
 
