@@ -26,7 +26,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 nbval: $(STAMP)
-	COMPANION_PROFILE=smoke $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks/
+	$(PY) -c "from companion.runner import checked_copies; checked_copies('runs/nbval')"
+	COMPANION_PROFILE=smoke $(PY) -m pytest --nbval-lax -p no:cacheprovider runs/nbval/
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

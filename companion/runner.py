@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from companion.arguments import check_seed
+from companion.atomic import atomic_write_text
 from companion.profiles import check_profile
 from companion.device import check_device
 from companion.errors import CompanionError
@@ -227,3 +228,42 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
             else:
                 os.environ[key] = value
     return outcomes
+
+
+#: First line of a cell whose printout is exact at every profile; its expected text is in EXPECTED_OUTPUTS.
+CHECKED_OUTPUT = "# CHECKED OUTPUT: notebooks/expected_outputs.json"
+EXPECTED_OUTPUTS = NOTEBOOKS_DIR / "expected_outputs.json"
+
+
+def checked_copies(out_dir, *, notebooks_dir: Path = NOTEBOOKS_DIR, names=None) -> list[Path]:
+    """Copies of the notebooks for ``pytest --nbval-lax``, written into ``out_dir``.
+
+    The committed notebooks carry no outputs; the printout of each cell whose first line starts with
+    :data:`CHECKED_OUTPUT` (the paper-size parameter counts of 07b and 07c) is kept in
+    ``notebooks/expected_outputs.json``. Each copy gets that text as the cell's stored output and nbval's
+    ``# NBVAL_CHECK_OUTPUT`` marker, so nbval compares it with what the cell prints; every other cell runs
+    unchecked. Returns the copies' paths, in notebook order.
+    """
+    expected = json.loads((Path(notebooks_dir) / EXPECTED_OUTPUTS.name).read_text(encoding="utf-8"))["notebooks"]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for path in resolve_notebooks(names, notebooks_dir):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        texts = list(expected.get(path.stem, []))
+        for cell in nb["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and source.startswith(CHECKED_OUTPUT):
+                if not texts:
+                    raise CompanionError(f"{path.name} has more checked cells than {EXPECTED_OUTPUTS.name} lists; "
+                                         "add the expected printout there")
+                cell["source"] = "# NBVAL_CHECK_OUTPUT\n" + source
+                cell["outputs"] = [{"name": "stdout", "output_type": "stream", "text": texts.pop(0)}]
+                cell["execution_count"] = 1
+        if texts:
+            raise CompanionError(f"{EXPECTED_OUTPUTS.name} lists {len(texts)} more output(s) for {path.stem} than "
+                                 "the notebook has checked cells")
+        copy = out_dir / path.name
+        atomic_write_text(copy, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        copies.append(copy)
+    return copies

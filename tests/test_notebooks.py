@@ -1,8 +1,10 @@
 """Every committed notebook: clean on disk, honest in its prose and imports, and executed in the smoke profile.
 
 The execution goes through the same runner as ``python -m companion run`` (papermill), into temporary folders,
-so the tests never touch the committed ``figures/``. Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their
-(exact, profile-independent) output in the committed notebook, and ``pytest --nbval-lax`` checks it.
+so the tests never touch the committed ``figures/``. Notebooks are committed without outputs; the exact,
+profile-independent printout of the cells marked ``# CHECKED OUTPUT`` lives in
+``notebooks/expected_outputs.json``, and ``pytest --nbval-lax`` checks it on copies
+(:func:`companion.runner.checked_copies`).
 """
 from __future__ import annotations
 
@@ -20,19 +22,18 @@ import pytest
 from PIL import Image
 
 from companion.profiles import chapter_packages, notebook_configs
-from companion.runner import available_notebooks, run_notebooks
+from companion.runner import CHECKED_OUTPUT, EXPECTED_OUTPUTS, available_notebooks, checked_copies, run_notebooks
 
 NOTEBOOKS = available_notebooks()
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "companion"
-CHECK_OUTPUT = "# NBVAL_CHECK_OUTPUT"
 #: The one import between chapter packages: the tour previews Chapter 7's SHDD.
 ALLOWED_CHAPTER_EDGES = {("tour", "ch7")}
 
 
 def _checked(cell) -> bool:
-    """True for a code cell that nbval compares with its stored output (a line that is exactly the marker)."""
-    return any(line.strip() == CHECK_OUTPUT for line in cell.source.splitlines())
+    """True for a code cell whose printout nbval compares with ``notebooks/expected_outputs.json``."""
+    return cell.source.startswith(CHECKED_OUTPUT)
 
 
 def _chapters() -> set[str]:
@@ -55,32 +56,39 @@ def test_there_are_notebooks_and_each_has_profiles():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_without_outputs(path):
-    """No outputs or execution counts, except in the cells nbval checks: those store their expected output and
-    an execution count (nbval skips the comparison for a cell without one, and fails if it has outputs)."""
+    """No outputs or execution counts in any committed cell (checked cells keep theirs in expected_outputs.json)."""
     nb = nbformat.read(path, as_version=4)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        if _checked(cell):
-            assert cell.outputs, f"{path.name} cell {i + 1} is marked {CHECK_OUTPUT} but stores no output"
-            assert cell.execution_count is not None, f"{path.name} cell {i + 1} is checked but has no count"
-            assert all(o.output_type == "stream" for o in cell.outputs), \
-                f"{path.name} cell {i + 1}: store printed text only (rich outputs are not stable to compare)"
-        else:
-            assert not cell.outputs, f"{path.name} cell {i + 1} carries outputs; clear them before committing"
-            assert cell.execution_count is None, f"{path.name} cell {i + 1} carries an execution count"
+        assert not cell.outputs, f"{path.name} cell {i + 1} carries outputs; clear them before committing"
+        assert cell.execution_count is None, f"{path.name} cell {i + 1} carries an execution count"
 
 
 def test_the_checked_cells_are_the_exact_counts():
-    """The cells with stored outputs are the paper-size parameter counts of 07b and 07c (exact at any profile)."""
-    checked = {}
+    """The checked cells are the paper-size parameter counts of 07b and 07c (exact at any profile), one expected
+    printout per checked cell."""
+    expected = json.loads(EXPECTED_OUTPUTS.read_text(encoding="utf-8"))["notebooks"]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
-        checked[path.stem] = ["".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code" and _checked(c)
-                              for o in c.outputs]
-    assert "2,241,187 trainable parameters" in "".join(checked["07b_mepsnet_training"])
-    assert "ME+PS (3 experts)" in "".join(checked["07c_ablations"])
-    assert "2,241,187" in "".join(checked["07c_ablations"])
+        assert len(expected.get(path.stem, [])) == sum(c.cell_type == "code" and _checked(c) for c in nb.cells)
+    assert "2,241,187 trainable parameters" in "".join(expected["07b_mepsnet_training"])
+    assert "ME+PS (3 experts)" in "".join(expected["07c_ablations"])
+    assert "2,241,187" in "".join(expected["07c_ablations"])
+
+
+def test_checked_copies_carry_the_expected_output_and_nbvals_marker(tmp_path):
+    [b, c] = checked_copies(tmp_path, names=["07b", "07c"])
+    for copy in (b, c):
+        cells = [cell for cell in nbformat.read(copy, as_version=4).cells if _checked_copy(cell)]
+        assert len(cells) == 1 and cells[0].execution_count == 1
+    [cell] = [cell for cell in nbformat.read(b, as_version=4).cells if _checked_copy(cell)]
+    assert cell.outputs[0]["text"].startswith("2,241,187 trainable parameters")
+    assert not any(c.get("outputs") for c in nbformat.read(b, as_version=4).cells if not _checked_copy(c))
+
+
+def _checked_copy(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT\n" + CHECKED_OUTPUT)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -298,13 +306,14 @@ def test_import_scanner_sees_every_form(tmp_path):
 # --- nbval: the stored outputs of the exact cells ---------------------------------------------------------------
 
 def test_nbval_checks_the_stored_parameter_counts(tmp_path):
-    """``pytest --nbval-lax`` runs 07b and 07c (smoke profile) and compares the cells marked
-    ``# NBVAL_CHECK_OUTPUT`` with their stored outputs; nothing is written into the repository."""
+    """``pytest --nbval-lax`` runs checked copies of 07b and 07c (smoke profile) and compares each checked cell's
+    printout with ``notebooks/expected_outputs.json``; nothing is written into the repository."""
     env = {**os.environ, "COMPANION_PROFILE": "smoke", "COMPANION_FIGURES_DIR": str(tmp_path / "figures"),
            "COMPANION_WORK_DIR": str(tmp_path / "work"), "PYTHONDONTWRITEBYTECODE": "1"}
-    notebooks = ["notebooks/07b_mepsnet_training.ipynb", "notebooks/07c_ablations.ipynb"]
+    notebooks = [str(p) for p in checked_copies(tmp_path / "nbval", names=["07b", "07c"])]
     proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
-                           *notebooks], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+                           "--rootdir", str(tmp_path), *notebooks], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=900)
     assert proc.returncode == 0, f"nbval failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
     assert " passed" in proc.stdout and "failed" not in proc.stdout
     assert (tmp_path / "figures" / "results" / "07b_mepsnet_training.json").exists()
