@@ -207,17 +207,11 @@ def inference_mode(device="auto", precision: str = "auto") -> dict:
 
 
 def _for_inference_hook(model: nn.Module):
-    """``model.for_inference`` or its module's ``for_inference(model, ...)``, if it takes ``dtype`` and
-    ``channels_last``; else None."""
-    import functools
+    """``model.for_inference`` if the model has one taking ``dtype`` and ``channels_last``; else None."""
     import inspect
-    import sys
 
     hook = getattr(model, "for_inference", None)
     if not callable(hook):
-        function = getattr(sys.modules.get(type(model).__module__), "for_inference", None)
-        hook = functools.partial(function, model) if callable(function) else None
-    if hook is None:
         return None
     try:
         params = inspect.signature(hook).parameters
@@ -229,9 +223,8 @@ def _for_inference_hook(model: nn.Module):
 def prepare_model(model: nn.Module, mode: dict) -> tuple[nn.Module, dict]:
     """The module to run and the keyword arguments of :func:`restore` for ``mode``.
 
-    A model that offers ``for_inference(dtype=..., channels_last=...)`` (as a method, or as a function of its
-    module taking the model first: MEPSNet) is converted with it (a frozen copy; the model is untouched) and
-    run as is. Any other model runs itself, under bf16 autocast when ``mode`` is bf16.
+    A model with a ``for_inference(dtype=..., channels_last=...)`` method (MEPSNet) is converted with it (a
+    frozen copy; the model is untouched) and run as is. Any other model runs itself, under bf16 autocast when ``mode`` is bf16.
     """
     hook = _for_inference_hook(model)
     if hook is not None:

@@ -225,6 +225,10 @@ class MEPSNet(nn.Module):
         fd = torch.cat([expert(f0) for expert in self.experts], dim=1)   # Eq. 7.1
         return self.reconstruct(self.fusion(fd)) + self.mean.to(x.dtype)  # Eq. 7.2
 
+    def for_inference(self, *, dtype: torch.dtype = torch.bfloat16, channels_last: bool = True):
+        """:func:`for_inference` of this model: a frozen copy with the synthesised weights baked in."""
+        return for_inference(self, dtype=dtype, channels_last=channels_last)
+
 
 class InferenceMEPSNet(nn.Module):
     """A frozen MEPSNet for inference: synthesised weights baked in, any dtype and memory format.
