@@ -55,6 +55,11 @@ def positive_int(text: str) -> int:
     return _whole_number(text, 1, None, "the value")
 
 
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0."""
+    return _whole_number(text, 0, None, "the value")
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0 (not nan, not inf)."""
     try:

@@ -7,7 +7,6 @@ until a command runs, so parsing stays fast.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from companion import arguments
@@ -104,16 +103,6 @@ def _train(args) -> int:
 
 # --- restore ---------------------------------------------------------------------------------------------------
 
-def _overlap(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--overlap must be a whole number of pixels, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--overlap must be >= 0, got {value}")
-    return value
-
-
 def _add_restore(sub, models) -> None:
     """``restore IMAGE…``: restore image files with a Chapter 7 model, tiled, in the fastest mode here."""
     rs = sub.add_parser("restore", help="restore image files with a Chapter 7 model (writes <stem>_restored.png)")
@@ -131,7 +120,7 @@ def _add_restore(sub, models) -> None:
                          "with AVX512_BF16 or AMX), else fp32; fp32 for exact float32")
     rs.add_argument("--tiles", type=arguments.positive_int, nargs=2, default=[1, 1], metavar=("ROWS", "COLS"),
                     help="restore each image in ROWS×COLS tiles to bound memory (default: 1 1, whole images)")
-    rs.add_argument("--overlap", type=_overlap, default=16,
+    rs.add_argument("--overlap", type=arguments.non_negative_int, default=16,
                     help="pixels of context around each tile, cropped off before stitching (default: 16)")
     rs.add_argument("--data", default=None,
                     help="data folder holding the official weights (default: $COMPANION_DATA, else data/)")
@@ -164,7 +153,6 @@ def _build(name: str, config, path):
 def _load_safetensors(name: str, path: Path):
     import json
 
-    from companion.engine.checkpoint import check_fits
     from companion.errors import CompanionError
 
     sidecar = Path(f"{path}.json")
@@ -186,11 +174,18 @@ def _load_safetensors(name: str, path: Path):
     except Exception as exc:  # SafetensorError, a header that is not JSON, a truncated file, ...
         raise CompanionError(f"cannot read {path} as safetensors ({type(exc).__name__}: {exc}); the file is "
                              "corrupt or not a safetensors file: point to another file") from None
-    state = {"model_name": meta["model"], "model_config": meta["config"], "model": weights}
-    check_fits(path, state, None, name)
-    model = _build(name, meta["config"], path)
+    return _model_from_state(name, {"model_name": meta["model"], "model_config": meta["config"], "model": weights},
+                             path)
+
+
+def _model_from_state(name: str, state: dict, path):
+    """Build model ``name`` from a checkpoint's configuration and load its weights, after checking they fit."""
+    from companion.engine.checkpoint import check_fits
+
+    check_fits(path, state, None, name)  # the model's name first: another model's config cannot be built
+    model = _build(name, state["model_config"], path)
     check_fits(path, state, model, name)
-    model.load_state_dict(weights)
+    model.load_state_dict(state["model"])
     return model
 
 
@@ -220,13 +215,9 @@ def _load_model(args):
                              "file with a JSON sidecar, or 'official'")
     if path.suffix.lower() == ".safetensors":
         return _load_safetensors(args.model, path), str(path)
-    from companion.engine.checkpoint import check_fits, load_weights, read_checkpoint
+    from companion.engine.checkpoint import read_checkpoint
 
-    state = read_checkpoint(path)
-    check_fits(path, state, None, args.model)  # the model's name first: another model's config cannot be built
-    model = _build(args.model, state["model_config"], path)
-    load_weights(model, path, model_name=args.model)
-    return model, str(path)
+    return _model_from_state(args.model, read_checkpoint(path), path), str(path)
 
 
 def _restore(args) -> int:
