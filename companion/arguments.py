@@ -24,11 +24,12 @@ def check_seed(value) -> int:
     """``value`` as a plain ``int`` if it is a whole number from 0 to :data:`MAX_SEED` (Python or NumPy
     integer; not a bool, float or string), else raise a :class:`CompanionError` saying so."""
     if isinstance(value, bool):
-        raise CompanionError(f"seed must be a whole number, got {value!r}")
+        raise CompanionError(f"seed must be a whole number, got {value!r}; use one between 0 and {MAX_SEED:,}")
     try:
         number = operator.index(value)
     except TypeError:
-        raise CompanionError(f"seed must be a whole number, got {value!r}") from None
+        raise CompanionError(f"seed must be a whole number, got {value!r}; use one between 0 and {MAX_SEED:,}"
+                             ) from None
     if not 0 <= number <= MAX_SEED:
         raise CompanionError(f"seed must be between 0 and {MAX_SEED:,}, got {number}")
     return int(number)

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import numbers
 import os
 import time
 from concurrent.futures import as_completed
@@ -56,6 +55,7 @@ from typing import Callable
 
 import numpy as np
 
+from companion.arguments import check_seed  # the seed check of the command line, for library callers
 from companion.atomic import atomic_write_text, remove_temp_files
 from companion.errors import CompanionError
 
@@ -65,20 +65,6 @@ MANIFEST_EVERY_S = 5.0
 
 # --------------------------------------------------------------------------------------------------------
 # Seeds and sums.
-
-
-def check_seed(seed) -> int:
-    """``seed`` as an int, or a one-line CompanionError unless it is a whole number from 0 to MAX_SEED.
-
-    The bounds are those of the command line's ``--seed`` (:data:`companion.arguments.MAX_SEED`); library
-    callers get the same check, before anything is read or written.
-    """
-    from companion.arguments import MAX_SEED
-
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
-        raise CompanionError(f"seed={seed!r} is not allowed: seed must be a whole number between 0 and "
-                             f"{MAX_SEED:,}")
-    return int(seed)
 
 
 def stable_int(text: str) -> int:
