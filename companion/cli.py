@@ -99,6 +99,29 @@ def _chapter_command_modules() -> list:
             if (package_dir / name / "commands.py").is_file()]
 
 
+def _cmd_zoo(args) -> int:
+    from companion import zoo
+
+    if args.action == "list":
+        rows = zoo.list_rows(zoo.select(args.names))
+        width = max((len(r["name"]) for r in rows), default=4)
+        print(f"{'name':{width}s}  {'status':8s} {'steps':>6s} {'seconds':>8s} {'val dB':>7s} {'MB':>6s}  label")
+        for r in rows:
+            steps = f"{r['steps']:6d}" if r["steps"] is not None else f"{'-':>6s}"
+            secs = f"{r['seconds']:8.0f}" if r["seconds"] is not None else f"{'-':>8s}"
+            val = f"{r['val_psnr']:7.2f}" if r["val_psnr"] is not None else f"{'-':>7s}"
+            print(f"{r['name']:{width}s}  {r['status']:8s} {steps} {secs} {val} {r['mb']:6.2f}  {r['label']}")
+        counts = {state: sum(r["status"] == state for r in rows) for state in zoo.STATES}
+        print(f"{len(rows)} entries: " + ", ".join(f"{n} {state}" for state, n in counts.items())
+              + f"; {zoo.size_bytes() / 1e6:.1f} MB in {zoo.zoo_dir()}")
+        return 0
+    todo = zoo.build(args.names, workers=args.workers, force=args.force)
+    print(f"zoo: {len(todo)} entr{'y' if len(todo) == 1 else 'ies'} built"
+          + ("" if todo else " (everything named is current; --force retrains)")
+          + f"; {zoo.size_bytes() / 1e6:.1f} MB in {zoo.zoo_dir()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m companion", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -134,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list the notebooks and their profiles")
     lst.set_defaults(func=_cmd_list)
+
+    zoo = sub.add_parser("zoo", help="the model zoo in checkpoints/: list what is there, stale or missing; "
+                                     "build (retrain) what is missing or stale, resumable")
+    zoo.add_argument("action", choices=("list", "build"))
+    zoo.add_argument("names", nargs="*", help="entries or prefixes, e.g. ch7/07b or ch7/07b/mepsnet-seed0 "
+                                              "(default: all)")
+    zoo.add_argument("--workers", type=arguments.positive_int, default=2,
+                     help="models trained side by side, one thread each (default: 2)")
+    zoo.add_argument("--force", action="store_true", help="retrain the named entries even when current")
+    zoo.set_defaults(func=_cmd_zoo)
 
     data = sub.add_parser("data", help="generate a chapter's dataset (see `data --help`)")
     data_sub = data.add_subparsers(dest="kind", required=True, parser_class=Parser)

@@ -59,7 +59,8 @@ def git_commit(root: Path = REPO_ROOT) -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":!figures", ":!runs"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":!figures", ":!runs", ":!checkpoints"],
+                               cwd=root,
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -47,7 +47,7 @@ def test_mepsnet_full_profile_is_section_7_5():
     assert train.gamma == 0.5 and train.batch_size == 16 and train.betas == (0.9, 0.99) and train.eps == 1e-8
     assert train.weight_decay == 1e-4 and train.max_seconds is None
     assert full.patch_size == 80 and full.loss == "l2" and full.size == "paper" and full.train_level == "moderate"
-    assert tuple(full.tiles) == (2, 4) and full.eval_images == 0
+    assert tuple(full.tiles) == (2, 4) and full.eval_versions == 0
     # the analysis models of §7.5.2 use 48×48 patches, with the same schedule
     for notebook in ("07c_ablations", "07d_what_experts_learn"):
         other = config_for(notebook, "full")

@@ -194,7 +194,7 @@ def test_label_map_round_trip(tmp_path):
 
 
 def test_embedded_images_are_read_from_the_skimage_folder():
-    assert images._SKIMAGE_DATA is not None and (images._SKIMAGE_DATA / "astronaut.png").is_file()
+    assert images._PACKAGE_DIRS["skimage"] is not None and images._embedded_path("astronaut").is_file()
 
 
 def test_check_image_file_catches_bad_files_without_decoding(tmp_path):

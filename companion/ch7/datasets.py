@@ -110,13 +110,19 @@ class SHDDTrain(Dataset):
 
 class SHDDEval(Dataset):
     """Full SHDD images of ``level`` / ``split``: dict of ``distorted``, ``clean`` (3×H×W float32), ``label``
-    (H×W int64), ``record`` (the JSON record: regions with type and strength) and ``name``."""
+    (H×W int64), ``record`` (the JSON record: regions with type and strength) and ``name``.
 
-    def __init__(self, root, level: str = "moderate", split: str = "test"):
+    ``versions=k`` keeps the first ``k`` distorted versions (``_00`` … ) of every clean image, so a subset
+    still covers every photograph; ``None`` keeps all."""
+
+    def __init__(self, root, level: str = "moderate", split: str = "test", versions: int | None = None):
         if split not in ("train", "val", "test"):
             raise CompanionError(f"unknown SHDD split {split!r}; choose train, val or test")
+        if versions is not None and (not isinstance(versions, int) or isinstance(versions, bool) or versions < 1):
+            raise CompanionError(f"versions must be a whole number >= 1 (or None for all), got {versions!r}")
         top, _ = _shdd_level_dir(root, level, split)
-        self.items = _shdd_items(top, level, split)
+        self.items = [item for item in _shdd_items(top, level, split)
+                      if versions is None or int(item[0].stem.rsplit("_", 1)[1]) < versions]
 
     def __len__(self) -> int:
         return len(self.items)

@@ -18,7 +18,6 @@ managed are recorded with its numbers.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -29,7 +28,7 @@ import torch
 
 from companion.ch7.datasets import SHDDEval, SHDDTrain
 from companion.ch7.evaluation import evaluate_shdd
-from companion.ch7.shdd import build_shdd
+from companion.ch7.shdd import build_shdd, clean_images
 from companion.data import references
 from companion.engine.checkpoint import load_weights
 from companion.engine.settings import TrainConfig
@@ -38,6 +37,7 @@ from companion.errors import CompanionError
 from companion.metrics import protocol_text
 from companion.models import MODELS, build_model, count_parameters, model_config, model_label
 from companion.summary import check_claims, markdown_table, mean_std, pm
+from companion.zoo import digest
 
 
 @dataclass(frozen=True)
@@ -78,34 +78,106 @@ def train_config(cfg, seed: int) -> TrainConfig:
     return replace(cfg.train, seed=seed)
 
 
+def analysis_variant() -> Variant:
+    """The MEPSNet of ``07d_what_experts_learn`` (the profile's size)."""
+    return Variant("MEPSNet", "mepsnet")
+
+
+def build_key(variant: Variant, cfg) -> str:
+    """Variants that build the same model (name and arguments) share this key, and their runs."""
+    return json.dumps([variant.model, variant.kwargs(cfg.size)], sort_keys=True)
+
+
+def variant_key(variant: Variant, cfg, seed: int, data_seed: int) -> dict:
+    """Everything that shapes a trained variant's weights: model and arguments, initialisation, training
+    settings and seed, loss, patches, and the data (source, images and their split, versions, data seed).
+    How often the loop validates or saves does not change the weights and is left out."""
+    train = {k: v for k, v in asdict(train_config(cfg, seed)).items() if k not in ("checkpoint_every", "val_every")}
+    data = {"source": cfg.source, "references": cfg.references, "crop": cfg.reference_crop,
+            "versions": cfg.versions, "seed": data_seed, "level": cfg.train_level}
+    if cfg.source == "bundled":
+        data["images"] = {c.stem: c.split for c in clean_images("bundled")} if not cfg.references else cfg.references
+    return {"model": variant.model, "kwargs": variant.kwargs(cfg.size), "init": MODELS[variant.model].init,
+            "train": train, "loss": cfg.loss, "patch": cfg.patch_size, "data": data}
+
+
 def checkpoint_path(run, variant: Variant, cfg, seed: int) -> Path:
-    """Where a variant's checkpoint lives: named by the model and a hash of everything that shapes it."""
-    key = json.dumps({"model": variant.model, "kwargs": variant.kwargs(cfg.size), "init": MODELS[variant.model].init,
-                      "train": asdict(train_config(cfg, seed)), "loss": cfg.loss, "patch": cfg.patch_size,
-                      "level": cfg.train_level,
-                      "data": [cfg.source, cfg.references, cfg.reference_crop, cfg.versions, run.seed]},
-                     sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return run.work_dir / "checkpoints" / f"{variant.model}-seed{seed}-{digest}.pt"
+    """Where a variant's work-folder checkpoint lives: named by the model and the digest of its settings."""
+    return run.work_dir / "checkpoints" / f"{variant.model}-seed{seed}-{digest(variant_key(variant, cfg, seed, run.seed))[:10]}.pt"
 
 
-def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress: bool = True):
-    """Train ``variant`` with ``seed`` on SHDD ``cfg.train_level``; return (model, TrainResult)."""
+#: Validation: the first versions of the validation photograph(s), restored whole; the PSNR-vs-steps curves
+#: and the zoo's ``val_psnr`` use them (never the test split).
+VAL_IMAGES = 4
+
+
+def validation_pairs(root: Path, cfg) -> list:
+    """(distorted, clean) 1×3×H×W pairs of the first :data:`VAL_IMAGES` images of the validation split."""
+    val = SHDDEval(root, level=cfg.train_level, split="val")
+    return [(val[i]["distorted"][None], val[i]["clean"][None]) for i in range(min(VAL_IMAGES, len(val)))]
+
+
+def validation_psnr(model, root: Path, cfg, device) -> float:
+    """Mean PSNR of ``model`` on :func:`validation_pairs`."""
+    return psnr_on_pairs(model, validation_pairs(root, cfg), device=device, bf16=cfg.train.bf16,
+                         channels_last=cfg.train.channels_last)
+
+
+def loss_curve(losses, every: int = 20) -> list[list[float]]:
+    """``[[step, mean loss of the last `every` steps], ...]`` every ``every`` steps: the training curve kept in
+    results and zoo sidecars (a few hundred points instead of every step)."""
+    losses = np.asarray(losses, dtype=float)
+    return [[int(end), round(float(losses[end - every:end].mean()), 7)]
+            for end in range(every, len(losses) + 1, every)]
+
+
+@dataclass
+class Trained:
+    """What :func:`train_variant` hands back besides the model: steps, seconds, validation curve
+    ``[(step, PSNR)]``, loss curve (:func:`loss_curve`), how the run stopped, and ``source``: the zoo entry it
+    was loaded from (``zoo:ch7/07b/mepsnet-seed0``) or the work-folder checkpoint it trained into."""
+
+    steps_done: int
+    seconds: float
+    val: list
+    loss_curve: list
+    stopped: str
+    source: str
+
+
+def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress: bool = True,
+                  use_zoo: bool = True):
+    """Train ``variant`` with ``seed`` on SHDD ``cfg.train_level``; return ``(model, Trained)``.
+
+    With ``use_zoo`` (the default) a zoo entry trained with exactly these settings (:func:`companion.ch7.zoo.
+    find`) is loaded instead of training.
+    """
+    if use_zoo:
+        from companion.ch7 import zoo as ch7_zoo
+        from companion.zoo import load_entry, status
+
+        entry = ch7_zoo.find(variant, cfg, seed, run.seed)
+        if entry is not None and status(entry) == "current":
+            model, meta = load_entry(entry)
+            return model.to(run.device), Trained(meta["steps"], meta["seconds"], [tuple(v) for v in meta["val"]],
+                                                 meta["loss_curve"], "steps", f"zoo:{entry.name}")
     torch.manual_seed(seed)
     model = build_model(variant.model, **variant.kwargs(cfg.size))
     dataset = SHDDTrain(root, level=cfg.train_level, patch_size=cfg.patch_size, seed=seed, cache=cfg.cache)
     tc = train_config(cfg, seed)
     validate = None
-    if tc.val_every:  # a few whole validation images; their PSNR shows in the progress bar
-        val = SHDDEval(root, level=cfg.train_level, split="val")
-        pairs = [(val[i]["distorted"][None], val[i]["clean"][None]) for i in range(min(4, len(val)))]
+    if tc.val_every:  # the fixed validation images; their PSNR shows in the progress bar and makes the curves
+        pairs = validation_pairs(root, cfg)
 
         def validate(m):
             return psnr_on_pairs(m, pairs, device=run.device, bf16=tc.bf16, channels_last=tc.channels_last)
+    path = checkpoint_path(run, variant, cfg, seed)
     result = train(model, dataset, tc, loss=LOSSES[cfg.loss], batch=paired_batch("distorted", "clean"),
-                   model_name=variant.model, device=run.device, checkpoint_path=checkpoint_path(run, variant, cfg, seed),
+                   model_name=variant.model, device=run.device, checkpoint_path=path,
                    validate=validate, progress=progress)
-    return model, result
+    return model, Trained(result.steps_done, result.seconds, list(result.val), loss_curve(result.losses),
+                          result.stopped, str(path.relative_to(run.work_dir.parent)) if path.is_relative_to(
+                              run.work_dir.parent) else str(path))
 
 
 def load_variant(run, variant: Variant, cfg, seed: int):
@@ -119,9 +191,9 @@ def evaluate_levels(model, root: Path, cfg, device, *, levels=None) -> dict[str,
     """:func:`evaluate_shdd` on the test split of each level; ``{level: result}``."""
     out = {}
     for level in levels or cfg.eval_levels:
-        dataset = SHDDEval(root, level=level, split="test")
+        dataset = SHDDEval(root, level=level, split="test", versions=cfg.eval_versions or None)
         out[level] = evaluate_shdd(model, dataset, tiles=tuple(cfg.tiles), overlap=cfg.overlap, device=device,
-                                   bf16=cfg.train.bf16, progress=False, limit=cfg.eval_images or None)
+                                   bf16=cfg.train.bf16, progress=False)
     return out
 
 
@@ -132,8 +204,8 @@ def _train_and_evaluate(run, variant: Variant, cfg, seed: int, root: Path, level
     model, res = train_variant(run, variant, cfg, seed, root, progress=False)
     return dict(seed=seed, model=variant.model, kwargs=variant.kwargs(cfg.size), steps=res.steps_done,
                 seconds=round(res.seconds, 2), stopped=res.stopped, params=count_parameters(model),
-                final_loss=float(np.mean(res.losses[-20:])) if res.losses else None, losses=res.losses,
-                levels=evaluate_levels(model, root, cfg, run.device, levels=levels))
+                final_loss=res.loss_curve[-1][1] if res.loss_curve else None, loss_curve=res.loss_curve,
+                val=res.val, checkpoint=res.source, levels=evaluate_levels(model, root, cfg, run.device, levels=levels))
 
 
 def compare(run, cfg, variants: list[Variant], root: Path, *, levels=None, progress: bool = True) -> dict:
@@ -148,7 +220,7 @@ def compare(run, cfg, variants: list[Variant], root: Path, *, levels=None, progr
     from tqdm.auto import tqdm
 
     def key(v: Variant) -> str:
-        return json.dumps([v.model, v.kwargs(cfg.size)], sort_keys=True)
+        return build_key(v, cfg)
 
     unique = list({key(v): v for v in variants}.values())
     jobs = [(v, run.seed + i) for v in unique for i in range(cfg.seeds)]

@@ -74,6 +74,10 @@ SHDD_RANGES = {
 #: DIV2K numbering of the paper's SHDD split (§7.3): train, then half of DIV2K valid each for val and test.
 DIV2K_SHDD_SPLITS = {"train": (1, 800), "val": (801, 850), "test": (851, 900)}
 
+#: The split of the embedded photographs (everything not named here trains): validation and test are
+#: separate photographs, and test has three so that no number rests on one image.
+BUNDLED_SPLITS = {"val": ("chelsea",), "test": ("china", "flower", "rocket")}
+
 LEVELS = {"easy": 2, "moderate": 3, "difficult": 4}  # level -> number of virtual lines
 MIN_REGION_SIDE = 16
 JITTER = 0.3  # border jitter bound, as a fraction of the mean region size
@@ -242,16 +246,23 @@ def _split_of_number(number: int) -> str | None:
 def clean_images(source="bundled", seed: int = 0) -> list[CleanImage]:
     """The clean images of SHDD from ``source``, with their train/val/test splits, sorted by (split, stem).
 
-    * bundled: the names sorted; the last ``k`` are ``test``, the ``k`` before them ``val``, the rest
-      ``train``, with ``k = max(1, round(n / 18))`` -- DIV2K's 800/50/50 proportions (16:1:1), every split
-      non-empty (with scikit-image 0.26's nine photographs: 7 train, ``retina`` val, ``rocket`` test);
+    * bundled: the fixed split :data:`BUNDLED_SPLITS`: ``chelsea`` is validation, ``china``, ``flower`` and
+      ``rocket`` (three everyday scenes of 427×640 px) are test, the other seven photographs (4.4 Mpx) train.
+      Test therefore rests on three photographs, validation on a fourth one, and neither is ever trained on.
+      An install missing one of those falls back to a tail split of the sorted names (the last ``k`` test,
+      the ``k`` before them val, ``k = max(1, round(n / 18))``, DIV2K's 16:1:1);
     * a folder with the DIV2K layout (``<source>/DIV2K/DIV2K_{train,valid}_HR/NNNN.png``, or ``<source>``
       being that ``DIV2K`` folder): the paper's split (§7.3), 0001-0800 train, 0801-0850 val, 0851-0900 test;
     * any other folder of PNG/JPEG files: split 16:1:1 by a seeded permutation (the companion's fallback).
     """
     seed = check_seed(seed)
     if source == "bundled":
-        images = bundled_images()  # sorted by name; a tail split, DIV2K proportions
+        images = bundled_images()  # sorted by name
+        stems = {c.stem for c in images}
+        fixed = {stem: split for split, names in BUNDLED_SPLITS.items() for stem in names}
+        if set(fixed) <= stems and len(stems) > len(fixed):
+            return finish_sources([CleanImage(c.stem, fixed.get(c.stem, "train"), c.path, c.embedded)
+                                   for c in images])
         return finish_sources(tail_split(images, np.arange(len(images)), _split_counts(len(images))))
     folder = source_folder(source)
     root = div2k_root(folder)

@@ -9,8 +9,8 @@ pixels; a palette image whose pixels are all grey is refused as greyscale, one w
 EXIF orientation is ignored: pixels are returned in stored order.
 
 :data:`EMBEDDED_IMAGES` are natural colour photographs that ship inside scikit-image's ``skimage/data``
-folder. They are read straight from that folder with Pillow, never through ``skimage.data``'s fetchers, so
-no download (pooch) can ever be triggered.
+folder and scikit-learn's ``sklearn/datasets/images`` (china, flower). They are read straight from those
+folders with Pillow, never through ``skimage.data``'s fetchers, so no download (pooch) can ever be triggered.
 
 :func:`save_image` writes PNG through :func:`companion.atomic.atomic_path`, with no metadata, so the same
 array always gives the same bytes.
@@ -28,35 +28,44 @@ from companion.atomic import atomic_path
 from companion.errors import CompanionError
 
 # Natural colour photographs bundled with scikit-image (checked on scikit-image 0.26.0: all are 8-bit RGB
-# files in skimage/data, outside the pooch-only registry entries). Synthetic or greyscale images (color,
-# chessboard_RGB, camera, ...) and RGBA ones (logo, horse) are left out on purpose.
+# files in skimage/data, outside the pooch-only registry entries) and with scikit-learn (1.9.1:
+# sklearn/datasets/images, the two photographs of ``load_sample_images``). Synthetic or greyscale images
+# (color, chessboard_RGB, camera, ...) and RGBA ones (logo, horse) are left out on purpose.
 _EMBEDDED_FILES = {
-    "astronaut": "astronaut.png",                # 512×512
-    "chelsea": "chelsea.png",                    # 300×451
-    "coffee": "coffee.png",                      # 400×600
-    "hubble_deep_field": "hubble_deep_field.jpg",  # 872×1000
-    "ihc": "ihc.png",                            # 512×512
-    "motorcycle_left": "motorcycle_left.png",    # 500×741
-    "motorcycle_right": "motorcycle_right.png",  # 500×741
-    "retina": "retina.jpg",                      # 1411×1411
-    "rocket": "rocket.jpg",                      # 427×640
+    "astronaut": ("skimage", "data/astronaut.png"),                  # 512×512
+    "chelsea": ("skimage", "data/chelsea.png"),                      # 300×451
+    "china": ("sklearn", "datasets/images/china.jpg"),               # 427×640
+    "coffee": ("skimage", "data/coffee.png"),                        # 400×600
+    "flower": ("sklearn", "datasets/images/flower.jpg"),             # 427×640
+    "hubble_deep_field": ("skimage", "data/hubble_deep_field.jpg"),  # 872×1000
+    "ihc": ("skimage", "data/ihc.png"),                              # 512×512
+    "motorcycle_left": ("skimage", "data/motorcycle_left.png"),      # 500×741
+    "motorcycle_right": ("skimage", "data/motorcycle_right.png"),    # 500×741
+    "retina": ("skimage", "data/retina.jpg"),                        # 1411×1411
+    "rocket": ("skimage", "data/rocket.jpg"),                        # 427×640
 }
 
 
-def _skimage_data_dir() -> Path | None:
-    """The installed ``skimage/data`` folder, found without importing ``skimage.data`` itself."""
-    spec = importlib.util.find_spec("skimage")
+def _package_dir(package: str) -> Path | None:
+    """The installed folder of ``package``, found without importing it (so nothing can trigger a download)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return Path(list(spec.submodule_search_locations)[0])
 
 
-_SKIMAGE_DATA = _skimage_data_dir()
+_PACKAGE_DIRS = {package: _package_dir(package) for package in {p for p, _ in _EMBEDDED_FILES.values()}}
 
-#: Names accepted by :func:`embedded_image`: the bundled photographs present in this install.
+
+def _embedded_path(name: str) -> Path | None:
+    package, relative = _EMBEDDED_FILES[name]
+    folder = _PACKAGE_DIRS[package]
+    return None if folder is None else folder / relative
+
+
+#: Names accepted by :func:`embedded_image`: the bundled photographs present in this install, sorted.
 EMBEDDED_IMAGES: tuple[str, ...] = tuple(
-    name for name, filename in _EMBEDDED_FILES.items()
-    if _SKIMAGE_DATA is not None and (_SKIMAGE_DATA / filename).is_file()
+    name for name in _EMBEDDED_FILES if (path := _embedded_path(name)) is not None and path.is_file()
 )
 
 class ImageFileError(CompanionError):
@@ -80,7 +89,7 @@ def embedded_image(name: str) -> np.ndarray:
     """Load a bundled scikit-image photograph as float32 ``H×W×3`` in ``[0, 1]``; no network is used."""
     if name not in EMBEDDED_IMAGES:
         raise CompanionError(f"unknown embedded image {name!r}; choose one of: {', '.join(EMBEDDED_IMAGES)}")
-    return load_image(_SKIMAGE_DATA / _EMBEDDED_FILES[name])
+    return load_image(_embedded_path(name))
 
 
 def to_float(img: np.ndarray) -> np.ndarray:

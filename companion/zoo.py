@@ -1,0 +1,212 @@
+"""The model zoo: trained checkpoints shipped in ``checkpoints/``, rebuilt by ``python -m companion zoo build``.
+
+Every entry is two files under :func:`zoo_dir`::
+
+    checkpoints/<chapter>/<group>/<name>.safetensors       the weights (float32, safetensors: no pickle)
+    checkpoints/<chapter>/<group>/<name>.safetensors.json  the sidecar
+
+The sidecar is the one ``python -m companion restore --checkpoint FILE.safetensors`` reads (``model`` and
+``config``), plus what the weights came from: ``key`` (everything that shapes them: model, configuration,
+initialisation, training settings and seed, data), its ``digest``, and what the run did: ``steps``,
+``seconds``, ``device``, ``commit``, ``val_psnr`` (final validation PSNR), ``val`` (the validation curve),
+``loss_curve``.
+
+An entry is **current** when its sidecar's digest equals the digest of the settings that would build it now,
+**stale** when they differ (a config changed since it was trained), **missing** when it has no files. A
+notebook uses a current entry instead of training (chapters do this in their experiment code) and trains
+what is stale or missing.
+
+Chapters declare their entries in a ``zoo.py`` module of their package, with two functions:
+``entries() -> list[ZooEntry]`` and ``build(entries, *, workers, progress) -> None``; :func:`chapter_zoos`
+finds them, so a new chapter touches no shared file.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import pkgutil
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from companion.atomic import atomic_path, atomic_write_text
+from companion.errors import CompanionError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STATES = ("current", "stale", "missing")
+
+
+def zoo_dir() -> Path:
+    """``$COMPANION_ZOO`` when set (tests use a temporary folder), else ``checkpoints/`` in the checkout."""
+    value = os.environ.get("COMPANION_ZOO")
+    return Path(value) if value else REPO_ROOT / "checkpoints"
+
+
+def digest(key: dict) -> str:
+    """SHA-256 (first 16 hex digits) of ``key`` as canonical JSON."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One trained model: ``name`` (its path under the zoo, e.g. ``ch7/07b/mepsnet-seed0``), the model
+    (a ``companion.models.MODELS`` key) and its constructor ``config``, and ``key``: everything that shapes
+    the weights. ``label`` is what tables call it; ``job`` is whatever the chapter's ``build`` needs."""
+
+    name: str
+    model: str
+    config: dict
+    key: dict
+    label: str = ""
+    job: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def digest(self) -> str:
+        return digest(self.key)
+
+    @property
+    def weights_path(self) -> Path:
+        return zoo_dir() / f"{self.name}.safetensors"
+
+    @property
+    def sidecar_path(self) -> Path:
+        return zoo_dir() / f"{self.name}.safetensors.json"
+
+
+def read_sidecar(entry: ZooEntry) -> dict | None:
+    """The entry's sidecar, or None when it is missing or unreadable."""
+    try:
+        meta = json.loads(entry.sidecar_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def status(entry: ZooEntry) -> str:
+    """"current", "stale" (trained with other settings, or a sidecar without weights) or "missing"."""
+    meta = read_sidecar(entry)
+    if meta is None and not entry.weights_path.exists():
+        return "missing"
+    if meta is None or not entry.weights_path.is_file() or meta.get("digest") != entry.digest:
+        return "stale"
+    return "current"
+
+
+def device_description(device) -> str:
+    """The hardware a run used, in words: the CPU model and thread count, or the GPU's name."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu: {model}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
+
+
+def save_entry(entry: ZooEntry, model, meta: dict) -> Path:
+    """Write the weights (float32 safetensors), then the sidecar, each atomically; returns the weights path.
+
+    The sidecar goes last, so a run killed in between leaves an entry that reads as stale, never as current.
+    """
+    from safetensors.torch import save_model
+
+    entry.weights_path.parent.mkdir(parents=True, exist_ok=True)
+    entry.sidecar_path.unlink(missing_ok=True)
+    with atomic_path(entry.weights_path) as tmp:
+        save_model(model, str(tmp), metadata={"zoo_name": entry.name, "digest": entry.digest})
+        os.chmod(tmp, 0o644)  # readable like any file in the checkout (the temporary file starts as 0600)
+    sidecar = {"name": entry.name, "model": entry.model, "config": entry.config, "label": entry.label,
+               "digest": entry.digest, "key": entry.key, **meta}
+    atomic_write_text(entry.sidecar_path, json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
+    return entry.weights_path
+
+
+def load_entry(entry: ZooEntry):
+    """``(model, sidecar)`` of a current entry: the model built from its config, weights loaded strictly,
+    in eval mode. A stale or missing entry is a one-line error saying how to rebuild it."""
+    from safetensors.torch import load_model
+
+    from companion.models import build_model
+
+    state = status(entry)
+    if state != "current":
+        raise CompanionError(f"zoo entry {entry.name} is {state}; rebuild it with `python -m companion zoo build "
+                             f"{entry.name}`")
+    model = build_model(entry.model, **entry.config)
+    try:
+        load_model(model, str(entry.weights_path), strict=True)
+    except Exception as exc:  # SafetensorError, a missing or unexpected key, a shape mismatch
+        raise CompanionError(f"zoo entry {entry.weights_path} cannot be loaded ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0]}); rebuild it with `python -m companion zoo build "
+                             f"{entry.name}`") from None
+    return model.eval(), read_sidecar(entry)
+
+
+def chapter_zoos() -> dict[str, object]:
+    """``{chapter package name: its zoo module}`` for every chapter package with a ``zoo.py``."""
+    import companion
+
+    found = {}
+    for info in pkgutil.iter_modules(companion.__path__):
+        if info.ispkg and (Path(companion.__path__[0]) / info.name / "zoo.py").is_file():
+            found[info.name] = importlib.import_module(f"companion.{info.name}.zoo")
+    return found
+
+
+def all_entries() -> list[ZooEntry]:
+    """Every chapter's entries, in the chapters' order."""
+    return [e for module in chapter_zoos().values() for e in module.entries()]
+
+
+def select(names) -> list[ZooEntry]:
+    """The entries named (a full name, or a prefix such as ``ch7/07b``); all when ``names`` is empty."""
+    entries = all_entries()
+    if not names:
+        return entries
+    chosen, unknown = [], []
+    for name in names:
+        name = name.strip("/")
+        hits = [e for e in entries if e.name == name or e.name.startswith(name + "/") or e.name.startswith(name + "-")]
+        (chosen.extend(hits) if hits else unknown.append(name))
+    if unknown:
+        raise CompanionError(f"no zoo entry named {', '.join(unknown)}; `python -m companion zoo list` shows them")
+    return list({e.name: e for e in chosen}.values())
+
+
+def size_bytes() -> int:
+    """Bytes of every file under the zoo folder."""
+    folder = zoo_dir()
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def list_rows(entries=None) -> list[dict]:
+    """One row per entry: name, label, status, steps, seconds, val_psnr, megabytes."""
+    rows = []
+    for e in entries if entries is not None else all_entries():
+        meta = read_sidecar(e) or {}
+        size = e.weights_path.stat().st_size if e.weights_path.is_file() else 0
+        rows.append({"name": e.name, "label": e.label, "status": status(e), "steps": meta.get("steps"),
+                     "seconds": meta.get("seconds"), "val_psnr": meta.get("val_psnr"), "mb": size / 1e6})
+    return rows
+
+
+def build(names=(), *, workers: int = 2, force: bool = False, progress: bool = True) -> list[ZooEntry]:
+    """(Re)train the named entries that are stale or missing (all named ones with ``force``); returns them."""
+    entries = select(names)
+    todo = [e for e in entries if force or status(e) != "current"]
+    by_chapter: dict[str, list[ZooEntry]] = {}
+    for e in todo:
+        by_chapter.setdefault(e.name.split("/", 1)[0], []).append(e)
+    zoos = chapter_zoos()
+    for chapter, group in by_chapter.items():
+        zoos[chapter].build(group, workers=workers, progress=progress)
+    return todo
