@@ -13,8 +13,10 @@ The notebooks ``07b_mepsnet_training``, ``07c_ablations`` and ``07d_what_experts
 * :func:`ablation_claims` checks the thesis' ablation claims beyond the seed spread
   (:func:`companion.summary.check_claims`).
 
-The quick profile gives every model the same training-time budget (``max_seconds``); the steps each model
-managed are recorded with its numbers.
+The quick profile trains every model of a table for the same number of steps, as the paper does; the seconds
+each took are recorded with its numbers. Trained models come from the model zoo (:mod:`companion.ch7.zoo`)
+when it holds one trained with exactly the same settings, and the ledger names the checkpoint behind each
+number.
 """
 from __future__ import annotations
 
@@ -57,16 +59,20 @@ def baselines(cfg) -> list[Variant]:
     return [Variant(model_label(name), name) for name in cfg.models]
 
 
-def shdd_root(run, cfg, *, progress: bool = True) -> Path:
+def shdd_root(run, cfg, *, progress: bool = True, build: bool = True) -> Path:
     """Build the SHDD copy of this profile under the work folder (resumable) and return its root.
 
-    The full-size bundled build is the one ``07a_shdd`` makes, so the two notebooks share it.
+    The full-size bundled build is the one ``07a_shdd`` makes, so the notebooks share it. ``build=False``
+    only names the folder: for worker processes, after the parent built it (a build holds a lock on the
+    folder, so workers building at once would refuse each other).
     """
-    source = references.prepare_source(cfg.source, "DIV2K", limit=cfg.references, crop=cfg.reference_crop,
-                                       work_dir=run.work_dir)
     tag = "datasets" if cfg.source == "data" or not (cfg.references or cfg.reference_crop) \
         else f"datasets-{cfg.references}-{cfg.reference_crop}"
     out = run.work_dir / tag
+    if not build:
+        return out
+    source = references.prepare_source(cfg.source, "DIV2K", limit=cfg.references, crop=cfg.reference_crop,
+                                       work_dir=run.work_dir)
     levels = tuple(dict.fromkeys((cfg.train_level, *cfg.eval_levels)))
     build_shdd(source=source, out=out, levels=levels, seed=run.seed, workers=cfg.workers, versions=cfg.versions,
                progress=progress)
@@ -121,6 +127,11 @@ def validation_psnr(model, root: Path, cfg, device) -> float:
     """Mean PSNR of ``model`` on :func:`validation_pairs`."""
     return psnr_on_pairs(model, validation_pairs(root, cfg), device=device, bf16=cfg.train.bf16,
                          channels_last=cfg.train.channels_last)
+
+
+def validation_input_psnr(root: Path, cfg) -> float:
+    """Mean PSNR of the distorted validation images themselves (the line the validation curves must beat)."""
+    return psnr_on_pairs(torch.nn.Identity(), validation_pairs(root, cfg), device="cpu")
 
 
 def loss_curve(losses, every: int = 20) -> list[list[float]]:
@@ -286,7 +297,9 @@ def summarise(results: dict) -> dict:
     (level, "input_psnr"): value, (level, "psnr_by_type"): {type: (mean, std)}}}``."""
     summary = {}
     for label, runs in results.items():
-        row = {"params": runs[0]["params"], "steps": mean_std([r["steps"] for r in runs]), "seeds": len(runs)}
+        row = {"params": runs[0]["params"], "steps": mean_std([r["steps"] for r in runs]), "seeds": len(runs),
+               "seconds": mean_std([r["seconds"] for r in runs]),
+               "checkpoints": [r["checkpoint"] for r in runs if r.get("checkpoint")]}
         for level in runs[0]["levels"]:
             per = [r["levels"][level] for r in runs]
             row[(level, "psnr")] = mean_std([p["psnr"] for p in per])
@@ -302,12 +315,13 @@ def summarise(results: dict) -> dict:
 
 def table_markdown(summary: dict, levels) -> str:
     """The summary as a Markdown table (PSNR dB / SSIM, mean ± std over seeds), input PSNR as the last row."""
-    header = ["model", "params", "steps"] + [f"{lv} {m}" for lv in levels for m in ("PSNR", "SSIM")]
-    rows = [[label, f"{row['params']:,}", f"{row['steps'][0]:.0f}"]
+    header = ["model", "params", "steps", "train s"] + [f"{lv} {m}" for lv in levels for m in ("PSNR", "SSIM")]
+    rows = [[label, f"{row['params']:,}", f"{row['steps'][0]:.0f}", f"{row['seconds'][0]:.0f}"]
             + [c for lv in levels for c in (pm(row[(lv, "psnr")]), pm(row[(lv, "ssim")], 4))]
             for label, row in summary.items()]
     first = next(iter(summary.values()))
-    rows.append(["(distorted input)", "", ""] + [c for lv in levels for c in (f"{first[(lv, 'input_psnr')]:.2f}", "")])
+    rows.append(["(distorted input)", "", "", ""]
+                + [c for lv in levels for c in (f"{first[(lv, 'input_psnr')]:.2f}", "")])
     return markdown_table(header, rows)
 
 
@@ -348,7 +362,8 @@ def record_sweeps(run, sweeps: dict, cfg, level: str) -> None:
         for x, row in sweep.items():
             run.record(f"fig7_6/{name}/{x}", pm(row[(level, "psnr")]), entry="Figure 7.6",
                        protocol=f"SHDD {level} test PSNR (RGB), mean ± std over {row['seeds']} seeds, {cfg.size} size",
-                       note=f"{name} = {x}; {row['params']:,} parameters, {row['steps'][0]:.0f} steps")
+                       note=f"{name} = {x}; {row['params']:,} parameters, {row['steps'][0]:.0f} steps; checkpoints: "
+                            f"{checkpoint_text(row.get('checkpoints', []))}")
 
 
 def record_table(run, summary: dict, *, entry: str, cfg, levels, columns=("PSNR", "SSIM"), level_in_column=True,
@@ -359,13 +374,28 @@ def record_table(run, summary: dict, *, entry: str, cfg, levels, columns=("PSNR"
             protocol = (f"SHDD {level} test, {protocol_text(row[(level, 'protocol')])}; trained on {cfg.train_level}, "
                         f"{cfg.size} model size, {cfg.patch_size}px patches, batch {cfg.train.batch_size}, "
                         + (f"{cfg.train.max_seconds:.0f} s CPU budget per model" if cfg.train.max_seconds
-                           else f"{cfg.train.steps} steps") + f"; mean ± std over {row['seeds']} seeds")
+                           else f"{cfg.train.steps} steps for every model") + f"; mean ± std over {row['seeds']} seeds")
+            source = checkpoint_text(row.get("checkpoints", []))
             for metric in columns:
                 column = f"{level.capitalize()} {metric}" if level_in_column else metric
                 digits = 2 if metric == "PSNR" else 4
                 run.record(f"{entry}/{label}/{level}/{metric.lower()}", pm(row[(level, metric.lower())], digits),
                            entry=entry, row=label, column=column, protocol=protocol,
-                           note=f"{row['params']:,} parameters, {row['steps'][0]:.0f} steps (mean). {note}".strip())
+                           note=f"{row['params']:,} parameters, {row['steps'][0]:.0f} steps, {row['seconds'][0]:.0f} s "
+                                f"training each (one CPU thread); checkpoints: {source}. {note}".strip())
+
+
+def checkpoint_text(sources) -> str:
+    """The checkpoints behind a row, short: ``zoo ch7/07b/dncnn-seed0, -seed1, -seed2`` (or the work files)."""
+    if not sources:
+        return "not recorded"
+    if all(s.startswith("zoo:") for s in sources):
+        names = [s[4:] for s in sources]
+        stem = names[0].rsplit("-seed", 1)[0]
+        if all(n.rsplit("-seed", 1)[0] == stem for n in names):
+            return "zoo " + names[0] + "".join(f", -seed{n.rsplit('-seed', 1)[1]}" for n in names[1:])
+        return "zoo " + ", ".join(names)
+    return ", ".join(s[4:] if s.startswith("zoo:") else s for s in sources)
 
 
 def ablation_claims(t73: dict, t74: dict, templates: dict, level: str) -> list[dict]:

@@ -94,7 +94,7 @@ def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown")
     group, variant, seed = entry.job
     notebook, cfg = GROUPS[group]
     run = _zoo_run(notebook, cfg, commit)
-    root = ex.shdd_root(run, cfg, progress=False)
+    root = ex.shdd_root(run, cfg, build=False)  # build() made it before starting the workers
     model, result = ex.train_variant(run, variant, cfg, seed, root, progress=False, use_zoo=False)
     val_psnr = result.val[-1][1] if result.val and result.val[-1][0] == result.steps_done \
         else ex.validation_psnr(model, root, cfg, run.device)
@@ -138,3 +138,17 @@ def build(entries, *, workers: int = 2, progress: bool = True) -> None:
                 bar.update()
     bar.close()
 
+
+
+def restore_entry(model: str = "mepsnet") -> ZooEntry:
+    """The entry ``restore --checkpoint zoo`` and the quickstart use for ``model``: Table 7.1's seed-0 run
+    (07b). A one-line error for a model the Chapter 7 zoo does not hold."""
+    from companion.errors import CompanionError
+
+    name = f"ch7/07b/{model}-seed{DATA_SEED}"
+    for entry in entries():
+        if entry.name == name:
+            return entry
+    raise CompanionError(f"the model zoo has no {model}; choose one of: "
+                         + ", ".join(e.name.split("/")[-1].rsplit("-seed", 1)[0] for e in entries()
+                                     if e.name.startswith("ch7/07b/") and e.name.endswith("-seed0")))
