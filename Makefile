@@ -1,13 +1,14 @@
 # Two commands for a fresh machine with Python 3.11:
 #   make reproduce   regenerate every figure, results file and the ledger (quick profile, embedded data)
 #   make test        run the test suite, which executes every notebook in the smoke profile
+#   make zoo         retrain what is missing or stale in the model zoo (checkpoints/), resumable
 # Both create or update the virtual environment in .venv first. `make lab` opens JupyterLab on notebooks/.
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv reproduce test nbval lab clean-runs
+.PHONY: venv reproduce test nbval lab clean-runs zoo
 
 venv: $(STAMP)
 
@@ -21,6 +22,10 @@ $(STAMP): pyproject.toml
 reproduce: $(STAMP)
 	$(PY) -m companion run --profile quick --device auto
 	$(PY) -m companion ledger
+
+zoo: $(STAMP)
+	$(PY) -m companion zoo build
+	$(PY) -m companion zoo list
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -144,10 +144,20 @@ def test_model_figures_coloured_by_category_have_legends(run):
     assert legend_texts(fig.axes[0].get_legend()) == ["distorted input"]  # bar colours are named on the x axis
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["DnCNN", "MEPSNet"]
 
-    results = {"DnCNN": [{"losses": list(np.linspace(1, 0.1, 30))}], "MEPSNet": [{"losses": [0.5, 0.4, 0.3]}]}
+    results = {"DnCNN": [{"loss_curve": [[20, 1.0], [40, 0.5]], "val": [[10, 21.0], [20, 22.0]], "steps": 20,
+                          "seconds": 10.0}],
+               "MEPSNet": [{"loss_curve": [[20, 0.5]], "val": [[10, 20.0], [20, 23.0]], "steps": 20, "seconds": 40.0},
+                           {"loss_curve": [[20, 0.4]], "val": [[10, 21.0], [20, 24.0]], "steps": 20, "seconds": 40.0}]}
     fig = model_figures.fig_training_curves(run, results)
     saved(run, "mepsnet_training_curves")
     assert legend_texts(fig.axes[0].get_legend()) == ["DnCNN", "MEPSNet"]
+    fig = model_figures.fig_validation_curves(run, results, input_psnr=19.0)
+    saved(run, "table7_1_validation_curves")
+    assert legend_texts(fig.axes[0].get_legend()) == ["DnCNN", "MEPSNet", "distorted input"]
+    curves = model_figures.validation_curves(results)
+    assert curves["MEPSNet"][1].tolist() == [20.5, 23.5] and curves["MEPSNet"][2].tolist() == [0.5, 0.5]
+    by_time = model_figures.validation_curves(results, x="seconds")
+    assert by_time["MEPSNet"][0].tolist() == [20.0, 40.0] and by_time["DnCNN"][0].tolist() == [5.0, 10.0]
 
     rng = np.random.default_rng(0)
     scores = {"embedding": rng.random((12, 2)), "labels": np.repeat([0, 2, 3], 4), "silhouette_features": 0.1,

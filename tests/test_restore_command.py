@@ -317,14 +317,60 @@ def test_bad_checkpoint_files_are_one_line(tmp_path, images, capsys, checkpoint_
     assert not (images[0].parent / "restored").exists()
 
 
-def test_zoo_says_it_is_not_built_yet(images, capsys):
+@pytest.fixture
+def zoo(tmp_path, monkeypatch):
+    """A temporary model zoo holding a current ch7/07b/mepsnet-seed0 (an untrained quick-size MEPSNet)."""
+    from companion.ch7.commands import zoo_entry
+    from companion.zoo import save_entry
+
+    monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
+    entry = zoo_entry("mepsnet")
+    torch.manual_seed(3)
+    model = build_model("mepsnet", **entry.config)
+    save_entry(entry, model, {"steps": 1, "seconds": 0.1, "val_psnr": 20.0, "val": [], "loss_curve": []})
+    return entry, model.eval()
+
+
+def test_zoo_is_the_default_and_restores_with_the_zoo_entry(tmp_path, images, zoo, capsys):
+    entry, model = zoo
+    for argv in (["restore", str(images[0])], ["restore", str(images[0]), "--checkpoint", "zoo"]):
+        assert main([*argv, "--precision", "fp32", "--device", "cpu"]) == 0
+        out = capsys.readouterr().out
+        assert "zoo ch7/07b/mepsnet-seed0 (1 steps, val 20.0 dB)" in out.strip().splitlines()[-1]
+        _check_outputs(images[:1], model)  # a PNG of the input's size, equal to restoring with the entry's model
+
+
+def test_a_missing_zoo_entry_is_one_line_naming_zoo_build(tmp_path, images, monkeypatch, capsys):
+    monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "empty"))
     for argv in (["restore", str(images[0])], ["restore", str(images[0]), "--checkpoint", "zoo"]):
         assert main(argv) == 2
         err = _one_error_line(capsys)
-        assert "model zoo is not built yet" in err and "--checkpoint official" in err and "FILE.pt" in err
+        assert "ch7/07b/mepsnet-seed0 is missing" in err
+        assert "`python -m companion zoo build ch7/07b/mepsnet-seed0`" in err
+        assert "--checkpoint official" in err and "FILE.pt" in err
     assert main(["restore", str(images[0]), "--checkpoint", "zoo", "--model", "dncnn"]) == 2
     err = _one_error_line(capsys)
-    assert "not built yet" in err and "official" not in err
+    assert "zoo build ch7/07b/dncnn-seed0" in err and "official" not in err and "FILE.pt" in err
+    assert not (images[0].parent / "restored").exists()
+
+
+def test_a_stale_zoo_entry_is_one_line_naming_zoo_build(images, zoo, capsys):
+    entry, _ = zoo
+    meta = json.loads(entry.sidecar_path.read_text())
+    entry.sidecar_path.write_text(json.dumps({**meta, "digest": "0" * 16}))
+    assert main(["restore", str(images[0])]) == 2
+    err = _one_error_line(capsys)
+    assert "ch7/07b/mepsnet-seed0 is stale" in err and "`python -m companion zoo build ch7/07b/mepsnet-seed0`" in err
+    assert "--checkpoint official" in err
+    assert not (images[0].parent / "restored").exists()
+
+
+def test_zoo_weights_that_do_not_load_are_one_line(images, zoo, capsys):
+    entry, _ = zoo
+    entry.weights_path.write_bytes(b"\x00" * 64)
+    assert main(["restore", str(images[0])]) == 2
+    err = _one_error_line(capsys)
+    assert "cannot be loaded" in err and "zoo build ch7/07b/mepsnet-seed0" in err and "--checkpoint official" in err
     assert not (images[0].parent / "restored").exists()
 
 

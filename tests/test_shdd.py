@@ -192,3 +192,13 @@ def test_build_refuses_images_too_small_for_the_level(tmp_path):
         build_shdd(src, tmp_path / "out", levels=("easy", "difficult"), versions=1, progress=False)
     with pytest.raises(CompanionError, match="unknown SHDD level"):
         build_shdd(src, tmp_path / "out", levels=("hard",), progress=False)
+
+
+def test_embedded_photographs_split_into_seven_train_one_val_three_test():
+    from companion.ch7.shdd import BUNDLED_SPLITS, clean_images
+
+    splits = {c.stem: c.split for c in clean_images("bundled")}
+    assert [s for s, split in splits.items() if split == "test"] == ["china", "flower", "rocket"]
+    assert [s for s, split in splits.items() if split == "val"] == ["chelsea"]
+    assert sum(split == "train" for split in splits.values()) == 7 and "motorcycle_left" in splits
+    assert set(BUNDLED_SPLITS["test"]) | set(BUNDLED_SPLITS["val"]) <= set(splits)

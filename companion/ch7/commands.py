@@ -111,7 +111,9 @@ def _add_restore(sub, models) -> None:
     rs.add_argument("--checkpoint", default="zoo",
                     help="'official' (the MEPSNet authors' weights, after `python -m companion download "
                          "mepsnet-official`), a companion checkpoint .pt (from `train`), a .safetensors file with a "
-                         "<file>.json sidecar {\"model\": NAME, \"config\": {...}}, or 'zoo' (default; not built yet)")
+                         "<file>.json sidecar {\"model\": NAME, \"config\": {...}}, or 'zoo' (default: the model "
+                         "zoo's Table 7.1 seed-0 run, ch7/07b/<model>-seed0, a quick-size model trained on SHDD "
+                         "from the embedded photographs; `python -m companion zoo build` makes it)")
     rs.add_argument("--out", type=arguments.out_folder, default=None,
                     help="output folder (default: a restored/ folder beside each image)")
     rs.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
@@ -127,13 +129,50 @@ def _add_restore(sub, models) -> None:
     rs.set_defaults(func=_restore)
 
 
-def _zoo_error(model: str):
-    from companion.errors import CompanionError
-
+def _zoo_alternatives(model: str) -> str:
     official = "--checkpoint official (the MEPSNet authors' weights), " if model == "mepsnet" else ""
-    return CompanionError(f"the model zoo is not built yet; pass {official}--checkpoint FILE.pt (a companion "
-                          f"checkpoint from `python -m companion train {model}`) or --checkpoint FILE.safetensors "
-                          "(with a FILE.safetensors.json sidecar)")
+    return (f"or pass {official}--checkpoint FILE.pt (a companion checkpoint from `python -m companion train "
+            f"{model}`) or --checkpoint FILE.safetensors (with a FILE.safetensors.json sidecar)")
+
+
+def zoo_entry(model: str = "mepsnet"):
+    """The zoo entry ``restore --checkpoint zoo`` and the quickstart use for ``model``
+    (:func:`companion.ch7.zoo.restore_entry`: Table 7.1's seed-0 run, ``ch7/07b/<model>-seed0``)."""
+    from companion.ch7.zoo import restore_entry
+
+    return restore_entry(model)
+
+
+def zoo_model(model: str = "mepsnet", *, alternatives: str = ""):
+    """``(model in eval mode, description)`` of the zoo entry ``restore --checkpoint zoo`` uses for ``model``
+    (:func:`zoo_entry`, loaded by :func:`companion.zoo.load_entry`). The description names the entry, its steps
+    and final validation PSNR: ``zoo ch7/07b/mepsnet-seed0 (3000 steps, val 26.9 dB)``.
+
+    A missing or stale entry (or weights that do not load) is a one-line :class:`CompanionError` giving the
+    fix, ``python -m companion zoo build <entry>``, followed by ``alternatives`` (e.g. other --checkpoint values).
+    """
+    from companion.errors import CompanionError
+    from companion.zoo import load_entry, status, zoo_dir
+
+    entry = zoo_entry(model)
+    tail = f"; {alternatives}" if alternatives else ""
+    state = status(entry)
+    if state == "missing":
+        raise CompanionError(f"zoo entry {entry.name} is missing (no {entry.name}.safetensors in {zoo_dir()}); build "
+                             f"it with `python -m companion zoo build {entry.name}`{tail}")
+    if state == "stale":
+        raise CompanionError(f"zoo entry {entry.name} is stale (trained with other settings than this code's, or "
+                             f"incomplete); rebuild it with `python -m companion zoo build {entry.name}`{tail}")
+    try:
+        net, meta = load_entry(entry)
+    except CompanionError as exc:
+        raise CompanionError(f"{exc}{tail}") from None
+    meta = meta or {}
+    steps, val = meta.get("steps"), meta.get("val_psnr")
+    facts = [f"{steps} steps" if isinstance(steps, int) else None,
+             f"val {val:.1f} dB" if isinstance(val, (int, float)) else None]
+    facts = [f for f in facts if f]
+    return net, f"zoo {entry.name}" + (f" ({', '.join(facts)})" if facts else "")
 
 
 def _build(name: str, config, path):
@@ -195,7 +234,7 @@ def _load_model(args):
 
     source = args.checkpoint
     if source == "zoo":
-        raise _zoo_error(args.model)
+        return zoo_model(args.model, alternatives=_zoo_alternatives(args.model))
     if source == "official":
         if args.model != "mepsnet":
             raise CompanionError(f"--checkpoint official is the MEPSNet authors' weights, not {args.model}'s; "

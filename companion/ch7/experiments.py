@@ -330,6 +330,21 @@ def ranking(summary: dict, level: str) -> list[str]:
     return sorted(summary, key=lambda label: -summary[label][(level, "psnr")][0])
 
 
+def record_gains(run, summary: dict, level: str, *, target: float = 1.0) -> dict[str, tuple[float, float, bool]]:
+    """Record each model's PSNR gain over the distorted input on ``level`` (mean ± std over seeds) and whether
+    it reaches ``target`` dB; returns ``{label: (mean gain, std, reached)}``."""
+    out = {}
+    for label, row in summary.items():
+        mean, std = row[(level, "psnr")]
+        gain = mean - row[(level, "input_psnr")]
+        out[label] = (gain, std, gain >= target)
+        run.record(f"table7_1_gain/{label}/{level}", round(gain, 2), entry="Table 7.1", row=label,
+                   protocol=f"SHDD {level} test PSNR minus the distorted input's, mean over {row['seeds']} seeds",
+                   note=f"target: at least {target:g} dB over the input; "
+                        + ("reached" if gain >= target else "NOT reached"))
+    return out
+
+
 #: Table 7.1's order on every level, worst to best.
 PAPER_ORDER = ("DnCNN", "VDSR", "OWAN", "RIDNet", "MEPSNet")
 

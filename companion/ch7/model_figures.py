@@ -62,23 +62,63 @@ def fig_psnr_by_type(run, summary: dict, level: str, *, name: str = "table7_1_ps
     return fig
 
 
-def fig_training_curves(run, results: dict, *, name: str = "mepsnet_training_curves", window: int = 20):
-    """Training loss (moving average over ``window`` steps) of every model and seed against the step."""
+def fig_training_curves(run, results: dict, *, name: str = "mepsnet_training_curves"):
+    """Training loss of every model and seed against the step (the 20-step means kept in ``loss_curve``)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for i, (label, runs) in enumerate(results.items()):
         for j, r in enumerate(runs):
-            losses = np.asarray(r["losses"], dtype=float)
-            if len(losses) >= window:
-                losses = np.convolve(losses, np.ones(window) / window, mode="valid")
-            ax.plot(np.arange(1, len(losses) + 1), losses, color=_colour(label, i), alpha=0.8,
-                    label=label if j == 0 else None)
+            curve = np.asarray(r["loss_curve"], dtype=float).reshape(-1, 2)
+            ax.plot(curve[:, 0], curve[:, 1], color=_colour(label, i), alpha=0.8, label=label if j == 0 else None)
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel(f"L2 loss ({window}-step mean)")
+    ax.set_ylabel("L2 loss (20-step mean)")
     ax.legend(fontsize=8)
     run.save_figure(fig, name, caption="Training loss of every model and seed")
+    return fig
+
+
+def validation_curves(results: dict, x: str = "steps") -> dict:
+    """``{label: (x, mean PSNR, std PSNR)}`` over seeds from each run's validation curve ``val`` [(step, PSNR)].
+
+    ``x="steps"`` keeps the steps; ``x="seconds"`` converts each step to training seconds at the run's mean
+    time per step (``seconds / steps``), the equal-time view. Runs without a validation curve are left out.
+    """
+    out = {}
+    for label, runs in results.items():
+        curves = [np.asarray(r["val"], dtype=float).reshape(-1, 2) for r in runs if r.get("val")]
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        psnr = np.stack([c[:n, 1] for c in curves])
+        steps = curves[0][:n, 0]
+        xs = steps if x == "steps" else steps * np.mean([r["seconds"] / max(r["steps"], 1) for r in runs])
+        out[label] = (xs, psnr.mean(0), psnr.std(0))
+    return out
+
+
+def fig_validation_curves(run, results: dict, input_psnr: float, *, x: str = "steps",
+                          name: str = "table7_1_validation_curves", entry: str | None = "Table 7.1"):
+    """Validation PSNR of every model (mean over seeds, band = ± std) on one axis, against the training step
+    (``x="steps"``: the paper's equal-steps comparison) or the training seconds (``x="seconds"``)."""
+    import matplotlib.pyplot as plt
+
+    curves = validation_curves(results, x)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for i, (label, (xs, mean, std)) in enumerate(curves.items()):
+        colour = _colour(label, i)
+        ax.plot(xs, mean, marker="o", ms=3, color=colour, label=label)
+        ax.fill_between(xs, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
+    ax.axhline(input_psnr, ls="--", c="k", lw=1, label="distorted input")
+    ax.set_xlabel("training step" if x == "steps" else "training seconds (one CPU thread)")
+    ax.set_ylabel("validation PSNR (dB, RGB)")
+    seeds = max((len(r) for r in results.values()), default=0)
+    ax.set_title(f"Validation PSNR during training (mean ± std over {seeds} seeds)", fontsize=10)
+    ax.legend(fontsize=8, ncol=2)
+    what = "step" if x == "steps" else "training second"
+    run.save_figure(fig, name, entry=entry,
+                    caption=f"Validation PSNR against the {what}, every model on one axis, mean ± std over seeds")
     return fig
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 from companion.ch7.config import ABLATIONS, ANALYSIS, TRAINING
+from companion.errors import CompanionError
 from companion.zoo import ZooEntry, device_description, save_entry
 
 #: group -> (notebook, its quick profile); the data seed is the notebooks' default SEED.
@@ -119,12 +120,23 @@ def build(entries, *, workers: int = 2, progress: bool = True) -> None:
         notebook, cfg = GROUPS[group]
         ex.shdd_root(_zoo_run(notebook, cfg, commit), cfg, progress=progress)
     bar = tqdm(total=len(entries), desc="zoo build", unit="model", disable=not progress)
+    failed = []
+
+    def done(entry, meta=None, error=None):
+        if error is not None:
+            failed.append(entry.name)
+            bar.write(f"FAILED {entry.name}: {error}")
+        else:
+            bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s, val {meta['val_psnr']:.2f} dB")
+        bar.update()
+
     if workers <= 1:
         for entry in entries:
             bar.set_postfix_str(entry.name)
-            meta = build_one(entry, threads=None, commit=commit)
-            bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s, val {meta['val_psnr']:.2f} dB")
-            bar.update()
+            try:
+                done(entry, build_one(entry, threads=None, commit=commit))
+            except CompanionError as exc:
+                done(entry, error=exc)
     else:
         from concurrent.futures import as_completed
 
@@ -133,22 +145,24 @@ def build(entries, *, workers: int = 2, progress: bool = True) -> None:
         with process_pool(workers) as pool:
             futures = {pool.submit(build_one, entry, 1, commit): entry for entry in entries}
             for future in as_completed(futures):
-                entry, meta = futures[future], future.result()
-                bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s, val {meta['val_psnr']:.2f} dB")
-                bar.update()
+                try:
+                    done(futures[future], future.result())
+                except CompanionError as exc:  # the others go on; the command fails at the end
+                    done(futures[future], error=exc)
     bar.close()
-
+    if failed:
+        raise CompanionError(f"{len(failed)} of {len(entries)} zoo entries failed ({', '.join(failed)}); the "
+                             "messages are above; rerun `python -m companion zoo build` to retry them")
 
 
 def restore_entry(model: str = "mepsnet") -> ZooEntry:
-    """The entry ``restore --checkpoint zoo`` and the quickstart use for ``model``: Table 7.1's seed-0 run
-    (07b). A one-line error for a model the Chapter 7 zoo does not hold."""
-    from companion.errors import CompanionError
-
+    """The entry ``restore --checkpoint zoo`` and the quickstart use for ``model``: Table 7.1's seed-0 run,
+    ``ch7/07b/<model>-seed0``. A one-line error for a model the Chapter 7 zoo does not hold."""
     name = f"ch7/07b/{model}-seed{DATA_SEED}"
-    for entry in entries():
+    held = entries()
+    for entry in held:
         if entry.name == name:
             return entry
-    raise CompanionError(f"the model zoo has no {model}; choose one of: "
-                         + ", ".join(e.name.split("/")[-1].rsplit("-seed", 1)[0] for e in entries()
-                                     if e.name.startswith("ch7/07b/") and e.name.endswith("-seed0")))
+    models = [e.name.split("/")[-1].rsplit("-seed", 1)[0] for e in held
+              if e.name.startswith("ch7/07b/") and e.name.endswith(f"-seed{DATA_SEED}")]
+    raise CompanionError(f"the model zoo has no {model}; choose one of: {', '.join(models)}")

@@ -1,11 +1,14 @@
 """The one-minute tour of ``notebooks/00_quickstart.ipynb``: distort part of an image, restore it, measure PSNR.
 
 It previews the companion's pieces: an embedded picture (no download), two of SHDD's distortions (§7.3)
-applied to boxes of the image, a classical restorer (non-local means from scikit-image), and PSNR with the
-protocol stated. The restorer treats the whole image the same way; how it helps the noisy box and hurts the
-clean part is the motivation for the region-aware models of Chapter 7.
+applied to boxes of the image, a classical restorer (non-local means from scikit-image), the model zoo's small
+MEPSNet (Chapter 7) on the same image, and PSNR with the protocol stated. The classical restorer treats the
+whole image the same way; how it helps the noisy box and hurts the clean part is the motivation for the
+region-aware models of Chapter 7. :mod:`companion.tour.upload` restores an uploaded picture with the same model.
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from skimage.restoration import denoise_nl_means
@@ -44,6 +47,34 @@ def psnr_table(clean: np.ndarray, images: dict[str, np.ndarray],
     return table
 
 
+def psnr_key(name: str, box: str) -> str:
+    """The measurement key of one :func:`psnr_table` cell: ``psnr_restored_whole``, ``psnr_mepsnet_zoo_noise``."""
+    return "psnr_" + re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_") + f"_{box}"
+
+
+def restore_with_zoo(image: np.ndarray, model: str = "mepsnet", *, device="cpu") -> tuple[np.ndarray, str]:
+    """Restore an ``H×W×3`` float image in [0, 1] with the model zoo's ``model`` (Table 7.1's seed-0 run,
+    :func:`companion.ch7.commands.zoo_entry`, a quick-size model trained on SHDD from the embedded photographs);
+    returns ``(restored H×W×3 float32 array, description)``, e.g. ``zoo ch7/07b/mepsnet-seed0 (3000 steps,
+    val 26.9 dB)``.
+
+    Inference is exact float32 through :func:`companion.engine.inference.restore`, tiled above 512 px
+    (:func:`companion.tour.upload.tiles_for`). A missing or stale zoo entry is a one-line
+    :class:`~companion.errors.CompanionError` that names the fix, ``python -m companion zoo build <entry>``.
+    """
+    import torch
+
+    from companion.ch7.commands import zoo_model
+    from companion.engine.inference import restore
+    from companion.tour.upload import OVERLAP, tiles_for
+
+    net, description = zoo_model(model)
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    tensor = torch.from_numpy(image).permute(2, 0, 1)
+    restored = restore(net, tensor, tiles=tiles_for(*image.shape[:2]), overlap=OVERLAP, device=device)
+    return restored.permute(1, 2, 0).numpy(), description
+
+
 def _db(value: float) -> str:
     return "identical" if value == float("inf") else f"{value:.2f} dB"
 
@@ -72,8 +103,8 @@ def quickstart_figure(run, clean, distorted, restored, table):
     return fig
 
 
-__all__ = ["centre_square", "distort_two_boxes", "restore_nl_means", "psnr_table", "quickstart_figure",
-           "embedded_image", "shdd_preview"]
+__all__ = ["centre_square", "distort_two_boxes", "restore_nl_means", "psnr_table", "psnr_key", "restore_with_zoo",
+           "quickstart_figure", "embedded_image", "shdd_preview"]
 
 
 def shdd_preview(run, clean: np.ndarray, rng: np.random.Generator, level: str = "easy"):
