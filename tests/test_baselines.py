@@ -57,8 +57,8 @@ DOCUMENTED = {"mepsnet": 2_241_187, "dncnn": 558_403, "vdsr": 2_883_907, "ridnet
 
 def test_every_model_file_is_in_the_registry_with_its_label():
     folder = Path(companion.models.__file__).parent
-    files = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "common"))
-    assert files == ["carn", "carn_m", "dncnn", "mepsnet", "owan", "ridnet", "vdsr"]
+    files = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "common", "discriminators"))
+    assert files == ["carn", "carn_m", "dncnn", "mepsnet", "owan", "progressive_carn", "ridnet", "vdsr"]
     by_name = {}
     for stem in files:
         mod = module(stem)
@@ -71,9 +71,10 @@ def test_every_model_file_is_in_the_registry_with_its_label():
     assert set(MODELS) == set(by_name)
     assert {n: model_label(n) for n in MODELS} == {"carn": "CARN", "carn_m": "CARN-M", "dncnn": "DnCNN",
                                                    "mepsnet": "MEPSNet", "owan": "OWAN", "ridnet": "RIDNet",
-                                                   "vdsr": "VDSR"}
+                                                   "vdsr": "VDSR", "progressive_carn": "Progressive CARN"}
     # the super-resolution models (Ch.2) say so; the Chapter 7 models map an image to one of the same size
-    assert {n for n, mod in by_name.items() if getattr(mod, "TASK", "") == "super-resolution"} == {"carn", "carn_m"}
+    assert {n for n, mod in by_name.items() if getattr(mod, "TASK", "") == "super-resolution"} == \
+        {"carn", "carn_m", "progressive_carn"}
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))

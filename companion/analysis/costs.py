@@ -20,6 +20,12 @@ Readings chosen (they reproduce every printed CARN / CARN-M value; the tests che
   (412K) and Tables 2.5–2.7's CARN / PCARN (1,589K) match the count *without* biases (412,032 and 1,588,608),
   which ``biases=False`` gives. This is an inference from the numbers: the thesis does not say how it counted.
 
+Table 3.1 (Chapter 3, ×8, 1920×1080 output) is :data:`TABLE_3_1` / :func:`table_3_1`: its progressive CARN
+counts the parameters of the deployed ×8 network only (the detached earlier toRGB heads are not in it), which
+:func:`called_parameter_count` gives; its CARN-B24U4 is the progressive model's modules with the upsampling at
+the end (see :mod:`companion.models.progressive_carn`), and EDSR is counted from its layer list
+(:func:`edsr_costs`).
+
 The printed values and our recounts are kept side by side in :data:`TABLE_2_4`, :data:`TABLES_2_5_TO_2_7` and
 :data:`TABLE_2_1` (printed Params in parameters with the paper's K rounding, printed Mult-Adds in G, as in
 ``companion/paper/thesis.json``; recounts exact); :func:`table_2_4` and :func:`table_2_1` recompute them from
@@ -230,4 +236,143 @@ def table_2_1() -> list[dict]:
         printed = TABLE_2_1[label]["printed"]
         rows.append(dict(label=label, params=params, printed_params=printed,
                          params_match=params_printed_as(params, "down") == printed))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------------
+# Table 3.1 (Chapter 3): ×8 models, 1920×1080 output.
+
+#: Table 3.1's cost columns (×8, Mult-Adds for a 1920×1080 output): printed (Params in parameters, as
+#: ``companion/paper/thesis.json`` transcribes "1.25M"; Mult-Adds in G) and our exact recount, with the
+#: weights-only count beside it. Readings (see :func:`table_3_1`): CARN-B3U3 is the Chapter 2 CARN with a ×8
+#: upsampler; CARN-B24U4 the progressive model's three B8U4 modules at LR resolution with one ×8 upsampler at
+#: the end (``ProgressiveCARN(layout="end")``; a plain ``CARN(blocks=24, units=4)``, kept as ``"plain"``, does
+#: not match); EDSR the 32-block, 256-channel EDSR with a ×8 upsampler; the progressive CARN's parameters are
+#: those of its ×8 path (one toRGB head). "+" is the same network run 8 times (geometric self-ensemble): the
+#: table prints one pass; ``"ensemble"`` is what the 8 passes cost.
+#: Every Mult-Adds cell matches to the printed whole G, and every Params cell matches ours *truncated* to 0.01M
+#: (as Table 2.1 truncates to K): rounded, CARN-B3U3's 1,259,587 would print 1.26M, not 1.25M.
+TABLE_3_1: dict[str, dict[str, dict]] = {
+    "CARN-B3U3": {"Params": {"printed": 1_250_000, "recount": 1_259_587, "weights_only": 1_256_832},
+                  "Mult-Adds (G)": {"printed": 130.0, "recount": 130_244_889_600}},
+    "CARN-B24U4": {"Params": {"printed": 9_460_000, "recount": 9_461_443, "weights_only": 9_440_640,
+                              "plain": 10_247_875},
+                   "Mult-Adds (G)": {"printed": 395.0, "recount": 395_400_268_800, "plain": 420_880_665_600}},
+    "EDSR": {"Params": {"printed": 45_450_000, "recount": 45_450_243, "weights_only": 45_430_272},
+             "Mult-Adds (G)": {"printed": 2862.0, "recount": 2_861_991_014_400}},
+    "progressive CARN": {"Params": {"printed": 9_460_000, "recount": 9_461_443, "weights_only": 9_440_640,
+                                    "all_heads": 9_464_905},
+                         "Mult-Adds (G)": {"printed": 2144.0, "recount": 2_143_992_499_200}},
+    "progressive CARN+": {"Params": {"printed": 9_460_000, "recount": 9_461_443, "weights_only": 9_440_640,
+                                     "all_heads": 9_464_905},
+                          "Mult-Adds (G)": {"printed": 2144.0, "recount": 2_143_992_499_200,
+                                            "ensemble": 8 * 2_143_992_499_200}},
+}
+
+
+def params_printed_as_m(count: int, rounding: str = "nearest") -> float:
+    """``count`` as Table 3.1 prints parameters: millions with two decimals, rounded to the ``"nearest"``
+    (1,259,587 → 1.26) or truncated (``"down"``: 1.25)."""
+    if rounding not in ("nearest", "down"):
+        raise ValueError(f"rounding must be 'nearest' or 'down', got {rounding!r}")
+    hundredths = round(Fraction(count, 10_000)) if rounding == "nearest" else count // 10_000
+    return hundredths / 100
+
+
+def mult_adds_printed_as_g(count: int) -> float:
+    """``count`` MACs as Table 3.1 prints Mult-Adds: whole G (2,143,992,499,200 → 2144.0)."""
+    return float(round(Fraction(count, 10 ** 9)))
+
+
+def called_parameter_count(model: nn.Module, scale: int | None = None, *, biases: bool = True,
+                           probe: Sequence[int] = (8, 8), in_channels: int = 3) -> int:
+    """Trainable parameters of the modules that one forward pass of ``model`` (at ``scale``) calls, each
+    shared tensor once: the size of the network that produces that output. For the progressive CARN at ×8 it
+    leaves out the earlier stages' toRGB heads, which the thesis detaches (Table 3.1's 9.46M). ``model`` is run
+    as in :func:`conv_costs` (eval mode, no gradients, its own device; "meta" works)."""
+    called: set[int] = set()
+    handles = [m.register_forward_hook(lambda mod, i, o: called.add(id(mod))) for m in model.modules()]
+    param = next(model.parameters(), None)
+    device, dtype = (param.device, param.dtype) if param is not None else (torch.device("cpu"), torch.float32)
+    x = torch.full((1, in_channels, *probe), 0.5, device=device, dtype=dtype)
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x) if scale is None else model(x, scale)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    seen, total = set(), 0
+    for module in model.modules():
+        if id(module) not in called:
+            continue
+        for name, p in module.named_parameters(recurse=False):
+            if p.requires_grad and id(p) not in seen and (biases or name != "bias"):
+                seen.add(id(p))
+                total += p.numel()
+    return total
+
+
+def edsr_costs(blocks: int = 32, channels: int = 256, scale: int = 8,
+               output_size: Sequence[int] = TABLE_3_1_OUTPUT) -> dict:
+    """EDSR's parameters and Mult-Adds from its layer list (Lim et al., CVPRW 2017; Table 3.1's EDSR row).
+
+    Layers, all 3×3 convs with biases: head 3 → C; ``blocks`` residual blocks of two C → C convs (no BN; the
+    0.1 residual scaling is free); the body's last conv C → C; the upsampler, one conv C → 4C (+ PixelShuffle 2)
+    per ×2 stage (×3: one conv C → 9C); tail C → 3. The fixed mean-shift convs are not trainable and not
+    counted. Convs before the upsampler run at LR resolution, stage k's upsampler conv at 4^k × it, the tail at
+    HR. Returns ``params``, ``weights_only``, ``mult_adds`` (exact MACs at ``output_size``).
+    """
+    if scale not in (2, 3, 4, 8):
+        raise ValueError(f"EDSR scales are 2, 3, 4, 8; got {scale!r}")
+    hr = Fraction(int(output_size[0]) * int(output_size[1]))
+    lr = hr / (scale * scale)
+    k2, c = 9, channels
+    stages = [3] if scale == 3 else [2] * {2: 1, 4: 2, 8: 3}[scale]
+    # (weights, biases, output pixels) of every conv
+    layers = [(3 * c * k2, c, lr)] + [(c * c * k2, c, lr)] * (2 * blocks + 1)
+    pixels = lr
+    for r in stages:
+        layers.append((c * c * r * r * k2, c * r * r, pixels))
+        pixels *= r * r
+    layers.append((c * 3 * k2, 3, hr))
+    weights = sum(w for w, _, _ in layers)
+    return dict(params=weights + sum(b for _, b, _ in layers), weights_only=weights,
+                mult_adds=round(sum((w * px for w, _, px in layers), Fraction(0))))
+
+
+def table_3_1(output_size: Sequence[int] = TABLE_3_1_OUTPUT) -> list[dict]:
+    """Table 3.1's cost cells recomputed from the models (built on the "meta" device: nothing is computed),
+    beside the printed values (:data:`TABLE_3_1`).
+
+    One dict per row: ``label``, ``params`` (for the progressive CARN: its ×8 path,
+    :func:`called_parameter_count`), ``params_weights_only``, ``mult_adds`` (exact MACs of one pass),
+    ``printed_params``, ``printed_mult_adds_g``, ``params_match`` (ours truncated to 0.01M, the table's
+    convention), ``params_match_rounded`` (rounded instead) and ``mult_adds_match`` (to the printed whole G).
+    """
+    with torch.device("meta"):
+        b3u3 = _paper_model("carn", scales=(8,))
+        b24u4 = _paper_model("progressive_carn", layout="end")
+        progressive = _paper_model("progressive_carn")
+    counted = {
+        "CARN-B3U3": (parameter_count(b3u3), parameter_count(b3u3, biases=False), mult_adds(b3u3, 8, output_size)),
+        "CARN-B24U4": (parameter_count(b24u4), parameter_count(b24u4, biases=False),
+                       mult_adds(b24u4, 8, output_size)),
+    }
+    edsr = edsr_costs(output_size=output_size)
+    counted["EDSR"] = (edsr["params"], edsr["weights_only"], edsr["mult_adds"])
+    counted["progressive CARN"] = counted["progressive CARN+"] = (
+        called_parameter_count(progressive, 8), called_parameter_count(progressive, 8, biases=False),
+        mult_adds(progressive, 8, output_size))
+    rows = []
+    for label, cells in TABLE_3_1.items():
+        params, weights, macs = counted[label]
+        printed_p, printed_m = cells["Params"]["printed"], cells["Mult-Adds (G)"]["printed"]
+        rows.append(dict(label=label, params=params, params_weights_only=weights, mult_adds=macs,
+                         printed_params=printed_p, printed_mult_adds_g=printed_m,
+                         params_match=params_printed_as_m(params, "down") == printed_p / 1e6,
+                         params_match_rounded=params_printed_as_m(params) == printed_p / 1e6,
+                         mult_adds_match=mult_adds_printed_as_g(macs) == printed_m))
     return rows
