@@ -11,7 +11,8 @@ archive, so a copy downloaded by hand works as well as one fetched by ``python -
     <root>/benchmark/Set5/LR_bicubic/X2/babyx2.png            Urban100, each with HR and LR_bicubic/X2-4)
     <root>/benchmark/Manga109/HR/*.png                       (by hand: no public download)
     <root>/downloads/                                        (archives fetched by download_dataset)
-    <root>/weights/mepsnet-official.pt, .safetensors         (released weights, fetched by download_weights)
+    <root>/weights/mepsnet-official.pt, .safetensors         (released weights, fetched by download_weights;
+    <root>/weights/carn-m.pth, .safetensors                   likewise carn, pcarn-m-l1, pcarn-m, pcarn-l1, pcarn)
 
 Checksums: a :class:`RemoteFile` carries a SHA-256 only where one has been published; the source of
 each is noted beside it. Where none is known the download refuses until the user passes ``--sha256``.
@@ -202,7 +203,36 @@ _MEPSNET_OFFICIAL = WeightsSpec(
     converted="mepsnet-official.safetensors",
 )
 
-WEIGHTS: dict[str, WeightsSpec] = {s.name: s for s in (_MEPSNET_OFFICIAL,)}
+# The thesis author's Part I releases (Chapter 2): MIT-licensed code and weights of N. Ahn, B. Kang and
+# K.-A. Sohn. CARN-pytorch holds the ECCV 2018 CARN and CARN-M (the authors' code reading:
+# companion.models.carn); PCARN-pytorch the thesis-era PCARN and PCARN-M generators, each after L1 training
+# ("-L1") and after adversarial + VGG fine-tuning (the thesis reading). Blob ids from the repositories' trees;
+# companion.ch2.authors_weights converts each file once (and checks the SHA-256 where one is recorded).
+def _ahn(name: str, repo: str, path: str, git_blob: str, description: str) -> WeightsSpec:
+    return WeightsSpec(name=name, description=description, source=f"github.com/nmhkahn/{repo}, {path}",
+                       url=f"https://github.com/nmhkahn/{repo}/raw/HEAD/{path}", filename=f"{name}.pth",
+                       git_blob=git_blob, converted=f"{name}.safetensors")
+
+
+_PART_ONE = (
+    _ahn("carn-m", "CARN-pytorch", "checkpoint/carn_m.pth", "8d53d106ae139203ebc9c70bb5ec03c0e7cb84bd",
+         "CARN-M, multi-scale ×2/×3/×4, G = 4 (N. Ahn, B. Kang and K.-A. Sohn, Fast, Accurate, and Lightweight "
+         "Super-Resolution with Cascading Residual Network, ECCV 2018; thesis Ch.2); the authors' code reading."),
+    _ahn("carn", "CARN-pytorch", "checkpoint/carn.pth", "2b9fb1eb75a2fdd47c1a4cc75bc505a8fa4fb504",
+         "CARN, multi-scale ×2/×3/×4 (ECCV 2018; thesis Ch.2); the authors' code reading."),
+    _ahn("pcarn-m-l1", "PCARN-pytorch", "checkpoints/PCARN-M-L1.pth", "b929aaaed5d6c4f64f48b24bb4f58f214f3242ca",
+         "PCARN-M's generator trained with L1 only (thesis Ch.2 §2.3), multi-scale, G = 4; the thesis reading."),
+    _ahn("pcarn-m", "PCARN-pytorch", "checkpoints/PCARN-M.pth", "bf3e49a655a1cd4ec4d905f82b60dfd6f7a2cb25",
+         "PCARN-M's generator after adversarial + VGG fine-tuning (thesis Ch.2 §2.3), multi-scale, G = 4; the "
+         "thesis reading."),
+    _ahn("pcarn-l1", "PCARN-pytorch", "checkpoints/PCARN-L1.pth", "33a1d7ef45deda1a32dc0d1d7c822ee783e721fe",
+         "PCARN's generator trained with L1 only (thesis Ch.2 §2.3), multi-scale; the thesis reading."),
+    _ahn("pcarn", "PCARN-pytorch", "checkpoints/PCARN.pth", "1fd2f806def0cd04fb4491457a88e4a0f3be0306",
+         "PCARN's generator after adversarial + VGG fine-tuning (thesis Ch.2 §2.3), multi-scale; the thesis "
+         "reading."),
+)
+
+WEIGHTS: dict[str, WeightsSpec] = {s.name: s for s in (_MEPSNET_OFFICIAL, *_PART_ONE)}
 
 
 def weights_spec(name: str) -> WeightsSpec:
