@@ -378,12 +378,12 @@ def test_catalogue_has_the_part_one_weights():
         "pcarn-m": ("carn_m", "thesis"), "pcarn-l1": ("carn", "thesis"), "pcarn": ("carn", "thesis")}
 
 
-def test_chapter_2_package_is_discovered_with_no_notebooks_yet():
+def test_chapter_2_package_is_discovered_with_its_notebooks():
     from companion.profiles import chapter_packages, notebook_configs
     from companion.ch2 import config
 
-    assert "ch2" in chapter_packages() and config.NOTEBOOKS == {}
-    assert not any(n.startswith("02") for n in notebook_configs())
+    assert "ch2" in chapter_packages() and set(config.NOTEBOOKS) == {"02a_carn"}
+    assert {n for n in notebook_configs() if n.startswith("02")} == {"02a_carn"}
 
 
 def _fake_release(monkeypatch, server, tmp_path, name="carn-m", layout=CARN_CODE, mobile=True):  # noqa: F811

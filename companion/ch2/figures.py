@@ -1,0 +1,223 @@
+"""Figures of ``02a_carn``: the Eq. 2.10 saving curve and a PSNR-against-Mult-Adds bubble plot after Fig. 2.9.
+
+Each function draws one figure from numbers computed elsewhere (the paper's from ``companion/paper/thesis.json``,
+ours from :mod:`companion.ch2.costs_tables` and :mod:`companion.ch2.evaluation`) and saves it with
+``run.save_figure``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from companion.ledger import load_paper
+
+#: Colours: the paper's points, ours, CARN / CARN-M among the paper's.
+PAPER_COLOUR, OURS_COLOUR, CARN_COLOUR = "#9ab0c8", "#e15759", "#4e79a7"
+#: Marker area (points²) of one million parameters in the bubble plot.
+AREA_PER_MILLION = 450.0
+#: Markers of our points, one per release.
+OURS_MARKERS = ("D", "s", "^", "v")
+
+
+def paper_points(scale: int = 4, sets: Sequence[str] = ("Set5", "Set14", "B100", "Urban100")) -> list[dict]:
+    """Table 2.4's rows at ``scale`` from the paper data: ``label`` (without the scale), ``params``,
+    ``mult_adds_g`` and ``psnr`` = {set: PSNR} for the sets the row prints (SelNet and CNF have no Urban100)."""
+    [table] = [e for e in load_paper() if e["id"] == "Table 2.4"]
+    points = []
+    for row in table["rows"]:
+        values = row["values"]
+        if values.get("Scale") != scale:
+            continue
+        points.append(dict(label=row["label"].rsplit(" x", 1)[0], params=values["Params"],
+                           mult_adds_g=values["Mult-Adds (G)"],
+                           psnr={s: values[f"{s} PSNR"] for s in sets if f"{s} PSNR" in values}))
+    return points
+
+
+def _area(params: float) -> float:
+    return AREA_PER_MILLION * params / 1e6
+
+
+def fig_eq_2_10(run, rows: Sequence[dict], *, name: str = "eq2_10_saving"):
+    """How many times fewer Mult-Adds an EResidual block costs than a residual block (Eq. 2.10, 1 / (1/G +
+    1/(2K²)), K = 3) against the group count G, with the thesis' 1.8× (G = 2) and 14× (G = 64) marked, the
+    modules' measured ratio on it, and the whole network's saving at ×4 (CARN over CARN-M's family member).
+    ``rows``: :func:`companion.ch2.costs_tables.eq_2_10_curve`."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    from companion.analysis.costs import eq_2_10_ratio
+
+    g = np.array([r["groups"] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    smooth = np.geomspace(g.min(), g.max(), 200)
+    ax.plot(smooth, 1 / (1 / smooth + 1 / 18), color=CARN_COLOUR, lw=1.5, label="Eq. 2.10: 1 / (1/G + 1/(2K²)), K=3")
+    ax.plot(g, [r["block_saving"] for r in rows], "o", color=CARN_COLOUR, ms=5,
+            label="measured: EResidual vs residual block Mult-Adds")
+    ax.plot(g, [r["network_saving"] for r in rows], "s--", color=OURS_COLOUR, ms=4, lw=1,
+            label="whole network ×4: CARN / CARN-M(G) Mult-Adds")
+    ax.axhline(18, color="0.5", ls=":", lw=1, label="limit 2K² = 18 (G → ∞)")
+    ax.axhline(1, color="0.8", lw=0.8)
+    for groups, text, dy in ((2, "thesis: 1.8×", 1.2), (64, "thesis: 14×", -2.4)):
+        value = float(1 / eq_2_10_ratio(groups))
+        ax.annotate(f"{text}\n(Eq. 2.10: {value:.2f}×)", (groups, value), xytext=(groups, value + dy * 1.6),
+                    ha="center", fontsize=8, arrowprops=dict(arrowstyle="->", lw=0.8),
+                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none"))
+    four = next((r for r in rows if r["groups"] == 4), None)
+    if four is not None:
+        ax.annotate(f"CARN-M (G=4): {four['network_saving']:.2f}× fewer\nMult-Adds than CARN at ×4",
+                    (4, four["network_saving"]), xytext=(7, 1.2), fontsize=8,
+                    arrowprops=dict(arrowstyle="->", lw=0.8, color=OURS_COLOUR))
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(g))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([str(int(v)) for v in g])
+    ax.set_ylim(0, 20)
+    ax.set_xlabel("groups G of the 3×3 convolutions")
+    ax.set_ylabel("times fewer Mult-Adds")
+    ax.set_title("Eq. 2.10: the EResidual block's saving, and the network's")
+    ax.legend(fontsize=7.5, loc="upper left")
+    run.save_figure(fig, name, caption="Eq. 2.10 against G (exact); the thesis' 1.8x and 14x are G=2 and G=64; "
+                                       "the whole network saves less (entry, fusions, exit are not grouped)")
+    return fig
+
+
+def _annotate(ax, x, y, text, area: float, colour="0.25", weight="normal", dy: float = -2):
+    """``text`` just right of a bubble of ``area`` points² centred at (x, y)."""
+    from matplotlib import patheffects
+
+    r = float(np.sqrt(area)) / 2  # scatter sizes are marker areas: s = diameter²
+    return ax.annotate(text, (x, y), xytext=(r + 2, dy), textcoords="offset points", fontsize=6.5, color=colour,
+                       fontweight=weight, va="center", zorder=5,
+                       path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
+
+
+def _declutter(fig, labels, step: float = 3.0, tries: int = 12) -> None:
+    """Nudge annotations (``ax.annotate`` with offsets in points) up or down until none overlaps an earlier one
+    of the same axes: the paper's points cluster around 100 G Mult-Adds."""
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for label in labels:
+        x0, y0 = label.xyann
+        for k in range(tries * 2 + 1):
+            shift = step * ((k + 1) // 2) * (1 if k % 2 else -1)
+            label.xyann = (x0, y0 + shift)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(label.get_window_extent(renderer))
+
+
+def fig2_9_bubbles(run, paper: Sequence[dict], ours: Sequence[dict] = (), *, sets: Sequence[str], scale: int = 4,
+                   missing: Sequence[str] = (), name: str = "fig2_9_psnr_vs_mult_adds", entry: str | None = "auto"):
+    """PSNR against Mult-Adds (log axis) with bubble area proportional to the parameters, after Fig. 2.9.
+
+    ``paper``: :func:`paper_points` (one panel per set of ``sets``, Set14 being Fig. 2.9's own); ``ours``: dicts
+    with ``label``, ``set``, ``psnr``, ``bicubic_psnr``, ``params``, ``mult_adds`` (MACs): drawn as hollow red
+    markers (one shape per release) on the panel of their set, and on panels of their own for sets the paper does not have (the
+    embedded photographs), with bicubic's PSNR as a dashed line there. ``missing``: lines saying which weights
+    were not found, written into an empty panel when there is nothing of ours. The last panel is the legend.
+    ``entry="auto"`` files the figure under Figure 2.9 in the ledger only when it holds a point of ours (a redraw
+    of the paper's numbers alone reproduces nothing)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    extra = list(dict.fromkeys(o["set"] for o in ours if o["set"] not in sets))
+    ours_labels = list(dict.fromkeys(o["label"] for o in ours))
+    panels = list(sets) + (extra or (["(ours)"] if missing else []))
+    n = len(panels) + 1
+    cols = 3 if n > 4 else n
+    rows_ = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows_, cols, figsize=(4.3 * cols, 3.6 * rows_), squeeze=False)
+    flat = axes.ravel()
+    for ax in flat[n:]:
+        ax.remove()
+    xs_all = [p["mult_adds_g"] for p in paper] + [o["mult_adds"] / 1e9 for o in ours]
+    xlim = (min(xs_all) / 1.8, max(xs_all) * 2.2) if xs_all else (1, 1e4)
+    axis_labels = []
+    for ax, panel in zip(flat, panels):
+        ax.set_xscale("log")
+        ax.set_xlim(*xlim)
+        ax.grid(True, which="major", lw=0.4, alpha=0.5)
+        ys, labels = [], []
+        for p in paper:
+            if panel not in p["psnr"]:
+                continue
+            ours_model = p["label"] in ("CARN", "CARN-M")
+            y = p["psnr"][panel]
+            ax.scatter(p["mult_adds_g"], y, s=_area(p["params"]), color=CARN_COLOUR if ours_model else PAPER_COLOUR,
+                       alpha=0.75, edgecolor="k", linewidth=0.5, zorder=2)
+            label = _annotate(ax, p["mult_adds_g"], y, p["label"], _area(p["params"]),
+                              CARN_COLOUR if ours_model else "0.25", "bold" if ours_model else "normal")
+            labels.insert(0, label) if ours_model else labels.append(label)  # CARN's labels stay put
+            ys.append(y)
+        mine = [o for o in ours if o["set"] == panel]
+        for k, o in enumerate(mine):
+            x = o["mult_adds"] / 1e9
+            marker = OURS_MARKERS[ours_labels.index(o["label"]) % len(OURS_MARKERS)]
+            ax.scatter(x, o["psnr"], s=_area(o["params"]), marker=marker, facecolor="none", edgecolor=OURS_COLOUR,
+                       linewidth=1.6, zorder=3)
+            text = f"ours: {o['label']}"
+            if panel not in sets:
+                text += f"\n{o['psnr'] - o['bicubic_psnr']:+.2f} dB over bicubic"
+            _annotate(ax, x, o["psnr"], text, _area(o["params"]), OURS_COLOUR, "bold",
+                      dy=-2 + 22 * (k - (len(mine) - 1) / 2))
+            ys.append(o["psnr"])
+        if mine and panel not in sets:
+            bicubic = mine[0]["bicubic_psnr"]
+            ax.axhline(bicubic, color="0.3", ls="--", lw=1)
+            ax.annotate(f"bicubic {bicubic:.2f} dB", (xlim[0] * 1.1, bicubic), xytext=(0, 3),
+                        textcoords="offset points", fontsize=7, color="0.3")
+            ys.append(bicubic)
+        if ys:
+            lo, hi = min(ys), max(ys)
+            pad = max(0.15, 0.12 * (hi - lo))
+            ax.set_ylim(lo - pad, hi + 2.5 * pad)
+        title = f"{panel} ×{scale}" + (" (Fig. 2.9's set)" if panel == "Set14" else "")
+        if panel not in sets:
+            title = (f"ours: {panel} ×{scale}, not a paper set" if mine else "ours: not evaluated")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("Mult-Adds (G, 1280×720 output)", fontsize=8)
+        ax.set_ylabel("PSNR (dB, Y)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        axis_labels.append(labels)
+        if not mine and panel not in sets:
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, "\n\n".join(_wrap(line, 46) for line in missing), ha="center", va="center",
+                    fontsize=7, transform=ax.transAxes,
+                    bbox=dict(boxstyle="round", facecolor="#f6f6f6", edgecolor="0.7"))
+    legend_ax = flat[n - 1]
+    legend_ax.axis("off")
+    handles = [Line2D([], [], marker="o", ls="", markerfacecolor=PAPER_COLOUR, markeredgecolor="k", ms=8,
+                      label="paper, Table 2.4 (other models)"),
+               Line2D([], [], marker="o", ls="", markerfacecolor=CARN_COLOUR, markeredgecolor="k", ms=8,
+                      label="paper, Table 2.4: CARN, CARN-M"),
+               *(Line2D([], [], marker=OURS_MARKERS[i % len(OURS_MARKERS)], ls="", markerfacecolor="none",
+                        markeredgecolor=OURS_COLOUR, mew=1.6, ms=8, label=f"ours: authors' {label} weights")
+                 for i, label in enumerate(ours_labels))]
+    if not ours:
+        handles.append(Line2D([], [], ls="", label="ours: none (no weights found)"))
+    if any(o["set"] not in sets for o in ours):
+        handles.append(Line2D([], [], color="0.3", ls="--", label="bicubic, same images"))
+    for params in (100_000, 500_000, 1_500_000):
+        handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="none", markeredgecolor="0.3",
+                              ms=float(np.sqrt(_area(params))), label=f"{params / 1e6:g}M parameters"))
+    legend_ax.legend(handles=handles, loc="center", fontsize=8, frameon=False, labelspacing=1.3,
+                     title="bubble area = parameters", title_fontsize=8)
+    fig.suptitle(f"PSNR against Mult-Adds at ×{scale} (after Fig. 2.9)", fontsize=11)
+    fig.tight_layout()
+    for labels in axis_labels:
+        _declutter(fig, labels)
+    caption = (f"Table 2.4's x{scale} PSNR against Mult-Adds, bubble area = parameters; ours: "
+               + (", ".join(sorted({f"{o['label']} on {o['set']}" for o in ours})) or "none (weights not found)"))
+    if entry == "auto":
+        entry = "Figure 2.9" if ours else None
+    run.save_figure(fig, name, entry=entry, caption=caption)
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
