@@ -77,3 +77,20 @@ def rgb16_png(path, h: int = 4, w: int = 5):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
     return path
+
+
+@pytest.fixture
+def zoo(tmp_path, monkeypatch):
+    """A temporary model zoo holding a current ch7/07b/mepsnet-seed0 (an untrained quick-size MEPSNet)."""
+    import torch
+
+    from companion.ch7.commands import zoo_entry
+    from companion.models import build_model
+    from companion.zoo import save_entry
+
+    monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
+    entry = zoo_entry("mepsnet")
+    torch.manual_seed(3)
+    model = build_model("mepsnet", **entry.config)
+    save_entry(entry, model, {"steps": 1, "seconds": 0.1, "val_psnr": 20.0, "val": [], "loss_curve": []})
+    return entry, model.eval()

@@ -317,20 +317,6 @@ def test_bad_checkpoint_files_are_one_line(tmp_path, images, capsys, checkpoint_
     assert not (images[0].parent / "restored").exists()
 
 
-@pytest.fixture
-def zoo(tmp_path, monkeypatch):
-    """A temporary model zoo holding a current ch7/07b/mepsnet-seed0 (an untrained quick-size MEPSNet)."""
-    from companion.ch7.commands import zoo_entry
-    from companion.zoo import save_entry
-
-    monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
-    entry = zoo_entry("mepsnet")
-    torch.manual_seed(3)
-    model = build_model("mepsnet", **entry.config)
-    save_entry(entry, model, {"steps": 1, "seconds": 0.1, "val_psnr": 20.0, "val": [], "loss_curve": []})
-    return entry, model.eval()
-
-
 def test_zoo_is_the_default_and_restores_with_the_zoo_entry(tmp_path, images, zoo, capsys):
     entry, model = zoo
     for argv in (["restore", str(images[0])], ["restore", str(images[0]), "--checkpoint", "zoo"]):

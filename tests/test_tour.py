@@ -25,20 +25,6 @@ ENTRY = "ch7/07b/mepsnet-seed0"
 
 
 @pytest.fixture
-def zoo(tmp_path, monkeypatch):
-    """A temporary model zoo holding a current ch7/07b/mepsnet-seed0 (an untrained quick-size MEPSNet)."""
-    from companion.ch7.commands import zoo_entry
-    from companion.zoo import save_entry
-
-    monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
-    entry = zoo_entry("mepsnet")
-    torch.manual_seed(3)
-    model = build_model("mepsnet", **entry.config)
-    save_entry(entry, model, {"steps": 1, "seconds": 0.1, "val_psnr": 20.0, "val": [], "loss_curve": []})
-    return entry, model.eval()
-
-
-@pytest.fixture
 def no_zoo(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "empty"))
 

@@ -65,6 +65,7 @@ import torch
 
 from companion.atomic import atomic_path
 from companion.data import folders
+from companion.engine.checkpoint import first_names, key_map_problems
 from companion.errors import CompanionError
 from companion.models import build_model, model_label
 from companion.models.carn import DIV2K_MEAN
@@ -136,9 +137,7 @@ def _download_hint(path: Path) -> str:
 
 # --- layout and configuration ------------------------------------------------------------------------
 
-def _first(names, n: int = 4) -> str:
-    names = list(names)
-    return ", ".join(names[:n]) + (f" (+{len(names) - n} more)" if len(names) > n else "")
+_first = first_names
 
 
 def _not_a_carn(state: Mapping, source: str) -> CompanionError:
@@ -317,20 +316,7 @@ def convert_reference_state_dict(state: Mapping[str, torch.Tensor], *, source: s
             return (3, 3, 1, 1) if key.endswith("weight") else (3,)
         return shapes[target]
 
-    problems = []
-    missing = [k for k, t in keymap.items() if t is not None and k not in state]
-    unexpected = [str(k) for k in state if k not in keymap]
-    not_tensors = [k for k in state if k in keymap and not isinstance(state[k], torch.Tensor)]
-    if missing:
-        problems.append(f"missing {len(missing)} key(s): {_first(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {len(unexpected)} key(s): {_first(unexpected)}")
-    if not_tensors:
-        problems.append(f"not tensors: {_first(not_tensors)}")
-    wrong = [f"{k} {tuple(state[k].shape)} vs {expected(k)}" for k in keymap
-             if isinstance(state.get(k), torch.Tensor) and tuple(state[k].shape) != expected(k)]
-    if wrong:
-        problems.append(f"shapes differ (file vs expected): {_first(wrong)}")
+    problems = key_map_problems(state, keymap, expected, unmapped_optional=True)
     if not problems:
         problems += _check_mean_shifts(state)
         canonical: dict[str, str] = {}

@@ -57,6 +57,7 @@ import torch
 
 from companion.atomic import atomic_path
 from companion.data import folders
+from companion.engine.checkpoint import first_names, key_map_problems
 from companion.errors import CompanionError
 from companion.models.mepsnet import DIV2K_MEAN, PAPER_CONFIG, MEPSNet
 
@@ -155,9 +156,7 @@ def reference_config(ref: Mapping) -> dict:
     return cfg
 
 
-def _first(names, n: int = 4) -> str:
-    names = list(names)
-    return ", ".join(names[:n]) + (f" (+{len(names) - n} more)" if len(names) > n else "")
+_first = first_names
 
 
 def _strip_prefix(ref: Mapping) -> dict:
@@ -217,22 +216,9 @@ def convert_reference_state_dict(ref: Mapping[str, torch.Tensor], config: Mappin
             return (k_templates, 1, 1, 1, 1)
         return shapes[target]
 
-    problems = []
-    missing = [k for k in keymap if k not in ref]
-    unexpected = [k for k in ref if k not in keymap]
-    not_tensors = [k for k in ref if k in keymap and not isinstance(ref[k], torch.Tensor)]
-    if missing:
-        problems.append(f"missing {len(missing)} key(s): {_first(missing)}")
-    if unexpected:
-        hint = " (these are companion key names: load them with MEPSNet().load_state_dict)" \
-            if "extract.0.weight" in ref else ""
-        problems.append(f"unexpected {len(unexpected)} key(s): {_first(unexpected)}{hint}")
-    if not_tensors:
-        problems.append(f"not tensors: {_first(not_tensors)}")
-    wrong = [f"{k} {tuple(ref[k].shape)} vs {expected_shape(k)}" for k in keymap
-             if isinstance(ref.get(k), torch.Tensor) and tuple(ref[k].shape) != expected_shape(k)]
-    if wrong:
-        problems.append(f"shapes differ (file vs expected): {_first(wrong)}")
+    hint = " (these are companion key names: load them with MEPSNet().load_state_dict)" \
+        if "extract.0.weight" in ref else ""
+    problems = key_map_problems(ref, keymap, expected_shape, unexpected_hint=hint)
     if not problems:
         problems += _check_mean_shifts(ref)
         bank = ref["bank.templates"]

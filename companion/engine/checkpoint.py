@@ -103,8 +103,36 @@ def read_checkpoint(path) -> dict:
 
 
 def _first(names, n: int = 4) -> str:
-    names = sorted(names)
+    return first_names(sorted(names), n)
+
+
+def first_names(names, n: int = 4) -> str:
+    """The first ``n`` of ``names``, comma-separated, with ``(+k more)``: lists of keys in one-line errors."""
+    names = [str(name) for name in names]
     return ", ".join(names[:n]) + (f" (+{len(names) - n} more)" if len(names) > n else "")
+
+
+def key_map_problems(state: dict, keymap: dict, expected_shape, *, unmapped_optional: bool = False,
+                     unexpected_hint: str = "") -> list[str]:
+    """What stops a foreign state dict (e.g. an authors' release) from loading through ``keymap``
+    (``{file key: companion key, or None for a key that is checked but not loaded}``): missing keys, unexpected
+    keys (followed by ``unexpected_hint``), values that are not tensors, shapes that differ from
+    ``expected_shape(file key)``. ``unmapped_optional``: keys mapped to None may be absent. Empty when it fits."""
+    problems = []
+    missing = [k for k, t in keymap.items() if k not in state and not (unmapped_optional and t is None)]
+    unexpected = [str(k) for k in state if k not in keymap]
+    not_tensors = [k for k in state if k in keymap and not isinstance(state[k], torch.Tensor)]
+    if missing:
+        problems.append(f"missing {len(missing)} key(s): {first_names(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)} key(s): {first_names(unexpected)}{unexpected_hint}")
+    if not_tensors:
+        problems.append(f"not tensors: {first_names(not_tensors)}")
+    wrong = [f"{k} {tuple(state[k].shape)} vs {expected_shape(k)}" for k in keymap
+             if isinstance(state.get(k), torch.Tensor) and tuple(state[k].shape) != expected_shape(k)]
+    if wrong:
+        problems.append(f"shapes differ (file vs expected): {first_names(wrong)}")
+    return problems
 
 
 def check_fits(path, state: dict, model: nn.Module | None, model_name: str | None) -> None:
