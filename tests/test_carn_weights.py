@@ -382,8 +382,8 @@ def test_chapter_2_package_is_discovered_with_its_notebooks():
     from companion.profiles import chapter_packages, notebook_configs
     from companion.ch2 import config
 
-    assert "ch2" in chapter_packages() and set(config.NOTEBOOKS) == {"02a_carn"}
-    assert {n for n in notebook_configs() if n.startswith("02")} == {"02a_carn"}
+    assert "ch2" in chapter_packages() and set(config.NOTEBOOKS) == {"02a_carn", "02b_initialisation"}
+    assert {n for n in notebook_configs() if n.startswith("02")} == {"02a_carn", "02b_initialisation"}
 
 
 def _fake_release(monkeypatch, server, tmp_path, name="carn-m", layout=CARN_CODE, mobile=True):  # noqa: F811

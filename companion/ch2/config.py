@@ -1,4 +1,5 @@
-"""Profiles of the Chapter 2 notebooks: ``02a_carn`` (:class:`CARNConfig`); ``02b``–``02d`` add theirs here.
+"""Profiles of the Chapter 2 notebooks: ``02a_carn`` (:class:`CARNConfig`), ``02b_initialisation``
+(:class:`InitConfig`, described at the end of this docstring); ``02c``–``02d`` add theirs here.
 
 ``02a_carn`` trains nothing: it explains CARN and CARN-M, counts their costs exactly (the same numbers at every
 profile) and evaluates the authors' released weights, where the user has them, under the SR protocol
@@ -14,10 +15,25 @@ profile) and evaluates the authors' released weights, where the user has them, u
 The weights are looked up, never downloaded: first where ``python -m companion download NAME`` puts them
 (``<data root>/weights/``), then in ``weights_search`` (folders holding the authors' own files, e.g.
 ``carn_m.pth``; relative paths are read from the repository root).
+
+``02b_initialisation`` (:class:`InitConfig`) draws Figs. 2.6-2.7 from the untrained paper-size single-scale ×4
+CARN under Table 2.3's six schemes (:data:`TABLE_2_3_INITS`) at every profile (the thesis' 100K weights, 1000
+bins on ±0.15; activations clipped to ±0.5 on a batch of real LR patches), and trains Table 2.3:
+
+* ``full``: the authors' experiment (:data:`PAPER_INIT_TRAINING`: DIV2K, batch 16 of 32×32 LR patches, 400K
+  steps, LR 1e-4 halved every 180K, gradient clip 10, L1), paper-size CARN ×4, scored on Set14 ×4, 3 seeds;
+* ``quick``: the quick-size CARN (C = 32) ×4 on 20×20 LR patches of eight embedded photographs
+  (:data:`TRAIN_IMAGES`), batch 8, the same 110 steps for every run (what fits the notebook's 5 minutes on two
+  cores), LR 5e-4 (constant; fixed beforehand, never tuned on the held-out images), the paper's L1 loss, Adam
+  betas and gradient clip; 3 seeds; scored on the three held-out photographs (:data:`HELD_OUT`) whole. Two runs
+  side by side, one thread each. The activation batch is 4 LR patches of 48 px;
+* ``smoke``: every code path in seconds (5,000 weights, a 16-px patch, 3 steps, one 48-px test crop).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from companion.engine.settings import TrainConfig
 
 #: Table 2.4's test sets, in the order the table prints them.
 PAPER_SETS = ("Set5", "Set14", "B100", "Urban100")
@@ -68,5 +84,88 @@ CARN_PROFILES = {
                        ratio_groups=_GROUPS),
 }
 
+
+# --------------------------------------------------------------------------------------------------------
+# 02b_initialisation: Figs. 2.6-2.7 (untrained, paper size) and Table 2.3 (trained, with seeds).
+
+#: Table 2.3's six initialisations, in the table's order (keys of companion.ch2.initialisation.INITS).
+TABLE_2_3_INITS = ("msra_normal_0.1", "msra_uniform_0.1", "default_0.1", "msra_normal_1.0", "msra_uniform_1.0",
+                   "default_1.0")
+#: The embedded photographs held out for Table 2.3's evaluation (never trained on, never used to choose a
+#: setting): the three everyday scenes Chapter 7 also tests on. The other eight train.
+HELD_OUT = ("china", "flower", "rocket")
+TRAIN_IMAGES = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "ihc", "motorcycle_left",
+                "motorcycle_right", "retina")
+
+#: The authors' Table 2.3 experiment (nmhkahn/PCARN-pytorch, ``script/init.sh`` with ``ecarn/solver.py``):
+#: single-scale x4 CARN (their ``ablation.m5``, Table 2.1's "+Residual"), L1, Adam (0.9, 0.999, 1e-8), LR 1e-4
+#: halved every 180K steps (``StepLR``), batch 16 of 32x32 LR patches, 400K steps, gradient norm clipped to 10,
+#: evaluated on Set14 x4 (``script/init_infer.sh``).
+PAPER_INIT_TRAINING = TrainConfig(steps=400_000, batch_size=16, lr=1e-4, milestones=(180_000, 360_000), gamma=0.5,
+                                  betas=(0.9, 0.999), eps=1e-8, grad_clip=10.0)
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """02b: the six initialisations of Table 2.3: weight and pre-ReLU activation histograms (Figs. 2.6-2.7) of
+    the untrained paper-size CARN, and Table 2.3 trained at this profile's scale with seeds."""
+
+    source: str                      # "bundled" (embedded images) or "data" (DIV2K train, eval_set test)
+    inits: tuple[str, ...]           # TABLE_2_3_INITS keys
+    # Figs. 2.6-2.7: no training
+    hist_size: str                   # model size of the histograms ("paper": C=64, single-scale x4)
+    weight_samples: int              # weights drawn per model for Fig. 2.6 (the thesis: 100K)
+    weight_bins: int                 # bins of Fig. 2.6 (the thesis: 1000)
+    weight_range: float              # x range of Fig. 2.6 is +-weight_range (the thesis: 0.15)
+    act_images: tuple[str, ...]      # embedded photographs the activation batch is cut from
+    act_batch: int                   # LR patches in the activation batch
+    act_patch: int                   # their side, LR px
+    act_bins: int                    # bins of Fig. 2.7
+    act_clip: float                  # Fig. 2.7 clips activations to +-act_clip (the thesis: 0.5)
+    resnet: str                      # torchvision ResNet drawn beside ours in Fig. 2.6 ("" = none)
+    # Table 2.3: training
+    size: str                        # model size trained ("quick" or "paper"), single-scale at `scale`
+    scale: int
+    patch: int                       # LR patch side
+    train: TrainConfig
+    loss: str                        # companion.engine.loop.LOSSES key
+    seeds: int                       # seeds per initialisation (SEED, SEED + 1, ...)
+    train_images: tuple[str, ...]    # embedded photographs trained on ("bundled")
+    eval_set: str                    # "embedded" (the held-out photographs) or a companion.data.sr.BENCHMARKS name
+    eval_images: tuple[str, ...]     # the held-out embedded photographs ("embedded")
+    eval_crop: int                   # centre crop of each HR test image, px (0 = whole)
+    train_workers: int               # runs side by side on a CPU, one thread each
+
+    def required_folders(self) -> tuple[str, ...]:
+        """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
+        if self.source != "data":
+            return ()
+        return ("DIV2K",) + (() if self.eval_set == "embedded" else (f"benchmark/{self.eval_set}",))
+
+
+_HIST = dict(inits=TABLE_2_3_INITS, hist_size="paper", weight_samples=100_000, weight_bins=1000, weight_range=0.15,
+             act_bins=100, act_clip=0.5)
+
+INIT_PROFILES = {
+    "smoke": InitConfig(source="bundled", **{**_HIST, "weight_samples": 5_000, "weight_bins": 100},
+                        act_images=("astronaut",), act_batch=1, act_patch=16, resnet="resnet18", size="quick",
+                        scale=4, patch=8,
+                        train=TrainConfig(steps=3, batch_size=2, lr=5e-4, betas=(0.9, 0.999), grad_clip=10.0),
+                        loss="l1", seeds=2, train_images=("astronaut",), eval_set="embedded",
+                        eval_images=("rocket",), eval_crop=48, train_workers=1),
+    # CPU scale: the quick-size CARN (C=32, B=U=3, single-scale x4), 8 photographs to train, 3 held out, 3 seeds,
+    # the same fixed number of steps for every run; the paper's loss, Adam betas and gradient clip; a larger
+    # LR and a short run in place of 400K steps (see 02b's notebook for what that changes).
+    "quick": InitConfig(source="bundled", **_HIST, act_images=TRAIN_IMAGES, act_batch=4, act_patch=48,
+                        resnet="resnet50", size="quick", scale=4, patch=20,
+                        train=TrainConfig(steps=110, batch_size=8, lr=5e-4, betas=(0.9, 0.999), grad_clip=10.0),
+                        loss="l1", seeds=3, train_images=TRAIN_IMAGES, eval_set="embedded", eval_images=HELD_OUT,
+                        eval_crop=0, train_workers=2),
+    # The authors' experiment: paper-size single-scale x4 CARN, DIV2K, Set14 (see PAPER_INIT_TRAINING).
+    "full": InitConfig(source="data", **_HIST, act_images=TRAIN_IMAGES, act_batch=16, act_patch=48,
+                       resnet="resnet50", size="paper", scale=4, patch=32, train=PAPER_INIT_TRAINING, loss="l1",
+                       seeds=3, train_images=(), eval_set="Set14", eval_images=(), eval_crop=0, train_workers=1),
+}
+
 #: notebook stem -> {profile: config}; see :mod:`companion.profiles`.
-NOTEBOOKS: dict[str, dict[str, object]] = {"02a_carn": CARN_PROFILES}
+NOTEBOOKS: dict[str, dict[str, object]] = {"02a_carn": CARN_PROFILES, "02b_initialisation": INIT_PROFILES}

@@ -1,4 +1,6 @@
-"""Figures of ``02a_carn``: the Eq. 2.10 saving curve and a PSNR-against-Mult-Adds bubble plot after Fig. 2.9.
+"""Figures of ``02a_carn`` (the Eq. 2.10 saving curve and a PSNR-against-Mult-Adds bubble plot after Fig. 2.9)
+and of ``02b_initialisation`` (Figs. 2.6-2.7 under Table 2.3's six initialisations, the activation spread with
+depth, and Table 2.3 beside ours).
 
 Each function draws one figure from numbers computed elsewhere (the paper's from ``companion/paper/thesis.json``,
 ours from :mod:`companion.ch2.costs_tables` and :mod:`companion.ch2.evaluation`) and saves it with
@@ -221,3 +223,213 @@ def _wrap(text: str, width: int) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(text, width))
+
+
+# --------------------------------------------------------------------------------------------------------
+# 02b_initialisation: Figs. 2.6-2.7 and Table 2.3 (data from companion.ch2.initialisation).
+
+#: One colour per Table 2.3 scheme (keys of companion.ch2.initialisation.INITS): 0.1× light, 1.0× dark.
+INIT_COLOURS = {"msra_normal_0.1": "#9ecae1", "msra_uniform_0.1": "#fdae6b", "default_0.1": "#a1d99b",
+                "msra_normal_1.0": "#2171b5", "msra_uniform_1.0": "#d94801", "default_1.0": "#238b45"}
+#: Colours of a CARN's parts in Fig. 2.6 (companion.ch2.initialisation.KINDS).
+KIND_COLOURS = {"entry 3×3": "#e15759", "residual 3×3": "#4e79a7", "1×1 local fusion": "#f28e2b",
+                "1×1 global fusion": "#edc948", "upsampler 3×3": "#76b7b2", "exit 3×3": "#b07aa1"}
+
+
+def _init_label(key: str) -> str:
+    from companion.ch2.initialisation import INITS
+
+    return INITS[key].label
+
+
+def fig2_6_weight_histograms(run, weights: dict, *, limit: float, name: str = "fig2_6_weight_histograms"):
+    """Fig. 2.6 for every scheme: one panel per row of Table 2.3 with the histogram of the sampled conv weights of
+    the untrained CARN, stacked by the part of the network they come from (so the mixture of fan-ins the caption
+    mentions shows), and the ResNet's weights under the same scheme as a black line. ``weights``:
+    :func:`companion.ch2.initialisation.weight_histograms`. y: share of the sampled weights per bin."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    keys = list(weights)
+    cols = 3 if len(keys) > 2 else len(keys)
+    rows = int(np.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
+    kinds_seen: list[str] = []
+    resnet_name = None
+    for ax, key in zip(axes.ravel(), keys):
+        w = weights[key]
+        edges, n = w["total"]["edges"], w["total"]["n"]
+        base = np.zeros(len(edges) - 1)
+        for kind in w["kinds"]:
+            share = w["by_kind"][kind] / n
+            ax.stairs(base + share, edges, baseline=base, fill=True, color=KIND_COLOURS.get(kind, "0.6"), lw=0)
+            base = base + share
+            if kind not in kinds_seen:
+                kinds_seen.append(kind)
+        text = f"CARN std {w['total']['std']:.4f}"
+        if "resnet" in w:
+            r = w["resnet"]
+            resnet_name = w["resnet_name"]
+            ax.stairs(r["counts"] / r["n"], edges, color="k", lw=0.7)
+            text += f"\n{resnet_name} std {r['std']:.4f}"
+        text += f"\nbeyond ±{limit:g}: {w['total']['outside'] / n:.1%}"
+        ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                bbox=dict(boxstyle="round,pad=0.25", facecolor="white", edgecolor="0.8"))
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(0, None)
+        ax.set_title(_init_label(key), fontsize=9, fontweight="bold")
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("initial weight value", fontsize=8)
+        ax.set_ylabel(f"share of {n:,} weights per bin", fontsize=8)
+    for ax in axes.ravel()[len(keys):]:
+        ax.remove()
+    handles = [Patch(facecolor=KIND_COLOURS.get(k, "0.6"), label=f"CARN: {k}") for k in kinds_seen]
+    if resnet_name:
+        handles.append(Line2D([], [], color="k", lw=1, label=f"{resnet_name} (torchvision), same scheme"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.01))
+    bins = len(weights[keys[0]]["total"]["edges"]) - 1
+    fig.suptitle(f"Fig. 2.6: initial conv weights of the paper-size CARN under Table 2.3's schemes "
+                 f"({weights[keys[0]]['total']['n']:,} weights, {bins} bins, zero biases left out)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    run.save_figure(fig, name, entry="Figure 2.6",
+                    caption="Initial conv-weight histograms of the untrained paper-size CARN per Table 2.3 scheme, "
+                            "stacked by part (fan-in), with a torchvision ResNet under the same scheme")
+    return fig
+
+
+def fig2_7_activation_histograms(run, acts: dict, *, clip: float, name: str = "fig2_7_activation_histograms"):
+    """Fig. 2.7 for every scheme: normalised histograms of the pre-ReLU activations of the untrained CARN on one
+    real batch, clipped to ±``clip`` as the thesis does, at (a) the first layer, (b) the second and (c) the last
+    cascading block (rows), one column per scheme. Each panel gives the std and the shares within half a bin
+    of zero and beyond the clip (piled into the edge bins). ``acts``:
+    :func:`companion.ch2.initialisation.activation_histograms`."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from companion.ch2.initialisation import GROUPS, activation_reading
+
+    keys = list(acts)
+    fig, axes = plt.subplots(len(GROUPS), len(keys), figsize=(2.55 * len(keys), 2.2 * len(GROUPS)),
+                             squeeze=False, sharex=True)
+    for c, key in enumerate(keys):
+        for r, group in enumerate(GROUPS):
+            ax = axes[r, c]
+            g = acts[key]["groups"][group]
+            h = g["hist"]
+            ax.stairs(h["counts"] / h["n"], h["edges"], fill=True, color=INIT_COLOURS.get(key, "0.5"))
+            ax.set_xlim(-clip, clip)
+            ax.set_ylim(0, None)
+            ax.text(0.03, 0.96, f"std {g['std']:.3g}\n|a|<{clip / len(h['counts']):.3g}: {g['share_near_zero']:.0%}"
+                                f"\n|a|>{clip:g}: {g['share_beyond_clip']:.0%}",
+                    transform=ax.transAxes, ha="left", va="top", fontsize=6,
+                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.85", alpha=0.9))
+            ax.tick_params(labelsize=6)
+            if r == 0:
+                ax.set_title(_init_label(key), fontsize=8, fontweight="bold")
+            if c == 0:
+                ax.set_ylabel(f"({'abc'[r]}) {group}\nshare per bin", fontsize=7)
+            if r == len(GROUPS) - 1:
+                ax.set_xlabel("pre-ReLU activation (clipped)", fontsize=7)
+    handles = [Patch(facecolor=INIT_COLOURS.get(k, "0.5"),
+                     label=f"{_init_label(k)}: {activation_reading(acts[k], clip)['reading']}") for k in keys]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False, bbox_to_anchor=(0.5, -0.01),
+               title="scheme: what the last block does (measured)", title_fontsize=7.5)
+    fig.suptitle(f"Fig. 2.7: pre-ReLU activations of the untrained paper-size CARN, clipped to ±{clip:g}, "
+                 "normalised", fontsize=10)
+    fig.tight_layout(rect=(0, 0.09, 1, 0.97))
+    run.save_figure(fig, name, entry="Figure 2.7",
+                    caption="Pre-ReLU activation histograms (clipped, normalised) at the first layer, the second and "
+                            "the last cascading block of the untrained CARN, per Table 2.3 scheme")
+    return fig
+
+
+def fig2_7_depth_profile(run, acts: dict, *, name: str = "fig2_7_activation_std_by_depth"):
+    """The std of every ReLU input of the untrained CARN against its depth, one line per scheme (log scale), the
+    cascading blocks shaded: the numbers behind Fig. 2.7's three rows, at every depth. ``acts``:
+    :func:`companion.ch2.initialisation.activation_histograms`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.0, 4.2))
+    keys = list(acts)
+    profile = acts[keys[0]]["profile"]
+    blocks = sorted({p["name"].split(".")[0] for p in profile if p["name"].startswith("block")})
+    for i, block in enumerate(blocks):
+        depths = [p["depth"] for p in profile if p["name"].startswith(block + ".")]
+        ax.axvspan(min(depths) - 0.5, max(depths) + 0.5, color="0.93" if i % 2 == 0 else "0.97", zorder=0)
+        ax.text((min(depths) + max(depths)) / 2, 1.01, f"cascading block {block[5:]}",
+                transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7, color="0.35")
+    for key in keys:
+        p = acts[key]["profile"]
+        ax.plot([q["depth"] for q in p], [q["std"] for q in p], "o-", ms=3, lw=1.3, color=INIT_COLOURS.get(key, "k"),
+                label=_init_label(key))
+    ax.set_yscale("log")
+    ax.set_xticks([q["depth"] for q in profile])
+    ax.set_xticklabels([q["name"].replace("block", "b").replace(".unit", ".u").replace(".relu", ".r")
+                        .replace("upsample", "up") for q in profile], rotation=90, fontsize=6)
+    ax.set_ylabel("std of the ReLU input (log)", fontsize=8)
+    ax.set_xlabel("ReLU input, in forward order (b: block, u: residual unit, r1: after conv1, r2: skip + conv2)",
+                  fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(True, axis="y", which="major", lw=0.4, alpha=0.5)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="Table 2.3 scheme",
+              title_fontsize=7)
+    ax.set_title("Pre-ReLU activation spread with depth, untrained paper-size CARN, one real batch", fontsize=9,
+                 pad=14)
+    fig.tight_layout()
+    run.save_figure(fig, name, entry="Figure 2.7",
+                    caption="Std of every pre-ReLU activation of the untrained CARN against depth, per Table 2.3 "
+                            "scheme")
+    return fig
+
+
+def fig_table_2_3(run, results: dict, summary: dict, paper: dict, *, name: str = "table2_3_initialisation"):
+    """Table 2.3 side by side: the paper's PSNR ± std per scheme (left), ours at this profile's scale as the gain
+    over bicubic on the held-out images, every seed a dot and the mean ± std a bar (middle), and the mean
+    training loss curves (right, log scale). ``results``: :func:`companion.ch2.initialisation.run_table_2_3`;
+    ``summary``: its :func:`companion.ch2.initialisation.summarise`; ``paper``:
+    :func:`companion.ch2.initialisation.paper_table_2_3`."""
+    import matplotlib.pyplot as plt
+
+    keys = list(summary)
+    labels = [_init_label(k) for k in keys]
+    y = np.arange(len(keys))[::-1]
+    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(14.5, 3.9), gridspec_kw=dict(width_ratios=[1, 1, 1.15]))
+    for yi, key in zip(y, keys):
+        colour = INIT_COLOURS.get(key, "k")
+        m, s = paper[key]["psnr"]
+        a0.errorbar(m, yi, xerr=s, fmt="o", color=colour, capsize=3, ms=6)
+        gains = [r["gain"] for r in results[key]]
+        a1.scatter(gains, [yi] * len(gains), s=14, color=colour, alpha=0.6, zorder=3)
+        gm, gs = summary[key]["gain"]
+        a1.errorbar(gm, yi, xerr=gs, fmt="D", color=colour, mec="k", capsize=3, ms=6, zorder=4)
+        curves = [r["loss_curve"] for r in results[key] if r["loss_curve"]]
+        if curves:
+            steps = [p[0] for p in curves[0]]
+            mean = np.mean([[p[1] for p in c] for c in curves], axis=0)
+            a2.plot(steps, mean, color=colour, lw=1.5, label=labels[keys.index(key)])
+    for ax in (a0, a1):
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.grid(True, axis="x", lw=0.4, alpha=0.5)
+        ax.tick_params(axis="x", labelsize=7)
+    a0.set_xlabel("PSNR (dB), ± over repeated runs", fontsize=8)
+    a0.set_title("paper, Table 2.3 (x4, L1 CARN, 400K steps)", fontsize=9)
+    row = summary[keys[0]]
+    a1.axvline(0, color="0.3", ls="--", lw=1)
+    a1.set_xlabel(f"PSNR gain over bicubic (dB, Y); bicubic {row['bicubic_psnr']:.2f} dB", fontsize=8)
+    a1.set_title(f"ours: {row['steps']} steps, {row['seeds']} seeds (dots), mean ± std", fontsize=9)
+    a2.set_yscale("log")
+    a2.set_xlabel("training step", fontsize=8)
+    a2.set_ylabel("L1 training loss (mean over seeds)", fontsize=8)
+    a2.tick_params(which="both", labelsize=7)
+    a2.grid(True, which="both", lw=0.3, alpha=0.4)
+    a2.legend(fontsize=7, frameon=False, loc="best")
+    a2.set_title("ours: training loss", fontsize=9)
+    fig.suptitle("Table 2.3: the six initialisations, the paper's numbers and ours at small scale", fontsize=10)
+    fig.tight_layout()
+    run.save_figure(fig, name, entry="Table 2.3",
+                    caption="Table 2.3: paper PSNR per initialisation beside our small-scale gain over bicubic on "
+                            "held-out images (seeds as dots) and the training loss curves")
+    return fig
