@@ -65,6 +65,15 @@ def test_committed_without_outputs(path):
         assert cell.execution_count is None, f"{path.name} cell {i + 1} carries an execution count"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 cell ids (a missing one is a warning today and an error in later nbformat versions)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    ids = [cell.get("id") for cell in cells]
+    assert None not in ids, f"{path.name}: cells {[i + 1 for i, x in enumerate(ids) if x is None]} have no id"
+    assert len(set(ids)) == len(ids), f"{path.name}: duplicate cell ids"
+
+
 def test_the_checked_cells_are_the_exact_counts():
     """The checked cells are the paper-size parameter counts of 07b and 07c (exact at any profile), one expected
     printout per checked cell."""
