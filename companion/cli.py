@@ -147,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     dl = sub.add_parser("download", help="download a dataset (SHA-256 verified) or released weights (verified "
                                          "by git blob id, converted once to safetensors); resumable")
-    dl.add_argument("name", help="DIV2K, Set5, Set14, B100, Urban100, Manga109, or weights: mepsnet-official "
-                                 "(the MEPSNet authors' checkpoint, into <data>/weights/)")
+    dl.add_argument("name", help="DIV2K, Set5, Set14, B100, Urban100, Manga109, or authors' weights (into "
+                                 "<data>/weights/): mepsnet-official, carn, carn-m, pcarn, pcarn-l1, pcarn-m, "
+                                 "pcarn-m-l1")
     dl.add_argument("--data", help="data folder (default: $COMPANION_DATA, else data/)")
     dl.add_argument("--sha256", help="expected SHA-256 where the catalogue has none (for weights: an extra check)")
     dl.add_argument("--part", action="append", help="optional part, e.g. x2, x3, x4 for DIV2K's bicubic LR "

@@ -288,3 +288,12 @@ def test_train_command_trains_resumes_and_refuses_a_mismatched_checkpoint(tmp_pa
     err = capsys.readouterr().err
     assert err.startswith("error:") and "depth" in err and "features" in err
     assert ckpt.read_bytes() == before  # nothing overwritten
+
+
+def test_download_help_names_every_weights_file_the_catalogue_knows(capsys):
+    from companion.data import folders
+
+    assert main(["download", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    missing = [name for name in folders.WEIGHTS if name.lower() not in text.lower()]
+    assert not missing, f"`download --help` does not name {missing}"
