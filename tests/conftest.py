@@ -84,12 +84,12 @@ def zoo(tmp_path, monkeypatch):
     """A temporary model zoo holding a current ch7/07b/mepsnet-seed0 (an untrained quick-size MEPSNet)."""
     import torch
 
-    from companion.ch7.commands import zoo_entry
+    from companion.ch7.zoo import restore_entry
     from companion.models import build_model
     from companion.zoo import save_entry
 
     monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
-    entry = zoo_entry("mepsnet")
+    entry = restore_entry("mepsnet")
     torch.manual_seed(3)
     model = build_model("mepsnet", **entry.config)
     save_entry(entry, model, {"steps": 1, "seconds": 0.1, "val_psnr": 20.0, "val": [], "loss_curve": []})

@@ -135,26 +135,19 @@ def _zoo_alternatives(model: str) -> str:
             f"{model}`) or --checkpoint FILE.safetensors (with a FILE.safetensors.json sidecar)")
 
 
-def zoo_entry(model: str = "mepsnet"):
-    """The zoo entry ``restore --checkpoint zoo`` and the quickstart use for ``model``
-    (:func:`companion.ch7.zoo.restore_entry`: Table 7.1's seed-0 run, ``ch7/07b/<model>-seed0``)."""
-    from companion.ch7.zoo import restore_entry
-
-    return restore_entry(model)
-
-
 def zoo_model(model: str = "mepsnet", *, alternatives: str = ""):
     """``(model in eval mode, description)`` of the zoo entry ``restore --checkpoint zoo`` uses for ``model``
-    (:func:`zoo_entry`, loaded by :func:`companion.zoo.load_entry`). The description names the entry, its steps
-    and final validation PSNR: ``zoo ch7/07b/mepsnet-seed0 (3000 steps, val 26.9 dB)``.
+    (:func:`companion.ch7.zoo.restore_entry`, loaded by :func:`companion.zoo.load_entry`). The description names
+    the entry, its steps and final validation PSNR: ``zoo ch7/07b/mepsnet-seed0 (3000 steps, val 26.9 dB)``.
 
     A missing or stale entry (or weights that do not load) is a one-line :class:`CompanionError` giving the
     fix, ``python -m companion zoo build <entry>``, followed by ``alternatives`` (e.g. other --checkpoint values).
     """
+    from companion.ch7.zoo import restore_entry
     from companion.errors import CompanionError
     from companion.zoo import load_entry, status, zoo_dir
 
-    entry = zoo_entry(model)
+    entry = restore_entry(model)
     tail = f"; {alternatives}" if alternatives else ""
     state = status(entry)
     if state == "missing":
