@@ -44,8 +44,10 @@ def test_mepsnet_full_profile_is_section_7_5():
     assert isinstance(train, TrainConfig)
     train.check()
     assert train.steps == 1_200_000 and train.lr == 1e-4 and train.milestones == (120_000, 300_000)
-    assert train.gamma == 0.5 and train.batch_size == 16 and train.betas == (0.9, 0.99) and train.eps == 1e-8
-    assert train.weight_decay == 1e-4 and train.max_seconds is None
+    assert train.gamma == 0.5 and train.batch_size == 16 and train.betas == (0.9, 0.99)
+    # the paper's ε and weight decay as the authors' code applies them, to 0-255 pixels (ours are in [0, 1])
+    assert train.eps * 255**2 == pytest.approx(1e-8) and train.weight_decay * 255**2 == pytest.approx(1e-4)
+    assert train.max_seconds is None
     assert full.patch_size == 80 and full.loss == "l2" and full.size == "paper" and full.train_level == "moderate"
     assert tuple(full.tiles) == (2, 4) and full.eval_versions == 0
     # the analysis models of §7.5.2 use 48×48 patches, with the same schedule
