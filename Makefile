@@ -2,13 +2,16 @@
 #   make reproduce   regenerate every figure, results file and the ledger (quick profile, embedded data)
 #   make test        run the test suite, which executes every notebook in the smoke profile
 #   make zoo         retrain what is missing or stale in the model zoo (checkpoints/), resumable
-# Both create or update the virtual environment in .venv first. `make lab` opens JupyterLab on notebooks/.
+# Both create or update the virtual environment in .venv first, with the project's Jupyter kernel ('companion',
+# installed into .venv/share/jupyter, nothing in your home; `make kernel` reinstalls it).
+#   make lab         JupyterLab on notebooks/ (as root too: --allow-root is added when you are uid 0)
+#   make book        the static book of every committed figure, in runs/book/ (open runs/book/index.html)
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv reproduce test nbval lab clean-runs zoo
+.PHONY: venv reproduce test nbval lab kernel book clean-runs zoo
 
 venv: $(STAMP)
 
@@ -17,7 +20,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m companion.kernel install
 	@touch $(STAMP)
+
+kernel: $(STAMP)
+	$(PY) -m companion.kernel install
 
 reproduce: $(STAMP)
 	$(PY) -m companion run --profile quick --device auto
@@ -34,8 +41,13 @@ nbval: $(STAMP)
 	$(PY) -c "from companion.runner import checked_copies; checked_copies('runs/nbval')"
 	COMPANION_PROFILE=smoke $(PY) -m pytest --nbval-lax -p no:cacheprovider runs/nbval/
 
+# JupyterLab refuses to run as root unless told; LAB_ARGS passes more options (e.g. LAB_ARGS='--port 8890').
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
+
+book: $(STAMP)
+	$(PY) -m companion.book
 
 clean-runs:
 	rm -rf runs/

@@ -1,9 +1,16 @@
 """Pick an SHDD image and one of its regions, see what every MEPSNet expert makes of it (notebook ``07d``).
 
 :class:`ExpertExplorer` runs the model once per image (hooks on every expert, :mod:`companion.analysis.features`)
-and caches the per-expert maps, so switching regions or the summary method only re-crops and re-draws.
-:func:`expert_explorer` wraps it in ipywidgets: an image dropdown, a region dropdown (named by distortion type
-and strength) and a summary choice; the picture goes to the browser as a PNG.
+and caches the per-expert maps, so switching regions or the summary method only re-crops and re-draws; each
+view's picture is cached too, and once an image's maps exist the widget renders its other views (every region,
+both summaries) in a background thread (:meth:`ExpertExplorer.prefetch`), so later changes only send a picture. A view is one strip of fixed-size panels (:func:`panel_strip`) drawn with numpy
+and Pillow, not matplotlib: the distorted, clean and restored crop, then every expert's map in the ``magma``
+colour map, each scaled to fit a :data:`PANEL` px square (aspect ratio kept; small regions are enlarged with
+nearest-neighbour so their pixels stay visible) under its title, with the map's value range written under
+it (each map has its own scale, as the colourbars of Fig. 7.7). The strip's size never depends on the region,
+so the widget does not jump when the region changes. :func:`expert_explorer` wraps it in ipywidgets: an
+image dropdown, a region dropdown (named by distortion type, strength and size, wide enough to read) and a
+summary choice; the picture goes to the browser as a PNG.
 """
 from __future__ import annotations
 
@@ -32,6 +39,8 @@ class ExpertExplorer:
 
             raise CompanionError("the expert explorer needs at least one SHDD test item")
         self._maps: dict[int, tuple[list[torch.Tensor], np.ndarray]] = {}
+        self._pictures: dict[tuple, bytes] = {}
+        self._prefetching = None
 
     def regions(self, index: int) -> list[str]:
         """Readable names of the regions of item ``index``, in record order."""
@@ -61,47 +70,160 @@ class ExpertExplorer:
         return out
 
     def render_png(self, index: int, region: int, method: str = "mean_abs") -> bytes:
-        """One row of panels as PNG bytes."""
-        import matplotlib
+        """One row of panels (:func:`panel_strip`) as PNG bytes; cached per view."""
+        key = (index, region, method)
+        if key not in self._pictures:  # setdefault: a view drawn meanwhile by the prefetch thread wins
+            return self._pictures.setdefault(key, panel_strip(self.panels(index, region, method)))
+        return self._pictures[key]
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
 
-        panels = self.panels(index, region, method)
-        fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.4))
-        for ax, (title, img) in zip(axes, panels.items()):
-            ax.imshow(img, cmap=None if img.ndim == 3 else "magma")
-            ax.set_title(title, fontsize=9)
-            ax.set_axis_off()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
-        plt.close(fig)
-        return buf.getvalue()
+    def prefetch(self, index: int, methods=("mean_abs", "pca1")):
+        """Render every view of item ``index`` into the cache in a daemon thread; returns the thread (None when
+        one is still running or the item's maps are not computed yet: the model itself is never run here, as
+        its feature hooks must not be shared between threads). Errors are left to the foreground draw."""
+        if index not in self._maps or (self._prefetching is not None and self._prefetching.is_alive()):
+            return None
+        import threading
+
+        def work():
+            try:
+                for method in methods:
+                    for region in range(len(self.items[index]["record"]["regions"])):
+                        self.render_png(index, region, method)
+            except Exception:  # noqa: BLE001 -- the view is drawn (and its error shown) when it is chosen
+                pass
+
+        self._prefetching = threading.Thread(target=work, name="expert-explorer-prefetch", daemon=True)
+        self._prefetching.start()
+        return self._prefetching
+
+
+#: Side of one panel of the explorer's strip, in pixels (the crop is scaled to fit, aspect ratio kept).
+PANEL = 160
+_TITLE, _FOOT, _GAP = 22, 18, 8
+
+
+def _font():
+    """Pillow's default font at 13 px (FreeType), loaded once."""
+    global _FONT
+    if _FONT is None:
+        from PIL import ImageFont
+
+        _FONT = ImageFont.load_default(size=13)
+    return _FONT
+
+
+_FONT = None
+
+
+def _fit(picture: "Image.Image", side: int) -> "Image.Image":
+    """``picture`` scaled to fit a ``side`` square, aspect kept: nearest-neighbour up, area-averaging down."""
+    from PIL import Image
+
+    scale = side / max(picture.size)
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    return picture.resize(size, Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.BOX)
+
+
+def panel_strip(panels: dict[str, np.ndarray], side: int = PANEL) -> bytes:
+    """PNG bytes of one row of titled panels: RGB crops as they are, H×W maps through ``magma`` (scaled from
+    their own min to max, which is written under the panel)."""
+    from matplotlib import colormaps
+    from PIL import Image, ImageDraw
+
+    font = _font()
+    cell = side + _GAP
+    strip = Image.new("RGB", (cell * len(panels) - _GAP, _TITLE + side + _FOOT), "white")
+    draw = ImageDraw.Draw(strip)
+    for k, (title, img) in enumerate(panels.items()):
+        img = np.asarray(img, np.float32)
+        foot = ""
+        if img.ndim == 2:
+            lo, hi = float(img.min()), float(img.max())
+            img = colormaps["magma"]((img - lo) / (hi - lo) if hi > lo else np.zeros_like(img))[..., :3]
+            foot = f"{lo:.3g} to {hi:.3g}"
+        picture = _fit(Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)), side)
+        x = k * cell
+        strip.paste(picture, (x + (side - picture.width) // 2, _TITLE + (side - picture.height) // 2))
+        draw.text((x + side // 2, _TITLE // 2), title, fill="black", font=font, anchor="mm")
+        if foot:
+            draw.text((x + side // 2, _TITLE + side + _FOOT // 2), foot, fill="dimgray", font=font, anchor="mm")
+    buf = io.BytesIO()
+    strip.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def demo_items(images, *, rows: int = 2, cols: int = 2, seed: int = 0) -> list[dict]:
+    """Explorer items made from any H×W×3 float images: a rows × cols grid of regions, each distorted with the
+    playground's default setting (:func:`companion.ch7.playground.default_settings`), with the same keys as an
+    SHDD test item (``distorted``, ``clean``, ``label``, ``record``, ``name``). For trying the explorer on
+    pictures of your own size (the browser test uses 512 × 512)."""
+    from companion.ch7.playground import SHDDPlayground, default_settings, grid_boxes
+
+    items = []
+    for n, image in enumerate(images):
+        play = SHDDPlayground(image, seed=seed + n)
+        height, width = play.image.shape[:2]
+        boxes = grid_boxes(height, width, rows, cols)
+        settings = default_settings(len(boxes))
+        out, labels = play.render(boxes, settings)
+        regions = [{"ymin": y0, "xmin": x0, "ymax": y1, "xmax": x1, "type": kind, "strength": strength}
+                   for (y0, x0, y1, x1), (kind, strength) in zip(boxes, settings)]
+        items.append({"distorted": torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1))),
+                      "clean": torch.from_numpy(np.ascontiguousarray(play.image.transpose(2, 0, 1))),
+                      "label": torch.from_numpy(labels.astype(np.int64)), "record": {"regions": regions},
+                      "name": f"image {n + 1} ({width}×{height})"})
+    return items
 
 
 def expert_explorer(model, items, *, device="cpu"):
-    """An ipywidgets box: choose an image and a region, see the crop, the restoration and every expert's map."""
+    """An ipywidgets box: choose an image and a region, see the crop, the restoration and every expert's map.
+
+    Children: the two dropdowns (an HBox), the summary choice, the picture (``widgets.Image``), a status line.
+    The picture has a fixed size (:func:`panel_strip`) and keeps its aspect ratio when the notebook is narrower.
+    """
+    import time
+
     import ipywidgets as widgets
+    from PIL import Image
 
     explorer = ExpertExplorer(model, items, device=device)
     image = widgets.Dropdown(options=[(it.get("name", str(i)), i) for i, it in enumerate(explorer.items)],
-                             description="image")
-    region = widgets.Dropdown(options=[(n, i) for i, n in enumerate(explorer.regions(0))], description="region")
+                             description="image", layout=widgets.Layout(width="260px"))
+    region = widgets.Dropdown(options=[(n, i) for i, n in enumerate(explorer.regions(0))], description="region",
+                              layout=widgets.Layout(width="420px"))
     method = widgets.ToggleButtons(options=[("mean |activation|", "mean_abs"), ("1st principal comp.", "pca1")])
-    picture = widgets.Image(format="png")
+    first = explorer.render_png(0, 0, method.value)
+    width = Image.open(io.BytesIO(first)).width
+    picture = widgets.Image(value=first, format="png", layout=widgets.Layout(
+        width=f"{width}px", max_width="100%", height="auto", object_fit="contain", align_self="flex-start"))
+    status = widgets.HTML()
+    state = {"hold": False}
 
     def draw(*_):
+        if state["hold"]:
+            return
+        started = time.perf_counter()
         picture.value = explorer.render_png(image.value, region.value or 0, method.value)
+        status.value = f"<small>drawn in {1000 * (time.perf_counter() - started):.0f} ms</small>"
+        explorer.prefetch(image.value)
 
     def new_image(change):
-        region.options = [(n, i) for i, n in enumerate(explorer.regions(change["new"]))]
-        region.value = 0
+        state["hold"] = True  # one draw for the new image, not one per region option change
+        try:
+            region.options = [(n, i) for i, n in enumerate(explorer.regions(change["new"]))]
+            region.value = 0
+        finally:
+            state["hold"] = False
         draw()
 
     image.observe(new_image, names="value")
     region.observe(draw, names="value")
     method.observe(draw, names="value")
-    draw()
-    box = widgets.VBox([widgets.HBox([image, region]), method, picture])
+    box = widgets.VBox([widgets.HBox([image, region], layout=widgets.Layout(flex_flow="row wrap")), method,
+                        picture, status])
+    explorer.prefetch(0)
+    box.add_class("companion-expert-explorer")
+    picture.add_class("companion-picture")
     box.explorer = explorer
     return box

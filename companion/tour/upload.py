@@ -107,6 +107,7 @@ class UploadRestorer:
         columns = [w.VBox([w.HTML(f"<b>{title}</b>"), picture], layout=w.Layout(width="50%", max_width=f"{preview}px"))
                    for title, picture in (("input", self.input_image), ("restored", self.output_image))]
         self.ui = w.VBox([w.HBox([self.upload, self.status]), w.HBox(columns)])
+        self.ui.add_class("companion-upload")  # for the browser test (tests/test_browser.py) and custom CSS
         self.upload.observe(self._on_upload, names="value")
         try:
             self._load()
