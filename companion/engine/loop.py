@@ -30,6 +30,13 @@ Readings chosen here:
   ``resume=False`` starts from scratch and replaces the file at the first save. An interrupt between saves
   keeps the last periodic checkpoint; a partial step is never saved.
 * **Weight decay** is Adam's classic L2 term (``torch.optim.Adam(weight_decay=…)``), not AdamW.
+* **Parameter groups** (``param_groups=``, optional): a list of optimizer groups, ``{"params": [...], "lr":
+  ...}`` plus any other keys (``"name"``), for per-group learning rates such as staged training's (thesis
+  Algorithm 1: earlier modules at 0.1× the rate; ``ProgressiveCARN.param_groups`` in
+  :mod:`companion.models.progressive_carn`). A group without ``"lr"`` takes ``cfg.lr``; the schedule
+  (``milestones``/``gamma``) scales every group's own rate; only the grouped parameters are updated (the
+  others keep their values, and weight decay and gradient clipping see only the grouped ones). Without it,
+  Adam gets every parameter at ``cfg.lr``.
 * **Several GPUs**: under ``torchrun`` every rank takes its slice of the step's global batch of
   ``batch_size``, so with averaged gradients N processes follow the one-process run.
 """
@@ -149,8 +156,10 @@ def psnr_on_pairs(model: nn.Module, pairs, *, device="cpu", bf16: bool = False, 
 
 def train(model: nn.Module, dataset, cfg: TrainConfig, *, loss: Callable, batch: Callable, model_name: str,
           device="cpu", checkpoint_path=None, resume: bool = True, validate: Callable | None = None,
-          progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
-    """Train ``model`` on ``dataset`` with ``cfg``; see the module docstring for ``loss``, ``batch``, ``validate``.
+          progress: bool = True, log: Callable[[str], None] | None = None,
+          param_groups: list[dict] | None = None) -> TrainResult:
+    """Train ``model`` on ``dataset`` with ``cfg``; see the module docstring for ``loss``, ``batch``, ``validate``
+    and ``param_groups`` (per-group learning rates; default: every parameter at ``cfg.lr``).
 
     With ``checkpoint_path`` the state is saved every ``cfg.checkpoint_every`` steps and at the end, and an
     existing checkpoint there is resumed (``resume=True``) after checking it fits the model. ``log`` receives
@@ -162,14 +171,47 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, *, loss: Callable, batch:
     cfg.check()
     if len(dataset) == 0:
         raise CompanionError("the training dataset is empty; generate the data first")
+    groups = check_param_groups(model, param_groups, cfg.lr) if param_groups is not None else None
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     with distributed.setup(device) as world:
         return _train(model, dataset, cfg, loss, batch, model_name, checkpoint_path, resume, validate, progress,
-                      log, world)
+                      log, world, groups)
+
+
+def check_param_groups(model: nn.Module, param_groups, default_lr: float) -> list[dict]:
+    """``param_groups`` as fresh optimizer group dicts (each with an ``"lr"``, ``cfg.lr`` where it had none),
+    after checking them: a non-empty list of dicts, each with a non-empty ``"params"`` of ``model``'s own
+    parameters, no parameter in two groups, every ``"lr"`` a finite number > 0. Raises :class:`CompanionError`."""
+    if isinstance(param_groups, (dict, torch.Tensor)) or not isinstance(param_groups, (list, tuple)) \
+            or not param_groups:
+        raise CompanionError("param_groups must be a non-empty list of dicts such as [{'params': [...], 'lr': "
+                             f"1e-4}}, ...]; got {type(param_groups).__name__}")
+    own = {id(p) for p in model.parameters()}
+    seen: set[int] = set()
+    out = []
+    for i, group in enumerate(param_groups):
+        name = group.get("name", i) if isinstance(group, dict) else i
+        if not isinstance(group, dict) or "params" not in group:
+            raise CompanionError(f"param_groups[{i}] must be a dict with a 'params' list")
+        params = [group["params"]] if isinstance(group["params"], torch.Tensor) else list(group["params"])
+        if not params:
+            raise CompanionError(f"parameter group {name!r} has no parameters")
+        if any(not isinstance(p, torch.Tensor) or id(p) not in own for p in params):
+            raise CompanionError(f"parameter group {name!r} holds tensors that are not parameters of the model being "
+                                 "trained; build the groups from that model")
+        if seen & {id(p) for p in params}:
+            raise CompanionError(f"parameter group {name!r} repeats parameters of an earlier group; put each "
+                                 "parameter in one group")
+        seen |= {id(p) for p in params}
+        lr = group.get("lr", default_lr)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+            raise CompanionError(f"parameter group {name!r} has lr={lr!r}; need a finite number > 0")
+        out.append({**group, "params": params, "lr": float(lr)})
+    return out
 
 
 def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, resume, validate, progress, log,
-           world) -> TrainResult:
+           world, groups=None) -> TrainResult:
     device = world.device
     say = (log or (print if progress else (lambda _msg: None))) if world.main else (lambda _msg: None)
     if cfg.batch_size % world.size:
@@ -182,8 +224,9 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
     model.to(device)
     if cfg.channels_last:
         to_channels_last(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay)
+    trained = [p for g in groups for p in g["params"]] if groups is not None else list(model.parameters())
+    optimizer = torch.optim.Adam(groups if groups is not None else trained, lr=cfg.lr, betas=tuple(cfg.betas),
+                                 eps=cfg.eps, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
 
     # Resume.
@@ -254,7 +297,7 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
             optimizer.zero_grad(set_to_none=True)
             value_t.backward()
             if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             step += 1
