@@ -1,0 +1,658 @@
+"""``02c_pcarn``: PCARN's adversarial training at small scale, Fig. 2.5's point (L1 against GAN on the same
+crops), and the authors' PCARN-M weights side by side (thesis §2.3.2, Eq. 2.4–2.7, §2.4.1, §2.4.3, §2.4.7).
+
+**Profiles** (:class:`PCARNConfig`, :data:`PCARN_PROFILES`, :data:`NOTEBOOKS`). This module is imported by the
+profile discovery (it must stay free of PyTorch at import: every heavy import is inside a function).
+
+* ``full``: the authors' recipe for PCARN-M (nmhkahn/PCARN-pytorch ``script/ecarn_m_l1.sh`` then
+  ``script/ecarn_m.sh``, §2.4.1): the paper-size CARN-M (C = 64, G = 4, recursive, thesis reading), L1 on
+  DIV2K with batch 64 of 48-px LR patches, Adam (0.9, 0.999, 1e-8), LR 1e-4 halved after 4×10⁵ steps, 6×10⁵
+  steps; then adversarial fine-tuning from that generator for 2×10⁵ steps (the thesis; the code runs longer)
+  with batch 32, the multi-scale discriminator of Eq. 2.6 (three Fig. 2.1 discriminators on ×1, ×2, ×4
+  average-pooled images), ``L_G = 5e-3 · L_GAN + 1.0 · L_VGG`` (VGG19 conv5_4, Eq. 2.5; the code's weights,
+  λ = 200 in Eq. 2.7's form), Adam lr 1e-4 for both networks, the generator's gradient norm clipped to 10.
+  Scored on Set5, Set14, B100, Urban100 ×4, beside Tables 2.2, 2.5 and 2.7. One difference, said in the
+  ledger: our generator is single-scale ×4; the authors train ×2/×3/×4 in one network.
+* ``quick``: the same two stages at CPU scale, on the eight embedded training photographs
+  (:data:`TRAIN_IMAGES`), scored on the three held-out ones (:data:`HELD_OUT`, whole images; nothing is tuned
+  on them). Quick-size CARN-M (C = 32), 24-px LR patches, batch 8; L1 for :attr:`PCARNConfig.pretrain`'s steps
+  at LR 1e-3 (halved twice), then a short adversarial fine-tuning. Two substitutions, fixed before any run
+  and said wherever a number is shown: the discriminator is Fig. 2.1's at 1/4 of its widths
+  (``disc_width_divisor``; the full one costs ~6 s a step on two CPU cores), and the VGG term is replaced by
+  an L1 content term (``perceptual="none"``): the VGG19 ImageNet weights are not bundled, and the companion
+  never downloads them. The generator loss is then ``5e-3 · L_GAN^MS + 1e-2 · L1`` (ESRGAN's L1 weight
+  η = 1e-2 beside the code's adversarial weight). The discriminator's LR is 10× the paper's (1e-3), because
+  its 2×10⁵ steps shrink to a few hundred.
+* ``smoke``: every code path in seconds (a few steps, a random-weight VGG19 so the perceptual path runs, one
+  64-px crop).
+
+**Experiments**: :func:`pretrain_l1` and :func:`finetune_gan` (checkpointed under a digest of their settings,
+so a rerun with the same settings only evaluates), :func:`super_resolve_all` (every model's output on the
+same test images), :func:`score_outputs` (PSNR / SSIM under the SR protocol and LPIPS where the user has its
+backbone weights: :func:`lpips_metric`), :func:`psd_comparison` (each output's radially averaged PSD against
+the HR image's, :func:`companion.analysis.psd.radial_psd`), :func:`textured_crop` (Fig. 2.5's crop window:
+the HR image's most detailed square, chosen on the HR image alone), :func:`authors_models` (the released
+PCARN-M (L1) and PCARN-M generators, when found), and :func:`record_results` (the ledger).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+
+from companion.engine.settings import TrainConfig
+from companion.errors import CompanionError
+
+#: Held out of training, never used to choose a setting (the same three as 02b and Chapter 7).
+HELD_OUT = ("china", "flower", "rocket")
+#: The embedded photographs the quick profile trains on (02b's eight).
+TRAIN_IMAGES = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "ihc", "motorcycle_left",
+                "motorcycle_right", "retina")
+#: Table 2.5 / 2.7's test sets.
+PAPER_SETS = ("Set5", "Set14", "B100", "Urban100")
+#: The authors' releases compared side by side: PCARN-M's generator before and after adversarial training.
+AUTHORS_RELEASES = ("pcarn-m-l1", "pcarn-m")
+#: Frequencies (cycles/pixel) whose power the PSD summary compares: the upper half of the band, where
+#: L1 blur removes power and adversarial training is meant to put texture back. Fixed before any run.
+HIGH_BAND = (0.25, 0.5)
+PERCEPTUAL = ("none", "vgg19", "random")
+
+#: The authors' L1 stage of PCARN-M (``script/ecarn_m_l1.sh``, §2.4.1): batch 64, 48-px patches, 6×10⁵ steps,
+#: LR 1e-4 halved after 4×10⁵ (the code's ``--decay 400000``).
+PAPER_L1_TRAINING = TrainConfig(steps=600_000, batch_size=64, lr=1e-4, milestones=(400_000,), gamma=0.5,
+                                betas=(0.9, 0.999), eps=1e-8, checkpoint_every=10_000)
+
+
+@dataclass(frozen=True)
+class PCARNConfig:
+    """02c: L1 pretraining then adversarial fine-tuning of CARN-M (PCARN-M), scored beside the authors' weights."""
+
+    source: str                      # "bundled" (embedded photographs) or "data" (DIV2K train)
+    size: str                        # generator size: "quick" (C=32) or "paper" (C=64) CARN-M
+    scale: int
+    patch: int                       # LR patch side
+    train_images: tuple[str, ...]    # embedded photographs trained on ("bundled")
+    pretrain: TrainConfig            # stage 1: L1
+    gan_steps: int                   # stage 2: adversarial fine-tuning
+    gan_batch: int
+    lr_g: float
+    lr_d: float
+    adversarial_weight: float        # L_G = a·L_GAN^MS + p·L_perc + c·L1
+    perceptual: str                  # "vgg19" (Eq. 2.5, needs the user's VGG19 file), "random" (smoke), "none"
+    perceptual_weight: float
+    content_weight: float
+    grad_clip: float | None          # generator gradient-norm clip (the code: 10)
+    disc_factors: tuple[int, ...]    # Eq. 2.6's pooling factors (S = 3: 1, 2, 4)
+    disc_width_divisor: int          # Fig. 2.1's channel widths divided by this (1 = the paper's)
+    eval_set: str                    # "embedded" or a companion.data.sr.BENCHMARKS name
+    eval_sets: tuple[str, ...]       # every set scored (full: Table 2.5/2.7's four)
+    eval_images: tuple[str, ...]     # the held-out embedded photographs ("embedded")
+    eval_crop: int                   # centre crop of each HR test image, px (0 = whole)
+    crop: int                        # side of Fig. 2.5's crops, HR px
+    weights: tuple[str, ...]         # authors' releases compared (found, never downloaded)
+    weights_search: tuple[str, ...]  # further folders holding the authors' files (relative: the repo root)
+    lpips: bool                      # LPIPS (torchmetrics, AlexNet) when its weights are on this machine
+    gan_checkpoint_every: int = 0
+    cpu_threads: int = 1             # intra-op threads on a CPU (small convs on a busy 2-core machine: 1 is fastest)
+
+    def required_folders(self) -> tuple[str, ...]:
+        """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
+        sets = tuple(f"benchmark/{s}" for s in self.eval_sets if s != "embedded")
+        return (("DIV2K",) if self.source == "data" else ()) + sets
+
+
+_SHARED_WEIGHTS = ("../shared/weights",)
+_COMMON = dict(scale=4, weights=AUTHORS_RELEASES, weights_search=_SHARED_WEIGHTS, disc_factors=(1, 2, 4))
+
+PCARN_PROFILES = {
+    "smoke": PCARNConfig(source="bundled", size="quick", patch=12, train_images=("astronaut",),
+                         pretrain=TrainConfig(steps=3, batch_size=2, lr=1e-3, grad_clip=10.0),
+                         gan_steps=2, gan_batch=2, lr_g=1e-4, lr_d=1e-3, adversarial_weight=5e-3,
+                         perceptual="random", perceptual_weight=1.0, content_weight=1e-2, grad_clip=10.0,
+                         disc_width_divisor=8, eval_set="embedded", eval_sets=("embedded",), eval_images=("rocket",),
+                         eval_crop=64, crop=32, lpips=True, **_COMMON),
+    # CPU scale: see the module docstring for what is shrunk and what is substituted.
+    "quick": PCARNConfig(source="bundled", size="quick", patch=24, train_images=TRAIN_IMAGES,
+                         pretrain=TrainConfig(steps=500, batch_size=8, lr=1e-3, milestones=(300, 400), gamma=0.5,
+                                              grad_clip=10.0, checkpoint_every=100),
+                         gan_steps=150, gan_batch=8, lr_g=1e-4, lr_d=1e-3, adversarial_weight=5e-3,
+                         perceptual="none", perceptual_weight=0.0, content_weight=1e-2, grad_clip=10.0,
+                         disc_width_divisor=4, eval_set="embedded", eval_sets=("embedded",), eval_images=HELD_OUT,
+                         eval_crop=0, crop=96, lpips=True, gan_checkpoint_every=50, **_COMMON),
+    # The authors' recipe (see PAPER_L1_TRAINING and the module docstring).
+    "full": PCARNConfig(source="data", size="paper", patch=48, train_images=(), pretrain=PAPER_L1_TRAINING,
+                        gan_steps=200_000, gan_batch=32, lr_g=1e-4, lr_d=1e-4, adversarial_weight=5e-3,
+                        perceptual="vgg19", perceptual_weight=1.0, content_weight=0.0, grad_clip=10.0,
+                        disc_width_divisor=1, eval_set="Set14", eval_sets=PAPER_SETS, eval_images=(),
+                        eval_crop=0, crop=128, lpips=True, gan_checkpoint_every=10_000, **_COMMON),
+}
+
+#: notebook stem -> {profile: config}; see :mod:`companion.profiles` (registered from ``companion.ch2.config``).
+NOTEBOOKS: dict[str, dict[str, object]] = {"02c_pcarn": PCARN_PROFILES}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Models.
+
+
+def build_generator(cfg):
+    """PCARN-M's generator: CARN-M (:class:`companion.models.carn_m.CARNM`, thesis reading, G = 4, recursive)
+    of ``cfg.size``, single-scale ×``cfg.scale`` (``forward(x)`` needs no scale)."""
+    from companion.models import build_model
+
+    return build_model("carn_m", cfg.size, scales=(int(cfg.scale),), reading="thesis")
+
+
+def build_discriminator(cfg):
+    """Eq. 2.6's multi-scale discriminator (:class:`companion.models.discriminators.MultiScaleDiscriminator`,
+    pooling factors ``cfg.disc_factors``). With ``cfg.disc_width_divisor`` > 1, each Fig. 2.1 discriminator
+    keeps its nine convs, kernels, strides, BatchNorm and LeakyReLU but has its widths divided (64…512 → 16…128
+    at 4): the quick profile's substitution, said wherever its numbers are shown."""
+    from torch import nn
+
+    from companion.models.discriminators import LAYERS, MultiScaleDiscriminator
+
+    disc = MultiScaleDiscriminator(cfg.disc_factors)
+    k = int(cfg.disc_width_divisor)
+    if k < 1 or any(c % k for _, c, _ in LAYERS):
+        raise CompanionError(f"disc_width_divisor={cfg.disc_width_divisor!r} must divide every width of Fig. 2.1 "
+                             f"({', '.join(str(c) for _, c, _ in LAYERS)})")
+    if k > 1:
+        for patch in disc.discriminators:
+            layers, c_in = [], 3
+            for i, (kernel, c_out, stride) in enumerate(LAYERS):
+                layers.append(nn.Conv2d(c_in, c_out // k, kernel, stride, 1))
+                if i > 0:
+                    layers.append(nn.BatchNorm2d(c_out // k))
+                layers.append(nn.LeakyReLU(patch.negative_slope))
+                c_in = c_out // k
+            layers.append(nn.Conv2d(c_in, 1, 3, 1, 1))
+            patch.body = nn.Sequential(*layers)
+            patch.config["width_divisor"] = k
+        disc.config["width_divisor"] = k
+    return disc
+
+
+def perceptual_loss(cfg, data_root=None):
+    """The perceptual term of ``cfg``: None (``"none"``), Eq. 2.5's VGG19 conv5_4 loss from the user's file
+    (``"vgg19"``; one line naming where to put it when absent), or the same network with random weights
+    (``"random"``: the smoke profile's code path; it means nothing perceptual)."""
+    from companion.engine.perceptual import VGGLoss
+
+    if cfg.perceptual not in PERCEPTUAL:
+        raise CompanionError(f"perceptual={cfg.perceptual!r}; choose one of {', '.join(PERCEPTUAL)}")
+    if cfg.perceptual == "none":
+        return None
+    return VGGLoss(random_init=cfg.perceptual == "random", root=data_root)
+
+
+def gan_settings(cfg, seed: int):
+    """The :class:`companion.engine.adversarial.GANConfig` of ``cfg``'s fine-tuning stage."""
+    from companion.engine.adversarial import GANConfig
+
+    return GANConfig(steps=cfg.gan_steps, batch_size=cfg.gan_batch, lr_g=cfg.lr_g, lr_d=cfg.lr_d,
+                     betas=tuple(cfg.pretrain.betas), eps=cfg.pretrain.eps, adversarial_weight=cfg.adversarial_weight,
+                     perceptual_weight=cfg.perceptual_weight if cfg.perceptual != "none" else 0.0,
+                     content_weight=cfg.content_weight, grad_clip=cfg.grad_clip,
+                     checkpoint_every=cfg.gan_checkpoint_every, seed=int(seed))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Data.
+
+_DATA: dict = {}  # per process: training patches and test pairs, built once
+
+
+def training_patches(cfg, seed: int, data_root=None):
+    """The SR training patches (:class:`companion.data.sr.SRPatches`): the embedded photographs
+    ``cfg.train_images`` (``"bundled"``, never a held-out one) or DIV2K's training images (``"data"``),
+    ×``cfg.scale``, ``cfg.patch``-px LR patches with flips and rotations; ``seed`` sets positions and flips."""
+    from companion.data.images import embedded_image
+    from companion.data.sr import SRPatches
+
+    leaked = set(cfg.train_images) & set(cfg.eval_images)
+    if leaked:
+        raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
+    key = ("train", cfg.source, tuple(cfg.train_images), cfg.scale, cfg.patch, str(data_root))
+    if key not in _DATA:
+        if cfg.source == "data":
+            _DATA[key] = SRPatches.div2k(data_root, "train", scales=cfg.scale, patch=cfg.patch, seed=seed)
+        else:
+            _DATA[key] = SRPatches([embedded_image(n) for n in cfg.train_images], scales=cfg.scale,
+                                   patch=cfg.patch, seed=seed, repeat=8)
+    data = _DATA[key]
+    data.seed = int(seed)
+    return data
+
+
+def test_pairs(cfg, eval_set: str | None = None, data_root=None) -> list[tuple[str, object, object]]:
+    """``[(name, LR, HR)]`` under the SR protocol: the held-out photographs ``cfg.eval_images``
+    (``eval_set="embedded"``) or a benchmark set, whole or centre-cropped to ``cfg.eval_crop`` px."""
+    from companion.ch2.evaluation import sr_pairs
+    from companion.data.images import embedded_image
+    from companion.data.sr import SRBenchmark, lr_hr_pair
+
+    eval_set = cfg.eval_set if eval_set is None else eval_set
+    key = ("test", eval_set, tuple(cfg.eval_images), cfg.scale, cfg.eval_crop, str(data_root))
+    if key not in _DATA:
+        if eval_set == "embedded":
+            if cfg.eval_crop:
+                pairs = []
+                for n in cfg.eval_images:
+                    hr = embedded_image(n)
+                    h, w = hr.shape[:2]
+                    s = min(cfg.eval_crop, h, w)
+                    pairs.append((n, *lr_hr_pair(hr[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s],
+                                                 cfg.scale)))
+            else:
+                data = SRBenchmark(None, cfg.scale, names=cfg.eval_images)
+                pairs = [(data.names[i], *data.pair(i)) for i in range(len(data))]
+        else:
+            pairs = sr_pairs(eval_set, cfg.scale, crop=cfg.eval_crop, root=data_root)
+        _DATA[key] = pairs
+    return _DATA[key]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Training: stage 1 (L1), stage 2 (adversarial).
+
+
+def run_settings(cfg, stage: str, seed: int) -> dict:
+    """Everything that decides a stage's result (not how often it checkpoints); its digest names the file.
+    The GAN stage includes the L1 stage's settings (it starts from that generator)."""
+    l1 = {k: v for k, v in asdict(replace(cfg.pretrain, seed=int(seed))).items()
+          if k not in ("checkpoint_every", "val_every")}
+    out = dict(notebook="02c_pcarn", stage="l1", seed=int(seed), size=cfg.size, scale=cfg.scale, source=cfg.source,
+               train_images=list(cfg.train_images), patch=cfg.patch, l1=l1)
+    if stage == "gan":
+        gan = {k: v for k, v in asdict(gan_settings(cfg, seed)).items() if k != "checkpoint_every"}
+        out.update(stage="gan", gan=gan, perceptual=cfg.perceptual, disc_factors=list(cfg.disc_factors),
+                   disc_width_divisor=cfg.disc_width_divisor)
+    elif stage != "l1":
+        raise CompanionError(f"stage must be 'l1' or 'gan', got {stage!r}")
+    return out
+
+
+def checkpoint_path(folder, cfg, stage: str, seed: int):
+    """``<folder>/pcarn_m-<stage>-seed<seed>-<digest>.pt``: a rerun with the same settings resumes or only
+    evaluates; changed settings get a new file."""
+    from pathlib import Path
+
+    from companion.zoo import digest
+
+    return Path(folder) / f"pcarn_m-{stage}-seed{seed}-{digest(run_settings(cfg, stage, seed))[:10]}.pt"
+
+
+def pretrain_l1(cfg, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None, progress: bool = True):
+    """Stage 1 (§2.4.1): the generator trained with L1 alone (:func:`companion.engine.loop.train`, PyTorch's
+    default init drawn under ``seed``, batches seeded by ``seed``). Returns ``(model in eval mode, info)``;
+    ``info``: ``steps``, ``seconds``, ``losses`` (per step), ``checkpoint`` (file name or None), ``params``."""
+    import torch
+
+    from companion.engine.loop import LOSSES, paired_batch, train
+    from companion.models.common import count_parameters
+
+    torch.manual_seed(seed)
+    model = build_generator(cfg)
+    path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, "l1", seed)
+    result = train(model, training_patches(cfg, seed, data_root), replace(cfg.pretrain, seed=int(seed)),
+                   loss=LOSSES["l1"], batch=paired_batch("lr", "hr"), model_name="carn_m", device=device,
+                   progress=progress, checkpoint_path=path, log=lambda _msg: None)
+    info = dict(stage="l1", steps=result.steps_done, seconds=round(result.seconds, 2), losses=list(result.losses),
+                checkpoint=None if path is None else path.name, params=count_parameters(model))
+    return model.eval(), info
+
+
+def finetune_gan(cfg, l1_model, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None,
+                 progress: bool = True):
+    """Stage 2 (§2.3.2): a copy of ``l1_model`` fine-tuned against :func:`build_discriminator` (drawn under
+    ``seed``) with :func:`companion.engine.adversarial.train_gan` and :func:`gan_settings`. Returns
+    ``(model in eval mode, info)``; ``info``: ``steps``, ``seconds``, ``history`` (per-step D / G losses and
+    D's mean probabilities on HR and SR), ``checkpoint``, ``disc_params``."""
+    import copy
+
+    import torch
+
+    from companion.engine.adversarial import train_gan
+    from companion.engine.loop import paired_batch
+    from companion.models.common import count_parameters
+
+    model = copy.deepcopy(l1_model).train()
+    torch.manual_seed(seed)
+    disc = build_discriminator(cfg)
+    path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, "gan", seed)
+    result = train_gan(model, disc, training_patches(cfg, seed, data_root), gan_settings(cfg, seed),
+                       batch=paired_batch("lr", "hr"), perceptual=perceptual_loss(cfg, data_root),
+                       model_name="carn_m", device=device, checkpoint_path=path, progress=progress,
+                       log=lambda _msg: None)
+    info = dict(stage="gan", steps=result.steps_done, seconds=round(result.seconds, 2), history=result.history,
+                checkpoint=None if path is None else path.name, disc_params=count_parameters(disc))
+    return model.eval(), info
+
+
+# --------------------------------------------------------------------------------------------------------
+# The authors' weights.
+
+
+def authors_models(cfg, data_root=None) -> tuple[dict, list[str]]:
+    """The authors' releases of ``cfg.weights`` found on this machine (never downloaded:
+    :func:`companion.ch2.evaluation.find_authors_weights`), loaded with
+    :func:`companion.ch2.authors_weights.load_authors_carn`: ``({label: model}, [reason per missing one])``.
+    Labels: "PCARN-M (L1), authors'" and "PCARN-M, authors'"."""
+    from companion.ch2.authors_weights import load_authors_carn
+    from companion.ch2.evaluation import find_authors_weights
+
+    found, missing = {}, []
+    for name in cfg.weights:
+        lookup = find_authors_weights(name, data_root=data_root, search=cfg.weights_search)
+        if lookup.found:
+            found[f"{lookup.label}, authors'"] = load_authors_carn(lookup.path)
+        else:
+            missing.append(lookup.reason)
+    return found, missing
+
+
+# --------------------------------------------------------------------------------------------------------
+# Outputs, scores, LPIPS, PSD.
+
+
+def super_resolve_all(models: dict, pairs, scale: int, *, device="cpu") -> dict:
+    """``{"bicubic": {image: SR}, label: {image: SR}, …, "HR": {image: HR}}``: MATLAB-bicubic upscaling and
+    every model's ×``scale`` output (:func:`companion.ch2.evaluation.super_resolve`, float32 in [0, 1], clipped)
+    on the same test images."""
+    import numpy as np
+
+    from companion.ch2.evaluation import super_resolve
+    from companion.data.sr import bicubic_upscale
+
+    out = {"bicubic": {n: np.clip(bicubic_upscale(lr, scale), 0, 1).astype(np.float32) for n, lr, _ in pairs}}
+    for label, model in models.items():
+        model.eval()
+        out[label] = {n: np.clip(super_resolve(model, lr, scale, device=device), 0, 1) for n, lr, _ in pairs}
+    out["HR"] = {n: np.asarray(hr, dtype=np.float32) for n, _, hr in pairs}
+    return out
+
+
+def lpips_metric(*, device="cpu", enabled: bool = True):
+    """``(metric, reason)``: torchmetrics' LPIPS with the AlexNet backbone (the thesis' LPIPS, §2.4.2) when it
+    can be built without a download, else ``(None, why not)``. It needs the ``torchmetrics`` package (which
+    ships LPIPS's linear layers) and torchvision's ImageNet AlexNet weights already in the torch hub cache
+    (``<torch hub dir>/checkpoints/alexnet-owt-7be5be79.pth``); nothing is ever fetched. The metric takes
+    B×3×H×W images in [0, 1] (``normalize=True``)."""
+    if not enabled:
+        return None, "LPIPS is off in this profile"
+    try:
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+    except ImportError:
+        return None, ("LPIPS skipped: the torchmetrics package is not installed (pip install torchmetrics; it "
+                      "also needs torchvision's AlexNet weights in the torch hub cache)")
+    from pathlib import Path
+
+    import torch
+
+    weights = Path(torch.hub.get_dir()) / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    if not weights.is_file():
+        return None, (f"LPIPS skipped: its AlexNet backbone weights are not on this machine ({weights}); the "
+                      "companion never downloads them: put torchvision's alexnet-owt-7be5be79.pth there")
+    try:
+        metric = LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True).to(device).eval()
+    except Exception as exc:  # noqa: BLE001 - a broken install or file is one line, not a traceback
+        return None, f"LPIPS skipped: torchmetrics could not build it ({type(exc).__name__}: {exc})"[:300]
+    return metric, ""
+
+
+def lpips_score(metric, sr, hr, *, device="cpu") -> float:
+    """LPIPS (AlexNet; lower is closer) between two H×W×3 images in [0, 1]."""
+    import numpy as np
+    import torch
+
+    def t(a):
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32).transpose(2, 0, 1)))[None].to(device)
+
+    with torch.no_grad():
+        return float(metric(t(np.clip(sr, 0, 1)), t(hr)))
+
+
+def score_outputs(outputs: dict, scale: int, *, lpips=None, device="cpu") -> dict:
+    """Per method of ``outputs`` (:func:`super_resolve_all`, all but "HR"): ``per_image`` {image: psnr, ssim,
+    lpips} and the means ``psnr``, ``ssim``, ``lpips`` (None without a metric), ``protocol``. PSNR / SSIM by
+    :func:`companion.metrics.sr_scores` (Y of BT.601, a ``scale``-px border, 8-bit outputs); LPIPS on the whole
+    RGB images (the protocol of the LPIPS authors; the thesis does not say)."""
+    import numpy as np
+
+    from companion.metrics import sr_scores
+
+    hr = outputs["HR"]
+    out = {}
+    for method, images in outputs.items():
+        if method == "HR":
+            continue
+        per_image, protocol = {}, None
+        for name, sr in images.items():
+            s = sr_scores(sr, hr[name], scale)
+            protocol = s["protocol"]
+            per_image[name] = {"psnr": s["psnr"], "ssim": s["ssim"],
+                               "lpips": None if lpips is None else lpips_score(lpips, sr, hr[name], device=device)}
+        out[method] = {"per_image": per_image, "protocol": protocol,
+                       **{k: (None if per_image[next(iter(per_image))][k] is None
+                              else float(np.mean([v[k] for v in per_image.values()])))
+                          for k in ("psnr", "ssim", "lpips")}}
+    return out
+
+
+def psd_comparison(outputs: dict, band: tuple[float, float] = HIGH_BAND) -> dict:
+    """Each output's radially averaged PSD against the HR image's (:func:`companion.analysis.psd.radial_psd`,
+    on BT.601 luma, no window; each SR output has its HR image's size, so their rings coincide).
+    Returns ``{"curves": {image: {method: (freqs, power)}}, "high_band": {method: {image: r}},
+    "high_band_median": {method: {image: m}}, "mean_high_band": {method: mean r},
+    "mean_high_band_median": {method: mean m}, "band"}`` with ``r = log10(mean power of the method in band /
+    mean power of HR in band)`` (0 = the HR image's high-frequency power, negative = less, i.e. blur, positive =
+    more) and ``m`` = the median over the band's rings of ``log10(power / HR power)``. The two differ when a few
+    rings carry spikes (periodic artefacts such as a ×4 sub-pixel upsampler's checkerboard, at multiples of 1/8
+    cycles/pixel): the mean counts them as detail, the median follows the broadband level."""
+    import numpy as np
+
+    from companion.analysis.psd import radial_psd
+
+    curves, ratio, median = {}, {}, {}
+    for name, hr in outputs["HR"].items():
+        freqs, p_hr = radial_psd(hr)
+        inside = (freqs >= band[0]) & (freqs <= band[1])
+        curves[name] = {"HR": (freqs, p_hr)}
+        for method, images in outputs.items():
+            if method == "HR":
+                continue
+            f, p = radial_psd(images[name])
+            curves[name][method] = (f, p)
+            ratio.setdefault(method, {})[name] = float(np.log10(p[inside].mean() / p_hr[inside].mean()))
+            median.setdefault(method, {})[name] = float(np.median(np.log10(p[inside] / p_hr[inside])))
+    return {"curves": curves, "high_band": ratio, "high_band_median": median, "band": tuple(band),
+            "mean_high_band": {m: float(np.mean(list(r.values()))) for m, r in ratio.items()},
+            "mean_high_band_median": {m: float(np.mean(list(r.values()))) for m, r in median.items()}}
+
+
+def textured_crop(hr, side: int) -> tuple[int, int, int]:
+    """``(top, left, side)`` of the ``side``-px square of ``hr`` with the most detail: the largest sum of
+    |Laplacian| of its luma (:func:`skimage.filters.laplace`), searched on a grid of ``side // 4`` px. Chosen on
+    the HR image alone, so the crop does not favour any method."""
+    import numpy as np
+    from skimage.filters import laplace
+
+    from companion.metrics import rgb_to_y
+
+    y = rgb_to_y(np.asarray(hr, dtype=np.float64))
+    h, w = y.shape
+    side = int(min(side, h, w))
+    energy = np.abs(laplace(y))
+    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    step = max(1, side // 4)
+    best, where = -1.0, (0, 0)
+    for top in range(0, h - side + 1, step):
+        for left in range(0, w - side + 1, step):
+            total = (integral[top + side, left + side] - integral[top, left + side] - integral[top + side, left]
+                     + integral[top, left])
+            if total > best:
+                best, where = total, (top, left)
+    return where[0], where[1], side
+
+
+# --------------------------------------------------------------------------------------------------------
+# The whole experiment, and the ledger.
+
+
+def run_experiment(cfg, *, seed: int = 0, device="cpu", data_root=None, checkpoint_dir=None,
+                   progress: bool = True) -> dict:
+    """02c end to end: :func:`pretrain_l1`, :func:`finetune_gan`, the authors' models (:func:`authors_models`),
+    every output on :func:`test_pairs` (:func:`super_resolve_all`), their scores (:func:`score_outputs`, LPIPS
+    from :func:`lpips_metric`) and PSDs (:func:`psd_comparison`). Returns a dict with ``l1`` / ``gan`` (the
+    stages' info), ``outputs``, ``scores``, ``psd``, ``lpips_reason``, ``authors_missing``, ``pairs``, ``sets``
+    (scores per extra set of ``cfg.eval_sets``), ``eval_seconds``, ``labels`` (ours). On a CPU it runs on
+    ``cfg.cpu_threads`` intra-op threads (the setting is restored afterwards): two threads of small convolutions
+    wait on each other whenever the machine is busy."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu" and cfg.cpu_threads:
+        torch.set_num_threads(int(cfg.cpu_threads))
+    try:
+        return _run_experiment(cfg, seed=seed, device=device, data_root=data_root, checkpoint_dir=checkpoint_dir,
+                               progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_experiment(cfg, *, seed, device, data_root, checkpoint_dir, progress) -> dict:
+    l1_model, l1_info = pretrain_l1(cfg, seed, device=device, data_root=data_root, checkpoint_dir=checkpoint_dir,
+                                    progress=progress)
+    gan_model, gan_info = finetune_gan(cfg, l1_model, seed, device=device, data_root=data_root,
+                                       checkpoint_dir=checkpoint_dir, progress=progress)
+    start = time.perf_counter()
+    ours = {OURS_L1: l1_model, OURS_GAN: gan_model}
+    theirs, missing = authors_models(cfg, data_root)
+    metric, reason = lpips_metric(device=device, enabled=cfg.lpips)
+    pairs = test_pairs(cfg, data_root=data_root)
+    outputs = super_resolve_all({**ours, **theirs}, pairs, cfg.scale, device=device)
+    scores = score_outputs(outputs, cfg.scale, lpips=metric, device=device)
+    sets = {}
+    for other in cfg.eval_sets:
+        if other != cfg.eval_set:
+            extra = super_resolve_all({**ours, **theirs}, test_pairs(cfg, other, data_root), cfg.scale, device=device)
+            sets[other] = score_outputs(extra, cfg.scale, lpips=metric, device=device)
+    sets[cfg.eval_set] = scores
+    return dict(l1=l1_info, gan=gan_info, outputs=outputs, scores=scores, psd=psd_comparison(outputs),
+                lpips_reason=reason, authors_missing=missing, pairs=[(n, lr.shape, hr.shape) for n, lr, hr in pairs],
+                sets=sets, eval_seconds=round(time.perf_counter() - start, 2), labels=(OURS_L1, OURS_GAN),
+                seed=int(seed))
+
+
+#: Our two models' labels in tables and figures.
+OURS_L1, OURS_GAN = "PCARN-M (L1), ours", "PCARN-M (GAN), ours"
+
+
+def scores_table(scores: dict) -> str:
+    """PSNR / SSIM / LPIPS per method (mean over the test images), as Markdown."""
+    from companion.summary import markdown_table
+
+    rows = [[m, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", "—" if s["lpips"] is None else f"{s['lpips']:.3f}"]
+            for m, s in scores.items()]
+    return markdown_table(["method", "PSNR (dB, Y)", "SSIM (Y)", "LPIPS (Alex, lower better)"], rows)
+
+
+def psd_table(psd: dict) -> str:
+    """The high-band power of each method relative to HR (log10), per image and mean, as Markdown."""
+    from companion.summary import markdown_table
+
+    images = list(next(iter(psd["high_band"].values())))
+    med = psd["high_band_median"]
+    rows = [[m, *(f"{r[i]:+.2f} ({med[m][i]:+.2f})" for i in images),
+             f"{psd['mean_high_band'][m]:+.2f} ({psd['mean_high_band_median'][m]:+.2f})"]
+            for m, r in psd["high_band"].items()]
+    lo, hi = psd["band"]
+    return markdown_table(["method", *images, "mean over images"], rows) + \
+        (f"\n\nlog10(power / HR power) over {lo:g}–{hi:g} cycles/pixel: of the mean power (of the median ring in "
+         "brackets); 0 = the HR image's, −1 = a tenth of it")
+
+
+def protocol_line(cfg, result: dict, eval_set: str | None = None) -> str:
+    """How our numbers were made at this profile, for the ledger."""
+    from companion.metrics import protocol_text
+
+    eval_set = cfg.eval_set if eval_set is None else eval_set
+    scores = result["sets"][eval_set]
+    proto = next(iter(scores.values()))["protocol"]
+    where = (f"held-out embedded photographs {', '.join(cfg.eval_images)}" if eval_set == "embedded"
+             else eval_set) + (f" ({cfg.eval_crop}-px centre crops)" if cfg.eval_crop else ", whole images")
+    t = cfg.pretrain
+    perc = {"none": "no VGG term (L1 content in its place)", "vgg19": "VGG19 conv5_4 loss (Eq. 2.5)",
+            "random": "a random-weight VGG19 (code path only)"}[cfg.perceptual]
+    return (f"{where} x{cfg.scale}, {protocol_text(proto)}; LPIPS: torchmetrics AlexNet on whole RGB images; "
+            f"{cfg.size}-size CARN-M x{cfg.scale} (thesis reading), seed {result['seed']}; stage 1: L1, "
+            f"{result['l1']['steps']} steps, batch {t.batch_size} of {cfg.patch}-px LR patches, Adam LR {t.lr:g}"
+            + (f" halved at {', '.join(map(str, t.milestones))}" if t.milestones else "")
+            + f" (checkpoint {result['l1']['checkpoint']}); stage 2: {result['gan']['steps']} adversarial steps, "
+            f"batch {cfg.gan_batch}, L_G = {cfg.adversarial_weight:g}·L_GAN^MS"
+            + (f" + {cfg.perceptual_weight:g}·L_VGG" if cfg.perceptual != "none" else "")
+            + (f" + {cfg.content_weight:g}·L1" if cfg.content_weight else "") + f", {perc}, "
+            f"S = {len(cfg.disc_factors)} discriminators"
+            + (f" at 1/{cfg.disc_width_divisor} of Fig. 2.1's widths" if cfg.disc_width_divisor > 1 else "")
+            + f", Adam LR G {cfg.lr_g:g} / D {cfg.lr_d:g}, G grad-norm clip {cfg.grad_clip:g} "
+            f"(checkpoint {result['gan']['checkpoint']})")
+
+
+def record_results(run, cfg, result: dict) -> list[str]:
+    """Record our L1 and GAN models beside Table 2.2 ("CARN (L1)" and "+MSD": PSNR, SSIM, LPIPS), the authors'
+    PCARN-M beside Tables 2.5 (LPIPS) and 2.7 (PSNR / SSIM) — in the paper's cells when the set is one of
+    theirs, beside the entry otherwise — and every method's high-band PSD ratio beside Figure 2.5. Returns one
+    line per record group."""
+    lines = []
+    for eval_set, scores in result["sets"].items():
+        protocol = protocol_line(cfg, result, eval_set)
+        paper_set = eval_set in PAPER_SETS
+        caveat = ("" if paper_set else "the embedded photographs are not a paper test set: compare the L1-vs-GAN "
+                  "differences, not absolute values; ")
+        for label, row in ((OURS_L1, "CARN (L1)"), (OURS_GAN, "+MSD")):
+            s = scores[label]
+            note = (f"{caveat}our {cfg.size}-size CARN-M (the thesis' Table 2.2 is the paper-size CARN); "
+                    f"bicubic {scores['bicubic']['psnr']:.2f} dB")
+            for metric, column in (("psnr", "PSNR"), ("ssim", "SSIM"), ("lpips", "LPIPS")):
+                if s[metric] is not None:
+                    run.record(f"{eval_set}/{label}/{metric}", s[metric], entry="Table 2.2", row=row, column=column,
+                               protocol=protocol, note=note)
+        for label, s in scores.items():
+            if "authors'" not in label:
+                continue
+            gan = label.startswith("PCARN-M,")
+            note = f"{caveat}the authors' released weights ({label}), scored here; no training"
+            for metric, table, column in (("psnr", "Table 2.7", "PSNR"), ("ssim", "Table 2.7", "SSIM"),
+                                          ("lpips", "Table 2.5", "LPIPS")):
+                if s[metric] is None:
+                    continue
+                if gan:
+                    run.record(f"{eval_set}/{label}/{metric}", s[metric], entry=table, row="PCARN-M",
+                               column=f"{eval_set} {column}" if paper_set else None, protocol=protocol, note=note)
+                else:  # PCARN-M (L1) has no row in Tables 2.5-2.7: beside Figure 2.5, its visual comparison
+                    run.record(f"{eval_set}/{label}/{metric}", s[metric], entry="Figure 2.5", protocol=protocol,
+                               note=note)
+        lines.append(f"{eval_set}: " + "; ".join(
+            f"{m} {s['psnr']:.2f} dB" + ("" if s["lpips"] is None else f" / LPIPS {s['lpips']:.3f}")
+            for m, s in scores.items()))
+    psd = result["psd"]
+    lo, hi = psd["band"]
+    for method, value in psd["mean_high_band"].items():
+        protocol = (protocol_line(cfg, result) + f"; radial PSD of BT.601 luma, whole images, log10(power / HR "
+                    f"power) over {lo:g}-{hi:g} cycles/pixel, averaged over the test images")
+        run.record(f"psd_high_band/{method}", round(value, 4), entry="Figure 2.5", protocol=protocol + " (of the band's mean power)",
+                   note="0 = the HR image's high-frequency power; negative = less (smoother), positive = more")
+        run.record(f"psd_high_band_median/{method}", round(psd["mean_high_band_median"][method], 4),
+                   entry="Figure 2.5", protocol=protocol + " (median over the band's rings)",
+                   note="the broadband level: insensitive to a few spiky rings (periodic artefacts)")
+    lines.append("PSD high band vs HR (log10, mean / median ring): " + ", ".join(
+        f"{m} {v:+.2f} / {psd['mean_high_band_median'][m]:+.2f}" for m, v in psd["mean_high_band"].items()))
+    return lines
+
+
+__all__ = ["HELD_OUT", "TRAIN_IMAGES", "PAPER_SETS", "AUTHORS_RELEASES", "HIGH_BAND", "PAPER_L1_TRAINING",
+           "PCARNConfig", "PCARN_PROFILES", "NOTEBOOKS", "OURS_L1", "OURS_GAN", "build_generator",
+           "build_discriminator", "perceptual_loss", "gan_settings", "training_patches", "test_pairs",
+           "run_settings", "checkpoint_path", "pretrain_l1", "finetune_gan", "authors_models", "super_resolve_all",
+           "lpips_metric", "lpips_score", "score_outputs", "psd_comparison", "textured_crop", "run_experiment",
+           "scores_table", "psd_table", "protocol_line", "record_results"]
