@@ -26,6 +26,7 @@ def tiny_zoo(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
     monkeypatch.setenv("COMPANION_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.setattr(ch7_zoo, "GROUPS", {"07b": ("07b_mepsnet_training", TINY)})
+    monkeypatch.setattr(zoo, "chapter_zoos", lambda: {"ch7": ch7_zoo})  # the other chapters' zoos stay out
     return tmp_path
 
 

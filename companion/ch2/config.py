@@ -167,5 +167,10 @@ INIT_PROFILES = {
                        seeds=3, train_images=(), eval_set="Set14", eval_images=(), eval_crop=0, train_workers=1),
 }
 
+# 02c and 02d keep their profiles beside their experiments (imported last: they read HELD_OUT / TRAIN_IMAGES).
+from companion.ch2.efficiency import NOTEBOOKS as _EFFICIENCY_NOTEBOOKS  # noqa: E402
+from companion.ch2.pcarn import NOTEBOOKS as _PCARN_NOTEBOOKS  # noqa: E402
+
 #: notebook stem -> {profile: config}; see :mod:`companion.profiles`.
-NOTEBOOKS: dict[str, dict[str, object]] = {"02a_carn": CARN_PROFILES, "02b_initialisation": INIT_PROFILES}
+NOTEBOOKS: dict[str, dict[str, object]] = {"02a_carn": CARN_PROFILES, "02b_initialisation": INIT_PROFILES,
+                                           **_PCARN_NOTEBOOKS, **_EFFICIENCY_NOTEBOOKS}

@@ -1,0 +1,137 @@
+"""Chapter 2's part of the model zoo (:mod:`companion.zoo`): quick-size CARN-family models trained at ×4.
+
+* ``ch2/carn-x4-seed0``: the quick-size CARN (C = 32, B = U = 3, thesis reading), single-scale ×4;
+* ``ch2/carn-m-x4-seed0``: the quick-size CARN-M (G4R: C = 32, G = 4, recursive EResidual, grouped upsampler);
+* ``ch2/02d/<variant>-seed<k>``: the models of ``02d_efficiency``'s quick profile (Fig. 2.8's G/R sweep,
+  :func:`companion.ch2.efficiency.sweep_specs`), trained with that profile's recipe.
+
+All are trained by :func:`companion.ch2.training.train_network` on seven embedded photographs (coffee validates,
+china / flower / rocket are never seen; :mod:`companion.ch2.training`), L1 loss, with the fixed recipe
+:data:`companion.ch2.training.QUICK_RECIPE` (the 02d sweep: its profile's). A notebook finds an entry by the
+digest of :func:`companion.ch2.training.run_key` (:func:`find`) and evaluates it instead of training.
+``python -m companion zoo build ch2`` (re)trains what is stale or missing; the runs resume from checkpoints in
+the work folder (``runs/quick/work/checkpoints/ch2-zoo``, or under ``$COMPANION_WORK_DIR``).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from companion.ch2.training import SRTraining
+from companion.errors import CompanionError
+from companion.zoo import REPO_ROOT, ZooEntry, device_description, save_entry
+
+#: The two quick-size ×4 models of issue 10: name stem -> (spec, label).
+MAIN: dict[str, tuple[SRTraining, str]] = {
+    "carn-x4": (SRTraining("carn"), "CARN (quick size, x4)"),
+    "carn-m-x4": (SRTraining("carn_m"), "CARN-M (quick size, x4)"),
+}
+SEEDS = (0,)
+
+
+def entry_for(name: str, spec: SRTraining, seed: int, label: str = "") -> ZooEntry:
+    from companion.ch2.training import network_config, run_key
+
+    return ZooEntry(name=name, model=spec.model, config=network_config(spec), key=run_key(spec, seed),
+                    label=label, job=(spec, seed))
+
+
+def entries() -> list[ZooEntry]:
+    """The two ×4 models first, then 02d's sweep (its quick profile's variants and seeds)."""
+    from companion.ch2 import efficiency
+
+    out = [entry_for(f"ch2/{stem}-seed{seed}", spec, seed, label) for stem, (spec, label) in MAIN.items()
+           for seed in SEEDS]
+    for slug, spec, label, seed in efficiency.sweep_specs(efficiency.PROFILES["quick"]):
+        out.append(entry_for(f"ch2/02d/{slug}-seed{seed}", spec, seed, label))
+    return out
+
+
+def find(spec: SRTraining, seed: int) -> ZooEntry | None:
+    """The entry trained with exactly (``spec``, ``seed``), or None."""
+    from companion.ch2.training import run_key
+
+    wanted = run_key(spec, seed)
+    return next((e for e in entries() if e.key == wanted), None)
+
+
+def main_entry(stem: str = "carn-x4", seed: int = 0) -> ZooEntry:
+    """``ch2/<stem>-seed<seed>`` (``carn-x4`` or ``carn-m-x4``); a one-line error for another name."""
+    name = f"ch2/{stem}-seed{seed}"
+    for entry in entries():
+        if entry.name == name:
+            return entry
+    raise CompanionError(f"the Chapter 2 zoo has no {name}; choose one of: "
+                         + ", ".join(f"ch2/{s}-seed{k}" for s in MAIN for k in SEEDS))
+
+
+def work_folder() -> Path:
+    """Where the zoo's training checkpoints go (resumable): ``$COMPANION_WORK_DIR/checkpoints/ch2-zoo``, else
+    ``runs/quick/work/checkpoints/ch2-zoo`` in the checkout."""
+    base = os.environ.get("COMPANION_WORK_DIR")
+    return (Path(base) if base else REPO_ROOT / "runs" / "quick" / "work") / "checkpoints" / "ch2-zoo"
+
+
+def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown", progress: bool = False) -> dict:
+    """Train one entry (resuming its checkpoint), score it on the validation crop and write it into the zoo."""
+    from companion.ch2.training import loss_curve, train_network, validation_pairs
+    from companion.engine.loop import psnr_on_pairs
+
+    spec, seed = entry.job
+    model, result = train_network(spec, seed, device="cpu", checkpoint_dir=work_folder(), threads=threads,
+                                  progress=progress)
+    if result.val and result.val[-1][0] == result.steps_done:
+        val_psnr = result.val[-1][1]
+    else:
+        val_psnr = psnr_on_pairs(model.at_scale(spec.scale), validation_pairs(spec))
+    meta = {"seed": seed, "steps": result.steps_done, "seconds": round(result.seconds, 1),
+            "device": device_description("cpu"), "commit": commit, "val_psnr": round(float(val_psnr), 3),
+            "val_images": [f"{spec.val_image} (centre {spec.val_crop} px, RGB PSNR)"],
+            "val": [[s, round(v, 3)] for s, v in result.val], "loss_curve": loss_curve(result.losses),
+            "built": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    save_entry(entry, model, meta)
+    return meta
+
+
+def build(entries, *, workers: int = 2, progress: bool = True) -> None:
+    """Train ``entries`` (resumable), ``workers`` at a time with one thread each, with a progress bar."""
+    from tqdm.auto import tqdm
+
+    from companion.session import git_commit
+
+    commit = git_commit()
+    bar = tqdm(total=len(entries), desc="zoo build (ch2)", unit="model", disable=not progress)
+    failed = []
+
+    def done(entry, meta=None, error=None):
+        if error is not None:
+            failed.append(entry.name)
+            bar.write(f"FAILED {entry.name}: {error}")
+        else:
+            bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s, val {meta['val_psnr']:.2f} dB")
+        bar.update()
+
+    if workers <= 1:
+        for entry in entries:
+            bar.set_postfix_str(entry.name)
+            try:
+                done(entry, build_one(entry, threads=None, commit=commit, progress=progress))
+            except CompanionError as exc:
+                done(entry, error=exc)
+    else:
+        from concurrent.futures import as_completed
+
+        from companion.processes import process_pool
+
+        with process_pool(workers) as pool:
+            futures = {pool.submit(build_one, entry, 1, commit): entry for entry in entries}
+            for future in as_completed(futures):
+                try:
+                    done(futures[future], future.result())
+                except CompanionError as exc:
+                    done(futures[future], error=exc)
+    bar.close()
+    if failed:
+        raise CompanionError(f"{len(failed)} of {len(entries)} zoo entries failed ({', '.join(failed)}); the "
+                             "messages are above; rerun `python -m companion zoo build ch2` to retry them")
