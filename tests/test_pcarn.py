@@ -25,6 +25,7 @@ from conftest import REPO, RecordingRun, texture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SMOKE = pcarn.PCARN_PROFILES["smoke"]
+QUICK = pcarn.PCARN_PROFILES["quick"]
 #: A very small run: 2 L1 steps and 2 adversarial steps on 8-px LR patches, one 48-px test crop.
 TINY = replace(SMOKE, patch=8, pretrain=replace(SMOKE.pretrain, steps=2), gan_steps=2, perceptual="none",
                perceptual_weight=0.0, eval_crop=48, weights=())
@@ -127,6 +128,9 @@ def test_checkpoint_names_follow_the_settings(tmp_path):
     assert pcarn.checkpoint_path(tmp_path, longer_l1, "gan", 0) != g  # it starts from another generator
     with pytest.raises(CompanionError, match="stage must be"):
         pcarn.run_settings(TINY, "vgg", 0)
+    zoo_start = pcarn.checkpoint_path(tmp_path, TINY, "gan", 0, {"zoo": "ch2/x-seed0", "digest": "0" * 16})
+    assert zoo_start != g  # a generator from the zoo is another starting point
+    assert pcarn.checkpoint_path(tmp_path, TINY, "l1", 0, {"zoo": "ch2/x-seed0", "digest": "0" * 16}) == a
 
 
 def test_two_stages_train_checkpoint_and_rerun_only_evaluates(tmp_path):
@@ -144,6 +148,76 @@ def test_two_stages_train_checkpoint_and_rerun_only_evaluates(tmp_path):
     ganb, gan_b = pcarn.finetune_gan(TINY, l1b, 0, checkpoint_dir=tmp_path, progress=False)
     assert info_b["losses"] == l1_info["losses"] and gan_b["history"] == gan_info["history"]
     assert all(torch.equal(v, ganb.state_dict()[k]) for k, v in gan.state_dict().items())
+
+
+# ---------------------------------------------------------------- stage 1 from the model zoo
+
+def test_quick_takes_stage_1_from_the_zoos_carn_m_and_its_config_matches_that_entry():
+    """The quick profile builds what ch2/carn-m-x4-seed0 holds (network, photographs, patch, held-out images);
+    smoke and full always train their L1 stage. A changed profile or zoo declaration fails here."""
+    from companion.ch2 import training
+    from companion.ch2 import zoo as ch2_zoo
+
+    assert pcarn.FIT_IMAGES == training.FIT_IMAGES and QUICK.train_images == pcarn.FIT_IMAGES
+    assert QUICK.l1_zoo == pcarn.ZOO_L1 == "ch2/carn-m-x4" and SMOKE.l1_zoo == pcarn.PCARN_PROFILES["full"].l1_zoo == ""
+    assert pcarn.l1_zoo_entry(SMOKE, 0) == (None, "")
+    entry = ch2_zoo.main_entry("carn-m-x4", 0)
+    assert pcarn.zoo_mismatch(QUICK, entry, 0) == ""
+    assert entry.config == pcarn.generator_config(QUICK) == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in pcarn.build_generator(QUICK).config.items()}
+    assert "training photographs" in pcarn.zoo_mismatch(replace(QUICK, train_images=pcarn.TRAIN_IMAGES), entry, 0)
+    assert "network configuration" in pcarn.zoo_mismatch(replace(QUICK, size="paper"), entry, 0)
+    assert "seed" in pcarn.zoo_mismatch(QUICK, entry, 1)
+    assert "patch" in pcarn.zoo_mismatch(replace(QUICK, patch=12), entry, 0)
+    assert "did not hold out" in pcarn.zoo_mismatch(replace(QUICK, eval_images=("coffee",)), entry, 0)
+
+
+def test_quick_uses_a_current_zoo_entry_and_falls_back_to_training_without_one(tmp_path, monkeypatch):
+    from companion import zoo
+    from companion.ch2 import zoo as ch2_zoo
+    from companion.models import build_model
+
+    monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
+    cfg = replace(QUICK, pretrain=replace(QUICK.pretrain, steps=2), gan_steps=2, gan_batch=2, gan_checkpoint_every=0,
+                  eval_images=("rocket",), eval_crop=48, weights=(), lpips=False)
+    entry = ch2_zoo.main_entry("carn-m-x4", 0)
+
+    # no zoo: stage 1 is trained with cfg.pretrain, and the result says why
+    assert pcarn.l1_zoo_entry(cfg, 0)[0] is None and "missing" in pcarn.l1_zoo_entry(cfg, 0)[1]
+    trained = pcarn.run_experiment(cfg, seed=0, checkpoint_dir=tmp_path / "a", progress=False)
+    assert trained["l1"]["source"] == "trained" and trained["l1"]["steps"] == 2
+    assert "ch2/carn-m-x4-seed0 is missing" in trained["l1"]["fallback"]
+    assert "instead of taken from the model zoo" in pcarn.stage_lines(trained)[0]
+
+    # a current entry: loaded (exactly its weights), not trained; the GAN stage starts from it
+    torch.manual_seed(7)
+    model = build_model(entry.model, **entry.config)
+    zoo.save_entry(entry, model, {"steps": 2000, "seconds": 100.0, "val_psnr": 25.0, "val": [],
+                                  "val_images": ["coffee (centre 192 px, RGB PSNR)"],
+                                  "loss_curve": [[50, 0.2], [2000, 0.05]]})
+    found, reason = pcarn.l1_zoo_entry(cfg, 0)
+    assert found.name == "ch2/carn-m-x4-seed0" and reason == ""
+    l1, info = pcarn.l1_stage(cfg, 0, checkpoint_dir=tmp_path / "b", progress=False)
+    assert info["source"] == "zoo" and info["checkpoint"] == "zoo ch2/carn-m-x4-seed0" and info["steps"] == 2000
+    assert all(torch.equal(v, l1.state_dict()[k]) for k, v in model.state_dict().items())
+    assert not (tmp_path / "b").exists()  # nothing trained
+    result = pcarn.run_experiment(cfg, seed=0, checkpoint_dir=tmp_path / "a", progress=False)
+    assert result["l1"]["source"] == "zoo" and result["gan"]["checkpoint"] != trained["gan"]["checkpoint"]
+    lines = pcarn.stage_lines(result)
+    assert lines[0].startswith("stage 1: L1 from the model zoo, zoo ch2/carn-m-x4-seed0 (2000 steps")
+    run = RecordingRun()
+    pcarn.record_results(run, cfg, result)
+    where = {key: w for key, _, w in run.records}
+    l1_psnr = where[f"embedded/{pcarn.OURS_L1}/psnr"]
+    assert "L1 stage: zoo ch2/carn-m-x4-seed0" in l1_psnr["note"]
+    assert "stage 1: L1 from the model zoo, 2000 steps" in l1_psnr["protocol"]
+    assert "halved at 1200, 1600 (checkpoint zoo ch2/carn-m-x4-seed0)" in l1_psnr["protocol"]
+
+    # a stale entry (trained with other settings) or another seed: trained again, with the reason
+    meta = json.loads(entry.sidecar_path.read_text())
+    entry.sidecar_path.write_text(json.dumps({**meta, "digest": "0" * 16}))
+    assert "ch2/carn-m-x4-seed0 is stale" in pcarn.l1_zoo_entry(cfg, 0)[1]
+    assert pcarn.l1_zoo_entry(cfg, 1) == (None, "the model zoo declares no ch2/carn-m-x4-seed1")
 
 
 # ---------------------------------------------------------------- outputs, scores, PSD
@@ -248,6 +322,7 @@ def test_run_experiment_end_to_end_and_its_records(tmp_path):
     torch.set_num_threads(2)
     result = pcarn.run_experiment(TINY, seed=0, checkpoint_dir=tmp_path, progress=False)
     assert torch.get_num_threads() == 2  # cfg.cpu_threads applied during the run only
+    assert result["l1"]["source"] == "trained" and result["l1"]["fallback"] == ""  # smoke never asks the zoo
     assert list(result["scores"]) == ["bicubic", pcarn.OURS_L1, pcarn.OURS_GAN]
     assert result["pairs"] == [("rocket", (12, 12, 3), (48, 48, 3))]
     assert set(result["psd"]["mean_high_band"]) == {"bicubic", pcarn.OURS_L1, pcarn.OURS_GAN}
@@ -337,9 +412,13 @@ def test_figures_are_saved_with_provenance(figure_run, tmp_path):
     history.update(d_real=[0.6] * 20, d_fake=[0.4] * 20)
     pcarn_figures.pcarn_training(figure_run, {"losses": list(np.linspace(0.1, 0.05, 30)), "steps": 30},
                                  {"history": history, "steps": 20}, scales=3)
+    zoo_l1 = {"losses": [], "loss_curve": [[50, 0.2], [100, 0.1], [2000, 0.05]], "steps": 2000,
+              "checkpoint": "zoo ch2/carn-m-x4-seed0"}
+    pcarn_figures.pcarn_training(figure_run, zoo_l1, {"history": history, "steps": 20}, scales=3,
+                                 name="pcarn_training_zoo")
     names = [f["name"] for f in figure_run.figures]
-    assert names == ["fig2_5_crops", "fig2_5_psd", "pcarn_training"]
-    assert [f["entry"] for f in figure_run.figures] == ["Figure 2.5", "Figure 2.5", "Table 2.2"]
+    assert names == ["fig2_5_crops", "fig2_5_psd", "pcarn_training", "pcarn_training_zoo"]
+    assert [f["entry"] for f in figure_run.figures] == ["Figure 2.5", "Figure 2.5", "Table 2.2", "Table 2.2"]
     for name in names:
         png = tmp_path / f"{name}.png"
         assert _dpi(png) >= 149.9

@@ -13,26 +13,33 @@ profile discovery (it must stay free of PyTorch at import: every heavy import is
   λ = 200 in Eq. 2.7's form), Adam lr 1e-4 for both networks, the generator's gradient norm clipped to 10.
   Scored on Set5, Set14, B100, Urban100 ×4, beside Tables 2.2, 2.5 and 2.7. One difference, said in the
   ledger: our generator is single-scale ×4; the authors train ×2/×3/×4 in one network.
-* ``quick``: the same two stages at CPU scale, on the eight embedded training photographs
-  (:data:`TRAIN_IMAGES`), scored on the three held-out ones (:data:`HELD_OUT`, whole images; nothing is tuned
-  on them). Quick-size CARN-M (C = 32), 24-px LR patches, batch 8; L1 for :attr:`PCARNConfig.pretrain`'s steps
-  at LR 1e-3 (halved twice), then a short adversarial fine-tuning. Two substitutions, fixed before any run
-  and said wherever a number is shown: the discriminator is Fig. 2.1's at 1/4 of its widths
-  (``disc_width_divisor``; the full one costs ~6 s a step on two CPU cores), and the VGG term is replaced by
-  an L1 content term (``perceptual="none"``): the VGG19 ImageNet weights are not bundled, and the companion
-  never downloads them. The generator loss is then ``5e-3 · L_GAN^MS + 1e-2 · L1`` (ESRGAN's L1 weight
-  η = 1e-2 beside the code's adversarial weight). The discriminator's LR is 10× the paper's (1e-3), because
-  its 2×10⁵ steps shrink to a few hundred.
+* ``quick``: the same two stages at CPU scale, on the seven embedded training photographs of the model zoo
+  (:data:`FIT_IMAGES`: 02b's eight less coffee, the zoo's validation photograph), scored on the three held-out
+  ones (:data:`HELD_OUT`, whole images; nothing is tuned on them). Quick-size CARN-M (C = 32), 24-px LR
+  patches, batch 8. **Stage 1 comes from the model zoo**: ``ch2/carn-m-x4-seed<SEED>``
+  (:data:`ZOO_L1`, :mod:`companion.ch2.zoo`: the same network trained with L1 for 2,000 steps on the same
+  photographs, :data:`companion.ch2.training.QUICK_RECIPE`; it beats bicubic on all eleven embedded
+  photographs) when that entry is current and matches this profile (:func:`l1_zoo_entry`); otherwise (no
+  zoo, a stale entry, another seed) stage 1 is trained here as before, :attr:`PCARNConfig.pretrain`'s 500
+  steps at LR 1e-3 (halved twice), and the output says so. Then a short adversarial fine-tuning (300 steps).
+  Two substitutions, fixed before any run and said wherever a number is shown: the discriminator is
+  Fig. 2.1's at 1/4 of its widths (``disc_width_divisor``; the full one costs ~6 s a step on two CPU cores),
+  and the VGG term is replaced by an L1 content term (``perceptual="none"``): the VGG19 ImageNet weights are
+  not bundled, and the companion never downloads them. The generator loss is then
+  ``5e-3 · L_GAN^MS + 1e-2 · L1`` (ESRGAN's L1 weight η = 1e-2 beside the code's adversarial weight). The
+  discriminator's LR is 10× the paper's (1e-3), because its 2×10⁵ steps shrink to a few hundred.
 * ``smoke``: every code path in seconds (a few steps, a random-weight VGG19 so the perceptual path runs, one
   64-px crop).
 
-**Experiments**: :func:`pretrain_l1` and :func:`finetune_gan` (checkpointed under a digest of their settings,
-so a rerun with the same settings only evaluates), :func:`super_resolve_all` (every model's output on the
-same test images), :func:`score_outputs` (PSNR / SSIM under the SR protocol and LPIPS where the user has its
-backbone weights: :func:`lpips_metric`), :func:`psd_comparison` (each output's radially averaged PSD against
-the HR image's, :func:`companion.analysis.psd.radial_psd`), :func:`textured_crop` (Fig. 2.5's crop window:
-the HR image's most detailed square, chosen on the HR image alone), :func:`authors_models` (the released
-PCARN-M (L1) and PCARN-M generators, when found), and :func:`record_results` (the ledger).
+**Experiments**: :func:`l1_stage` (stage 1 from the zoo, :func:`load_l1_from_zoo`, or trained,
+:func:`pretrain_l1`) and :func:`finetune_gan` (checkpointed under a digest of their settings and of the
+generator they start from, so a rerun with the same settings only evaluates), :func:`super_resolve_all`
+(every model's output on the same test images), :func:`score_outputs` (PSNR / SSIM under the SR protocol
+and LPIPS where the user has its backbone weights: :func:`lpips_metric`), :func:`psd_comparison` (each
+output's radially averaged PSD against the HR image's, :func:`companion.analysis.psd.radial_psd`),
+:func:`textured_crop` (Fig. 2.5's crop window: the HR image's most detailed square, chosen on the HR image
+alone), :func:`authors_models` (the released PCARN-M (L1) and PCARN-M generators, when found),
+:func:`stage_lines` (where each stage came from, printable) and :func:`record_results` (the ledger).
 """
 from __future__ import annotations
 
@@ -44,9 +51,17 @@ from companion.errors import CompanionError
 
 #: Held out of training, never used to choose a setting (the same three as 02b and Chapter 7).
 HELD_OUT = ("china", "flower", "rocket")
-#: The embedded photographs the quick profile trains on (02b's eight).
+#: 02b's eight training photographs (companion.ch2.config.TRAIN_IMAGES); the quick profile trains on seven of them.
 TRAIN_IMAGES = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "ihc", "motorcycle_left",
                 "motorcycle_right", "retina")
+# companion.ch2.config imports this module (its NOTEBOOKS), so nothing of companion.ch2 is imported here at
+# module level (no import cycle, no PyTorch). FIT_IMAGES repeats companion.ch2.training.FIT_IMAGES; a test
+# checks they agree.
+#: The photographs the zoo's quick-size models train on (02b's eight less coffee, the zoo's validation image):
+#: the quick profile trains on these, so its GAN stage sees the photographs its zoo L1 stage saw.
+FIT_IMAGES = tuple(n for n in TRAIN_IMAGES if n != "coffee")
+#: The zoo entry (less its ``-seed<k>``) the quick profile's L1 stage comes from (:mod:`companion.ch2.zoo`).
+ZOO_L1 = "ch2/carn-m-x4"
 #: Table 2.5 / 2.7's test sets.
 PAPER_SETS = ("Set5", "Set14", "B100", "Urban100")
 #: The authors' releases compared side by side: PCARN-M's generator before and after adversarial training.
@@ -64,7 +79,21 @@ PAPER_L1_TRAINING = TrainConfig(steps=600_000, batch_size=64, lr=1e-4, milestone
 
 @dataclass(frozen=True)
 class PCARNConfig:
-    """02c: L1 pretraining then adversarial fine-tuning of CARN-M (PCARN-M), scored beside the authors' weights."""
+    """02c: L1 pretraining then adversarial fine-tuning of CARN-M (PCARN-M), scored beside the authors' weights.
+
+    ``l1_zoo`` names a model-zoo entry (:mod:`companion.ch2.zoo`, without its ``-seed<k>``) that stage 1 is taken
+    from when it is current and matches this profile: same network (``size``, ``scale``, CARN-M thesis
+    reading), same training photographs, patch side and held-out images, same seed (:func:`l1_zoo_entry`).
+    Otherwise, and when ``l1_zoo`` is empty (smoke, full), stage 1 is trained with ``pretrain``.
+
+    The quick profile takes stage 1 from ``ch2/carn-m-x4-seed0``. To match that entry it was changed to the
+    zoo's model config and training images: the quick-size CARN-M ×4 (unchanged) trained on the zoo's seven
+    photographs (:data:`FIT_IMAGES`; before, 02b's eight, coffee included). Its ``pretrain`` (500 steps) is now
+    only the fallback for a user without the zoo; the zoo entry was trained 2,000 steps with the zoo's recipe
+    (:data:`companion.ch2.training.QUICK_RECIPE`: batch 8 of 24-px patches, LR 1e-3 halved at 1,200 and
+    1,600). Its adversarial stage was lengthened from 150 to 300 steps when the L1 stage moved to the zoo (a
+    choice fixed before any test number of the new setting was seen; the stage's other settings unchanged).
+    """
 
     source: str                      # "bundled" (embedded photographs) or "data" (DIV2K train)
     size: str                        # generator size: "quick" (C=32) or "paper" (C=64) CARN-M
@@ -92,6 +121,7 @@ class PCARNConfig:
     weights_search: tuple[str, ...]  # further folders holding the authors' files (relative: the repo root)
     lpips: bool                      # LPIPS (torchmetrics, AlexNet) when its weights are on this machine
     gan_checkpoint_every: int = 0
+    l1_zoo: str = ""                 # zoo entry stage 1 is taken from when current (ZOO_L1); "" = always train
     cpu_threads: int = 1             # intra-op threads on a CPU (small convs on a busy 2-core machine: 1 is fastest)
 
     def required_folders(self) -> tuple[str, ...]:
@@ -111,13 +141,13 @@ PCARN_PROFILES = {
                          disc_width_divisor=8, eval_set="embedded", eval_sets=("embedded",), eval_images=("rocket",),
                          eval_crop=64, crop=32, lpips=True, **_COMMON),
     # CPU scale: see the module docstring for what is shrunk and what is substituted.
-    "quick": PCARNConfig(source="bundled", size="quick", patch=24, train_images=TRAIN_IMAGES,
+    "quick": PCARNConfig(source="bundled", size="quick", patch=24, train_images=FIT_IMAGES,
                          pretrain=TrainConfig(steps=500, batch_size=8, lr=1e-3, milestones=(300, 400), gamma=0.5,
                                               grad_clip=10.0, checkpoint_every=100),
-                         gan_steps=150, gan_batch=8, lr_g=1e-4, lr_d=1e-3, adversarial_weight=5e-3,
+                         gan_steps=300, gan_batch=8, lr_g=1e-4, lr_d=1e-3, adversarial_weight=5e-3,
                          perceptual="none", perceptual_weight=0.0, content_weight=1e-2, grad_clip=10.0,
                          disc_width_divisor=4, eval_set="embedded", eval_sets=("embedded",), eval_images=HELD_OUT,
-                         eval_crop=0, crop=96, lpips=True, gan_checkpoint_every=50, **_COMMON),
+                         eval_crop=0, crop=96, lpips=True, gan_checkpoint_every=50, l1_zoo=ZOO_L1, **_COMMON),
     # The authors' recipe (see PAPER_L1_TRAINING and the module docstring).
     "full": PCARNConfig(source="data", size="paper", patch=48, train_images=(), pretrain=PAPER_L1_TRAINING,
                         gan_steps=200_000, gan_batch=32, lr_g=1e-4, lr_d=1e-4, adversarial_weight=5e-3,
@@ -256,9 +286,10 @@ def test_pairs(cfg, eval_set: str | None = None, data_root=None) -> list[tuple[s
 # Training: stage 1 (L1), stage 2 (adversarial).
 
 
-def run_settings(cfg, stage: str, seed: int) -> dict:
+def run_settings(cfg, stage: str, seed: int, l1_origin: dict | None = None) -> dict:
     """Everything that decides a stage's result (not how often it checkpoints); its digest names the file.
-    The GAN stage includes the L1 stage's settings (it starts from that generator)."""
+    The GAN stage includes the L1 stage's settings (it starts from that generator), or ``l1_origin`` when the
+    generator came from elsewhere (the zoo: ``{"zoo": name, "digest": its digest}``)."""
     l1 = {k: v for k, v in asdict(replace(cfg.pretrain, seed=int(seed))).items()
           if k not in ("checkpoint_every", "val_every")}
     out = dict(notebook="02c_pcarn", stage="l1", seed=int(seed), size=cfg.size, scale=cfg.scale, source=cfg.source,
@@ -267,19 +298,21 @@ def run_settings(cfg, stage: str, seed: int) -> dict:
         gan = {k: v for k, v in asdict(gan_settings(cfg, seed)).items() if k != "checkpoint_every"}
         out.update(stage="gan", gan=gan, perceptual=cfg.perceptual, disc_factors=list(cfg.disc_factors),
                    disc_width_divisor=cfg.disc_width_divisor)
+        if l1_origin:
+            out["l1"] = dict(l1_origin)
     elif stage != "l1":
         raise CompanionError(f"stage must be 'l1' or 'gan', got {stage!r}")
     return out
 
 
-def checkpoint_path(folder, cfg, stage: str, seed: int):
+def checkpoint_path(folder, cfg, stage: str, seed: int, l1_origin: dict | None = None):
     """``<folder>/pcarn_m-<stage>-seed<seed>-<digest>.pt``: a rerun with the same settings resumes or only
-    evaluates; changed settings get a new file."""
+    evaluates; changed settings (or another starting generator, ``l1_origin``) get a new file."""
     from pathlib import Path
 
     from companion.zoo import digest
 
-    return Path(folder) / f"pcarn_m-{stage}-seed{seed}-{digest(run_settings(cfg, stage, seed))[:10]}.pt"
+    return Path(folder) / f"pcarn_m-{stage}-seed{seed}-{digest(run_settings(cfg, stage, seed, l1_origin))[:10]}.pt"
 
 
 def pretrain_l1(cfg, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None, progress: bool = True):
@@ -297,15 +330,107 @@ def pretrain_l1(cfg, seed: int, *, device="cpu", data_root=None, checkpoint_dir=
     result = train(model, training_patches(cfg, seed, data_root), replace(cfg.pretrain, seed=int(seed)),
                    loss=LOSSES["l1"], batch=paired_batch("lr", "hr"), model_name="carn_m", device=device,
                    progress=progress, checkpoint_path=path, log=lambda _msg: None)
-    info = dict(stage="l1", steps=result.steps_done, seconds=round(result.seconds, 2), losses=list(result.losses),
-                checkpoint=None if path is None else path.name, params=count_parameters(model))
+    t = cfg.pretrain
+    info = dict(stage="l1", source="trained", steps=result.steps_done, seconds=round(result.seconds, 2),
+                losses=list(result.losses), checkpoint=None if path is None else path.name,
+                params=count_parameters(model), origin=None, fallback="",
+                recipe=dict(batch_size=t.batch_size, lr=t.lr, milestones=list(t.milestones), gamma=t.gamma,
+                            patch=cfg.patch, images=list(cfg.train_images)))
     return model.eval(), info
 
 
+def generator_config(cfg) -> dict:
+    """Constructor arguments of :func:`build_generator`'s network, JSON-ready (as a zoo sidecar stores them)."""
+    from companion.models import model_config
+
+    config = model_config("carn_m", cfg.size, scales=(int(cfg.scale),), reading="thesis")
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+def zoo_mismatch(cfg, entry, seed: int) -> str:
+    """Why zoo ``entry`` is not ``cfg``'s stage 1 for ``seed`` ("" when it is): another network or
+    configuration, scale, patch side, loss, seed, training photographs, or a held-out image it saw."""
+    key = entry.key
+    images = key.get("data", {}).get("images", {})
+    if not isinstance(images, dict) or cfg.source != "bundled":
+        return "it was not trained on the embedded photographs this profile trains on"
+    checks = (("model", entry.model, "carn_m"), ("network configuration", entry.config, generator_config(cfg)),
+              ("scale", key.get("scale"), int(cfg.scale)), ("LR patch side", key.get("patch"), int(cfg.patch)),
+              ("loss", key.get("loss"), "l1"), ("seed", key.get("seed"), int(seed)),
+              ("training photographs", sorted(n for n, r in images.items() if r == "train"),
+               sorted(cfg.train_images)))
+    for what, theirs, ours in checks:
+        if theirs != ours:
+            return f"its {what} is {theirs!r}, this profile's {ours!r}"
+    seen = sorted(n for n in cfg.eval_images if images.get(n) != "test")
+    if seen:
+        return f"it did not hold out the test images {seen}"
+    return ""
+
+
+def l1_zoo_entry(cfg, seed: int):
+    """``(entry, "")`` when stage 1 can come from the zoo: ``cfg.l1_zoo`` names an entry of the Chapter 2 zoo
+    (:func:`companion.ch2.zoo.entries`) for ``seed`` that is current (:func:`companion.zoo.status`) and matches
+    ``cfg`` (:func:`zoo_mismatch`); else ``(None, why not)`` in one line (empty when ``cfg.l1_zoo`` is)."""
+    if not cfg.l1_zoo:
+        return None, ""
+    from companion.ch2 import zoo as ch2_zoo
+    from companion.zoo import status
+
+    name = f"{cfg.l1_zoo}-seed{int(seed)}"
+    entry = next((e for e in ch2_zoo.entries() if e.name == name), None)
+    if entry is None:
+        return None, f"the model zoo declares no {name}"
+    state = status(entry)
+    if state != "current":
+        return None, (f"zoo entry {name} is {state} (`python -m companion zoo build {name}` builds it, "
+                      f"about 40 CPU-minutes)")
+    mismatch = zoo_mismatch(cfg, entry, seed)
+    if mismatch:
+        return None, f"zoo entry {name} does not match this profile: {mismatch}"
+    return entry, ""
+
+
+def load_l1_from_zoo(entry, *, device="cpu"):
+    """Stage 1 from a current zoo ``entry`` (:func:`companion.zoo.load_entry`: safetensors, strict). Returns
+    ``(model in eval mode, info)`` like :func:`pretrain_l1`'s; ``info``: ``source="zoo"``, ``checkpoint``
+    ("zoo <name>"), ``steps`` / ``seconds`` of its training, ``loss_curve`` ([[step, mean L1 loss]]), ``val_psnr``
+    and ``val_images`` (its validation photograph), ``recipe``, ``origin`` (name and digest, for the GAN stage's
+    checkpoint name)."""
+    from companion.models.common import count_parameters
+    from companion.zoo import load_entry
+
+    model, meta = load_entry(entry)
+    train = entry.key.get("train", {})
+    images = entry.key["data"]["images"]
+    info = dict(stage="l1", source="zoo", steps=int(meta["steps"]), seconds=float(meta["seconds"]), losses=[],
+                loss_curve=[list(p) for p in meta.get("loss_curve", [])], checkpoint=f"zoo {entry.name}",
+                params=count_parameters(model), origin={"zoo": entry.name, "digest": entry.digest}, fallback="",
+                val_psnr=meta.get("val_psnr"), val_images=list(meta.get("val_images", [])),
+                recipe=dict(batch_size=train.get("batch_size"), lr=train.get("lr"),
+                            milestones=list(train.get("milestones", [])), gamma=train.get("gamma"),
+                            patch=entry.key.get("patch"), images=sorted(n for n, r in images.items() if r == "train")))
+    return model.to(device).eval(), info
+
+
+def l1_stage(cfg, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None, progress: bool = True):
+    """Stage 1: the zoo's generator when :func:`l1_zoo_entry` finds one (:func:`load_l1_from_zoo`), else trained
+    here (:func:`pretrain_l1`); a fallback's reason goes into ``info["fallback"]``."""
+    entry, reason = l1_zoo_entry(cfg, seed)
+    if entry is not None:
+        return load_l1_from_zoo(entry, device=device)
+    model, info = pretrain_l1(cfg, seed, device=device, data_root=data_root, checkpoint_dir=checkpoint_dir,
+                              progress=progress)
+    info["fallback"] = reason
+    return model, info
+
+
 def finetune_gan(cfg, l1_model, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None,
-                 progress: bool = True):
+                 progress: bool = True, l1_origin: dict | None = None):
     """Stage 2 (§2.3.2): a copy of ``l1_model`` fine-tuned against :func:`build_discriminator` (drawn under
-    ``seed``) with :func:`companion.engine.adversarial.train_gan` and :func:`gan_settings`. Returns
+    ``seed``) with :func:`companion.engine.adversarial.train_gan` and :func:`gan_settings`; ``l1_origin``
+    (``info["origin"]`` of :func:`load_l1_from_zoo`) names where ``l1_model`` came from when it was not trained
+    with ``cfg.pretrain``, for the checkpoint's name. Returns
     ``(model in eval mode, info)``; ``info``: ``steps``, ``seconds``, ``history`` (per-step D / G losses and
     D's mean probabilities on HR and SR), ``checkpoint``, ``disc_params``."""
     import copy
@@ -319,7 +444,7 @@ def finetune_gan(cfg, l1_model, seed: int, *, device="cpu", data_root=None, chec
     model = copy.deepcopy(l1_model).train()
     torch.manual_seed(seed)
     disc = build_discriminator(cfg)
-    path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, "gan", seed)
+    path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, "gan", seed, l1_origin)
     result = train_gan(model, disc, training_patches(cfg, seed, data_root), gan_settings(cfg, seed),
                        batch=paired_batch("lr", "hr"), perceptual=perceptual_loss(cfg, data_root),
                        model_name="carn_m", device=device, checkpoint_path=path, progress=progress,
@@ -501,11 +626,12 @@ def textured_crop(hr, side: int) -> tuple[int, int, int]:
 
 def run_experiment(cfg, *, seed: int = 0, device="cpu", data_root=None, checkpoint_dir=None,
                    progress: bool = True) -> dict:
-    """02c end to end: :func:`pretrain_l1`, :func:`finetune_gan`, the authors' models (:func:`authors_models`),
-    every output on :func:`test_pairs` (:func:`super_resolve_all`), their scores (:func:`score_outputs`, LPIPS
-    from :func:`lpips_metric`) and PSDs (:func:`psd_comparison`). Returns a dict with ``l1`` / ``gan`` (the
-    stages' info), ``outputs``, ``scores``, ``psd``, ``lpips_reason``, ``authors_missing``, ``pairs``, ``sets``
-    (scores per extra set of ``cfg.eval_sets``), ``eval_seconds``, ``labels`` (ours). On a CPU it runs on
+    """02c end to end: :func:`l1_stage` (the zoo's or trained), :func:`finetune_gan`, the authors' models
+    (:func:`authors_models`), every output on :func:`test_pairs` (:func:`super_resolve_all`), their scores
+    (:func:`score_outputs`, LPIPS from :func:`lpips_metric`) and PSDs (:func:`psd_comparison`). Returns a
+    dict with ``l1`` / ``gan`` (the stages' info), ``outputs``, ``scores``, ``psd``, ``lpips_reason``,
+    ``authors_missing``, ``pairs``, ``sets`` (scores per extra set of ``cfg.eval_sets``), ``eval_seconds``,
+    ``labels`` (ours). On a CPU it runs on
     ``cfg.cpu_threads`` intra-op threads (the setting is restored afterwards): two threads of small convolutions
     wait on each other whenever the machine is busy."""
     import torch
@@ -521,10 +647,10 @@ def run_experiment(cfg, *, seed: int = 0, device="cpu", data_root=None, checkpoi
 
 
 def _run_experiment(cfg, *, seed, device, data_root, checkpoint_dir, progress) -> dict:
-    l1_model, l1_info = pretrain_l1(cfg, seed, device=device, data_root=data_root, checkpoint_dir=checkpoint_dir,
-                                    progress=progress)
+    l1_model, l1_info = l1_stage(cfg, seed, device=device, data_root=data_root, checkpoint_dir=checkpoint_dir,
+                                 progress=progress)
     gan_model, gan_info = finetune_gan(cfg, l1_model, seed, device=device, data_root=data_root,
-                                       checkpoint_dir=checkpoint_dir, progress=progress)
+                                       checkpoint_dir=checkpoint_dir, progress=progress, l1_origin=l1_info["origin"])
     start = time.perf_counter()
     ours = {OURS_L1: l1_model, OURS_GAN: gan_model}
     theirs, missing = authors_models(cfg, data_root)
@@ -542,6 +668,41 @@ def _run_experiment(cfg, *, seed, device, data_root, checkpoint_dir, progress) -
                 lpips_reason=reason, authors_missing=missing, pairs=[(n, lr.shape, hr.shape) for n, lr, hr in pairs],
                 sets=sets, eval_seconds=round(time.perf_counter() - start, 2), labels=(OURS_L1, OURS_GAN),
                 seed=int(seed))
+
+
+def _l1_source(l1: dict) -> str:
+    if l1.get("source") == "zoo":
+        return l1["checkpoint"]
+    return f"trained here, {l1['steps']} steps" + (f" (fallback: {l1['fallback']})" if l1.get("fallback") else "")
+
+
+def stage_lines(result: dict) -> list[str]:
+    """Printable lines about the two stages of :func:`run_experiment`'s ``result``: where stage 1 came from (the
+    zoo, or trained here, and why it fell back), its loss; stage 2's steps, the discriminator's loss and mean
+    probabilities over the last 10 % of steps; the evaluation time and the authors' releases not found."""
+    l1, gan = result["l1"], result["gan"]
+    lines = []
+    if l1.get("source") == "zoo":
+        curve = l1.get("loss_curve") or [[0, float("nan")]]
+        lines.append(f"stage 1: L1 from the model zoo, {l1['checkpoint']} ({l1['steps']} steps, "
+                     f"{l1['seconds']:.0f} s when it was built; L1 loss {curve[0][1]:.4f} -> {curve[-1][1]:.4f}"
+                     + (f"; validation {l1['val_psnr']:.2f} dB on {', '.join(l1['val_images'])}"
+                        if l1.get("val_psnr") is not None else "") + ")")
+    else:
+        if l1.get("fallback"):
+            lines.append(f"stage 1 is trained here instead of taken from the model zoo: {l1['fallback']}")
+        losses = l1["losses"]
+        k = max(1, len(losses) // 10)
+        lines.append(f"stage 1: L1 trained here, {l1['steps']} steps in {l1['seconds']:.0f} s; L1 loss "
+                     f"{losses[0]:.4f} -> {sum(losses[-k:]) / k:.4f} (last 10 %); {l1['checkpoint']}")
+    h = gan["history"]
+    k = max(1, len(h["d"]) // 10)
+    lines.append(f"stage 2: {gan['steps']} adversarial steps in {gan['seconds']:.0f} s; D loss {h['d'][0]:.3f} -> "
+                 f"{sum(h['d'][-k:]) / k:.3f}, D(HR) {sum(h['d_real'][-k:]) / k:.2f}, D(SR) "
+                 f"{sum(h['d_fake'][-k:]) / k:.2f} (last 10 %); {gan['checkpoint']}")
+    lines.append(f"evaluation: {result['eval_seconds']:.0f} s")
+    lines += [f"not compared: {reason}" for reason in result.get("authors_missing", ())]
+    return lines
 
 
 #: Our two models' labels in tables and figures.
@@ -581,14 +742,17 @@ def protocol_line(cfg, result: dict, eval_set: str | None = None) -> str:
     proto = next(iter(scores.values()))["protocol"]
     where = (f"held-out embedded photographs {', '.join(cfg.eval_images)}" if eval_set == "embedded"
              else eval_set) + (f" ({cfg.eval_crop}-px centre crops)" if cfg.eval_crop else ", whole images")
-    t = cfg.pretrain
+    l1 = result["l1"]
+    r = l1.get("recipe") or dict(batch_size=cfg.pretrain.batch_size, lr=cfg.pretrain.lr,
+                                 milestones=list(cfg.pretrain.milestones), patch=cfg.patch)
+    origin = "from the model zoo" if l1.get("source") == "zoo" else "trained here"
     perc = {"none": "no VGG term (L1 content in its place)", "vgg19": "VGG19 conv5_4 loss (Eq. 2.5)",
             "random": "a random-weight VGG19 (code path only)"}[cfg.perceptual]
     return (f"{where} x{cfg.scale}, {protocol_text(proto)}; LPIPS: torchmetrics AlexNet on whole RGB images; "
-            f"{cfg.size}-size CARN-M x{cfg.scale} (thesis reading), seed {result['seed']}; stage 1: L1, "
-            f"{result['l1']['steps']} steps, batch {t.batch_size} of {cfg.patch}-px LR patches, Adam LR {t.lr:g}"
-            + (f" halved at {', '.join(map(str, t.milestones))}" if t.milestones else "")
-            + f" (checkpoint {result['l1']['checkpoint']}); stage 2: {result['gan']['steps']} adversarial steps, "
+            f"{cfg.size}-size CARN-M x{cfg.scale} (thesis reading), seed {result['seed']}; stage 1: L1 {origin}, "
+            f"{l1['steps']} steps, batch {r['batch_size']} of {r['patch']}-px LR patches, Adam LR {r['lr']:g}"
+            + (f" halved at {', '.join(map(str, r['milestones']))}" if r["milestones"] else "")
+            + f" (checkpoint {l1['checkpoint']}); stage 2: {result['gan']['steps']} adversarial steps, "
             f"batch {cfg.gan_batch}, L_G = {cfg.adversarial_weight:g}·L_GAN^MS"
             + (f" + {cfg.perceptual_weight:g}·L_VGG" if cfg.perceptual != "none" else "")
             + (f" + {cfg.content_weight:g}·L1" if cfg.content_weight else "") + f", {perc}, "
@@ -612,7 +776,7 @@ def record_results(run, cfg, result: dict) -> list[str]:
         for label, row in ((OURS_L1, "CARN (L1)"), (OURS_GAN, "+MSD")):
             s = scores[label]
             note = (f"{caveat}our {cfg.size}-size CARN-M (the thesis' Table 2.2 is the paper-size CARN); "
-                    f"bicubic {scores['bicubic']['psnr']:.2f} dB")
+                    f"L1 stage: {_l1_source(result['l1'])}; bicubic {scores['bicubic']['psnr']:.2f} dB")
             for metric, column in (("psnr", "PSNR"), ("ssim", "SSIM"), ("lpips", "LPIPS")):
                 if s[metric] is not None:
                     run.record(f"{eval_set}/{label}/{metric}", s[metric], entry="Table 2.2", row=row, column=column,
@@ -650,9 +814,11 @@ def record_results(run, cfg, result: dict) -> list[str]:
     return lines
 
 
-__all__ = ["HELD_OUT", "TRAIN_IMAGES", "PAPER_SETS", "AUTHORS_RELEASES", "HIGH_BAND", "PAPER_L1_TRAINING",
+__all__ = ["HELD_OUT", "TRAIN_IMAGES", "FIT_IMAGES", "ZOO_L1", "PAPER_SETS", "AUTHORS_RELEASES", "HIGH_BAND",
+           "PAPER_L1_TRAINING",
            "PCARNConfig", "PCARN_PROFILES", "NOTEBOOKS", "OURS_L1", "OURS_GAN", "build_generator",
            "build_discriminator", "perceptual_loss", "gan_settings", "training_patches", "test_pairs",
-           "run_settings", "checkpoint_path", "pretrain_l1", "finetune_gan", "authors_models", "super_resolve_all",
+           "run_settings", "checkpoint_path", "pretrain_l1", "generator_config", "zoo_mismatch", "l1_zoo_entry",
+           "load_l1_from_zoo", "l1_stage", "finetune_gan", "authors_models", "super_resolve_all",
            "lpips_metric", "lpips_score", "score_outputs", "psd_comparison", "textured_crop", "run_experiment",
-           "scores_table", "psd_table", "protocol_line", "record_results"]
+           "stage_lines", "scores_table", "psd_table", "protocol_line", "record_results"]

@@ -115,8 +115,10 @@ def pcarn_psd(run, psd: dict, *, name: str = "fig2_5_psd"):
 def pcarn_training(run, l1: dict, gan: dict, *, scales: int, name: str = "pcarn_training"):
     """The two training stages: the L1 loss of stage 1 (left), the discriminator's loss (middle) and the mean
     probability it gives HR and SR patches (right) in stage 2, each smoothed over a window of ~5 % of the run.
-    ``l1``/``gan``: the ``info`` of :func:`companion.ch2.pcarn.pretrain_l1` / :func:`~companion.ch2.pcarn.finetune_gan`;
-    ``scales``: the discriminator's number of scales S (its loss at chance is S · 2 ln 2)."""
+    ``l1``/``gan``: the ``info`` of :func:`companion.ch2.pcarn.l1_stage` / :func:`~companion.ch2.pcarn.finetune_gan`;
+    a stage 1 taken from the model zoo has no per-step losses, only its sidecar's ``loss_curve`` (mean loss over
+    equal windows of its run), drawn as points. ``scales``: the discriminator's number of scales S (its loss at
+    chance is S · 2 ln 2)."""
     import matplotlib.pyplot as plt
 
     def smooth(values):
@@ -125,12 +127,20 @@ def pcarn_training(run, l1: dict, gan: dict, *, scales: int, name: str = "pcarn_
         return np.convolve(v, np.ones(k) / k, mode="valid"), k
 
     fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(12.5, 3.4))
-    loss, k = smooth(l1["losses"])
-    a0.plot(np.arange(len(loss)) + k, loss, color=COLOURS["PCARN-M (L1), ours"], lw=1.4)
+    if l1.get("losses"):
+        loss, k = smooth(l1["losses"])
+        a0.plot(np.arange(len(loss)) + k, loss, color=COLOURS["PCARN-M (L1), ours"], lw=1.4)
+        where = "trained here"
+    else:
+        curve = np.asarray(l1.get("loss_curve") or [[0, np.nan]], dtype=float)
+        a0.plot(curve[:, 0], curve[:, 1], "o-", ms=2.5, color=COLOURS["PCARN-M (L1), ours"], lw=1.2,
+                label="window means (zoo sidecar)")
+        a0.legend(fontsize=7, frameon=False)
+        where = l1.get("checkpoint") or "loaded"
     a0.set_yscale("log")
     a0.set_xlabel("step", fontsize=8)
     a0.set_ylabel("L1 loss (training patches)", fontsize=8)
-    a0.set_title(f"stage 1: L1, {l1['steps']} steps", fontsize=9)
+    a0.set_title(f"stage 1: L1, {l1['steps']} steps ({where})", fontsize=9)
     h = gan["history"]
     d, k = smooth(h["d"])
     a1.plot(np.arange(len(d)) + k, d, color="#59a14f", lw=1.4, label="D loss")
