@@ -275,7 +275,7 @@ def eval_pairs(cfg: EfficiencyConfig, data_root=None) -> list:
     """``[(name, LR, HR)]`` of the sweep's test images: the held-out embedded photographs ``cfg.eval_images``
     (whole, or centre crops of ``cfg.eval_crop`` px) or a benchmark set (Set14 in the full profile)."""
     from companion.ch2.evaluation import sr_pairs
-    from companion.ch2.training import _centre
+    from companion.data.images import centre_crop_at_most
     from companion.data.images import embedded_image
     from companion.data.sr import lr_hr_pair
 
@@ -284,7 +284,7 @@ def eval_pairs(cfg: EfficiencyConfig, data_root=None) -> list:
     seen = {n for n in cfg.eval_images if n not in HELD_OUT}
     if seen:
         raise CompanionError(f"{sorted(seen)} are not held-out photographs; test only on {', '.join(HELD_OUT)}")
-    return [(n, *lr_hr_pair(_centre(embedded_image(n), cfg.eval_crop) if cfg.eval_crop else embedded_image(n),
+    return [(n, *lr_hr_pair(centre_crop_at_most(embedded_image(n), cfg.eval_crop) if cfg.eval_crop else embedded_image(n),
                             cfg.scale)) for n in cfg.eval_images]
 
 

@@ -25,7 +25,7 @@ import torch
 from companion.analysis import costs
 from companion.ch2.authors_weights import RELEASES, load_authors_carn
 from companion.data import folders
-from companion.data.images import EMBEDDED_IMAGES, embedded_image
+from companion.data.images import EMBEDDED_IMAGES, centre_crop_at_most, embedded_image
 from companion.data.sr import SRBenchmark, bicubic_upscale, lr_hr_pair
 from companion.engine.inference import restore
 from companion.errors import CompanionError
@@ -79,11 +79,6 @@ def find_authors_weights(name: str, *, data_root=None, search: Sequence[str | Pa
     return WeightsLookup(key, release.label, None, searched, reason)
 
 
-def _centre(image: np.ndarray, side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    side = min(side, h, w)
-    y, x = (h - side) // 2, (w - side) // 2
-    return image[y:y + side, x:x + side]
 
 
 def sr_pairs(eval_set: str, scale: int, *, images: int = 0, crop: int = 0, root=None
@@ -95,7 +90,7 @@ def sr_pairs(eval_set: str, scale: int, *, images: int = 0, crop: int = 0, root=
     if eval_set == "embedded":
         names = list(EMBEDDED_IMAGES)[:images] if images > 0 else list(EMBEDDED_IMAGES)
         if crop > 0:
-            return [(n, *lr_hr_pair(_centre(embedded_image(n), crop), scale)) for n in names]
+            return [(n, *lr_hr_pair(centre_crop_at_most(embedded_image(n), crop), scale)) for n in names]
         data = SRBenchmark(None, scale, names=names)
     else:
         data = SRBenchmark(eval_set, scale, root=root)
@@ -104,7 +99,7 @@ def sr_pairs(eval_set: str, scale: int, *, images: int = 0, crop: int = 0, root=
     for i in range(count):
         lr, hr = data.pair(i)
         if crop > 0:
-            lr, hr = lr_hr_pair(_centre(hr, crop), scale)
+            lr, hr = lr_hr_pair(centre_crop_at_most(hr, crop), scale)
         pairs.append((data.names[i], lr, hr))
     return pairs
 

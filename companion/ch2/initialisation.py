@@ -69,6 +69,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from companion.data.images import centre_crop_at_most
 from companion.errors import CompanionError
 from companion.summary import check_claims, mean_std, pm, verdict
 
@@ -575,10 +576,6 @@ def training_patches(cfg, seed: int, data_root=None):
     return data
 
 
-def _centre(image: np.ndarray, side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    side = min(side, h, w)
-    return image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
 
 
 def held_out_pairs(cfg, data_root=None) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -596,7 +593,7 @@ def held_out_pairs(cfg, data_root=None) -> list[tuple[str, np.ndarray, np.ndarra
             if leaked:
                 raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
             if cfg.eval_crop:
-                pairs = [(n, *lr_hr_pair(_centre(embedded_image(n), cfg.eval_crop), cfg.scale))
+                pairs = [(n, *lr_hr_pair(centre_crop_at_most(embedded_image(n), cfg.eval_crop), cfg.scale))
                          for n in cfg.eval_images]
             else:
                 data = SRBenchmark(None, cfg.scale, names=cfg.eval_images)

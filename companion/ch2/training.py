@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from companion.ch2.config import HELD_OUT, TRAIN_IMAGES
+from companion.data.images import centre_crop_at_most
 from companion.engine.settings import TrainConfig
 from companion.errors import CompanionError
 
@@ -142,10 +143,6 @@ def training_patches(spec: SRTraining, seed: int, data_root=None):
     return data
 
 
-def _centre(image: np.ndarray, side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    side = min(side, h, w)
-    return image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
 
 
 def validation_pairs(spec: SRTraining) -> list:
@@ -157,7 +154,7 @@ def validation_pairs(spec: SRTraining) -> list:
 
     key = ("val", spec.val_image, spec.val_crop, spec.scale)
     if key not in _DATA:
-        lr, hr = lr_hr_pair(_centre(embedded_image(spec.val_image), spec.val_crop), spec.scale)
+        lr, hr = lr_hr_pair(centre_crop_at_most(embedded_image(spec.val_image), spec.val_crop), spec.scale)
         _DATA[key] = [tuple(torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float() for a in (lr, hr))]
     return _DATA[key]
 
@@ -230,7 +227,7 @@ def evaluate_embedded(model, scale: int, *, names=None, crop: int = 0, device="c
     pairs = []
     for n in names:
         hr = embedded_image(n)
-        pairs.append((n, *lr_hr_pair(_centre(hr, crop) if crop else hr, scale)))
+        pairs.append((n, *lr_hr_pair(centre_crop_at_most(hr, crop) if crop else hr, scale)))
     scores = evaluate_sr(model, pairs, scale, device=device, with_ssim=with_ssim)
     scores["split"] = split_scores(scores)
     return scores

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from companion.data.images import centre_crop_at_most
 from companion.errors import CompanionError
 
 #: The output scales of the three stages' heads (vs the ×8 LR input), and the test-set scale.
@@ -177,10 +178,6 @@ def training_patches(cfg, seed: int, data_root=None) -> ProgressivePatches:
     return data
 
 
-def _centre(image: np.ndarray, side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    side = min(side, h, w)
-    return image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
 
 
 def evaluation_images(cfg, eval_set: str, data_root=None) -> list[tuple[str, np.ndarray, dict[int, np.ndarray]]]:
@@ -206,7 +203,7 @@ def evaluation_images(cfg, eval_set: str, data_root=None) -> list[tuple[str, np.
         for item in items:
             name, hr = _load(item)
             if cfg.eval_crop:
-                hr = _centre(hr, cfg.eval_crop)
+                hr = centre_crop_at_most(hr, cfg.eval_crop)
             out.append((name, *stage_images(hr, SCALE)))
         _DATA[key] = out
     return _DATA[key]

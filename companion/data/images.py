@@ -234,6 +234,15 @@ def load_label_map(path: str | os.PathLike) -> np.ndarray:
         return np.array(im, dtype=np.uint8)
 
 
+def centre_crop_at_most(image: np.ndarray, side: int) -> np.ndarray:
+    """The central square crop of ``min(side, height, width)`` px (a view): like :func:`centre_square`, but an
+    image smaller than ``side`` gives its largest central square instead of an error (the SR evaluations' crop)."""
+    h, w = image.shape[:2]
+    side = min(side, h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]
+
+
 def centre_square(image: np.ndarray, side: int, name: str = "image", what: str = "crop",
                   fix: str = "lower the crop or use larger images") -> np.ndarray:
     """The central ``side``×``side`` crop (a view); CompanionError naming the image when it is smaller."""
