@@ -232,6 +232,10 @@ def time_forward(fn, x, repeats: int) -> float:
     return float(np.median(times))
 
 
+#: Fig. 2.12's rows that the latency table times (variant -> the figure's label).
+FIG_2_12_ROWS = {"CARN": "CARN", "G4R": "CARN-M"}
+
+
 def latency_table(cfg: EfficiencyConfig, *, progress: bool = True) -> list[dict]:
     """CPU seconds of one ×``cfg.scale`` forward pass of each paper-size variant of ``cfg.latency_variants`` on a
     ``1×3×latency_lr`` input, per backend of ``cfg.latency_backends`` (``"eager"``: the model in eval mode;
@@ -463,6 +467,17 @@ def record_figure_2_8(run, cost_rows: list[dict], latency_rows: list[dict], summ
                                     f"{r['threads']} thread(s), median of {cfg.latency_repeats} after a warm-up",
                            note=f"{what}; not in the thesis' Fig. 2.8 (it plots costs, not time); measured on "
                                 "this machine, which other work may share")
+        if r["variant"] in FIG_2_12_ROWS:  # Fig. 2.12's CPU half has CARN and CARN-M (= G4R) among its methods
+            for backend in ("eager", "auto"):
+                if backend in r:
+                    run.record(f"fig2_12/{r['variant']}/cpu_s_{backend}", round(r[backend], 4), entry="Figure 2.12",
+                               row=FIG_2_12_ROWS[r["variant"]], column=f"CPU seconds ({backend})",
+                               protocol=f"paper-size network, random weights, x{cfg.scale}, one {r['lr'][1]}x"
+                                        f"{r['lr'][0]} LR input, {r['threads']} thread(s), median of "
+                                        f"{cfg.latency_repeats}",
+                               note="the CPU half of Fig. 2.12 only, without its LPIPS/NIMA axis (no perceptual "
+                                    "scores here) and on a smaller input than the figure's; benchmarks/carn_speed.py "
+                                    "times the authors' weights at 1280x720 (README, Performance)")
     protocol = protocol_text(cfg, next(iter(summary.values()), None))
     for c in claims(summary, cfg):
         note = f"difference to CARN {c['diff']:+.3f} dB (seed spread {c['spread']:.3f} dB, {c['seeds']} seed(s))"
@@ -484,4 +499,4 @@ __all__ = ["THESIS_TEXT", "PAPER_FAMILY", "QUICK_SWEEP_RECIPE", "PAPER_RECIPE", 
            "NOTEBOOKS", "parse_variant", "variant_spec", "sweep_specs", "paper_network", "cost_row", "cost_table",
            "cost_line",
            "time_forward", "latency_table", "eval_pairs", "train_and_score", "run_sweep", "summarise",
-           "depthwise_variant", "claims", "protocol_text", "record_figure_2_8"]
+           "depthwise_variant", "claims", "protocol_text", "record_figure_2_8", "FIG_2_12_ROWS"]
