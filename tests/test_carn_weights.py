@@ -382,8 +382,9 @@ def test_chapter_2_package_is_discovered_with_its_notebooks():
     from companion.profiles import chapter_packages, notebook_configs
     from companion.ch2 import config
 
-    assert "ch2" in chapter_packages() and set(config.NOTEBOOKS) == {"02a_carn", "02b_initialisation"}
-    assert {n for n in notebook_configs() if n.startswith("02")} == {"02a_carn", "02b_initialisation"}
+    chapter_2 = {"02a_carn", "02b_initialisation", "02c_pcarn", "02d_efficiency"}
+    assert "ch2" in chapter_packages() and set(config.NOTEBOOKS) == chapter_2
+    assert {n for n in notebook_configs() if n.startswith("02")} == chapter_2
 
 
 def _fake_release(monkeypatch, server, tmp_path, name="carn-m", layout=CARN_CODE, mobile=True):  # noqa: F811
