@@ -151,6 +151,50 @@ def load_entry(entry: ZooEntry):
     return model.eval(), read_sidecar(entry)
 
 
+def train_entries(entries, build_one, *, commit: str, workers: int = 2, progress: bool = True,
+                  desc: str = "zoo build", retry: str = "python -m companion zoo build") -> None:
+    """Run a chapter's ``build_one(entry, threads, commit) -> sidecar meta`` for every entry: ``workers`` processes
+    at a time with one thread each (in this process, with PyTorch's threads, when ``workers <= 1``), under one
+    progress bar that names each finished model. A failed entry does not stop the others; the call fails at the
+    end naming every failure and the command (``retry``) that retries them (builds resume from checkpoints)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(entries), desc=desc, unit="model", disable=not progress)
+    failed = []
+
+    def done(entry, meta=None, error=None):
+        if error is not None:
+            failed.append(entry.name)
+            bar.write(f"FAILED {entry.name}: {error}")
+        else:
+            bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s, val {meta['val_psnr']:.2f} dB")
+        bar.update()
+
+    if workers <= 1:
+        for entry in entries:
+            bar.set_postfix_str(entry.name)
+            try:
+                done(entry, build_one(entry, None, commit))
+            except CompanionError as exc:
+                done(entry, error=exc)
+    else:
+        from concurrent.futures import as_completed
+
+        from companion.processes import process_pool
+
+        with process_pool(workers) as pool:
+            futures = {pool.submit(build_one, entry, 1, commit): entry for entry in entries}
+            for future in as_completed(futures):
+                try:
+                    done(futures[future], future.result())
+                except CompanionError as exc:  # the others go on; the call fails at the end
+                    done(futures[future], error=exc)
+    bar.close()
+    if failed:
+        raise CompanionError(f"{len(failed)} of {len(entries)} zoo entries failed ({', '.join(failed)}); the "
+                             f"messages are above; rerun `{retry}` to retry them")
+
+
 def chapter_zoos() -> dict[str, object]:
     """``{chapter package name: its zoo module}`` for every chapter package with a ``zoo.py``."""
     import companion

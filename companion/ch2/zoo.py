@@ -20,7 +20,7 @@ from pathlib import Path
 
 from companion.ch2.training import SRTraining
 from companion.errors import CompanionError
-from companion.zoo import REPO_ROOT, ZooEntry, device_description, save_entry
+from companion.zoo import REPO_ROOT, ZooEntry, device_description, save_entry, train_entries
 
 #: The two quick-size ×4 models of issue 10: name stem -> (spec, label).
 MAIN: dict[str, tuple[SRTraining, str]] = {
@@ -96,42 +96,8 @@ def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown",
 
 def build(entries, *, workers: int = 2, progress: bool = True) -> None:
     """Train ``entries`` (resumable), ``workers`` at a time with one thread each, with a progress bar."""
-    from tqdm.auto import tqdm
-
     from companion.session import git_commit
 
     commit = git_commit()
-    bar = tqdm(total=len(entries), desc="zoo build (ch2)", unit="model", disable=not progress)
-    failed = []
-
-    def done(entry, meta=None, error=None):
-        if error is not None:
-            failed.append(entry.name)
-            bar.write(f"FAILED {entry.name}: {error}")
-        else:
-            bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s, val {meta['val_psnr']:.2f} dB")
-        bar.update()
-
-    if workers <= 1:
-        for entry in entries:
-            bar.set_postfix_str(entry.name)
-            try:
-                done(entry, build_one(entry, threads=None, commit=commit, progress=progress))
-            except CompanionError as exc:
-                done(entry, error=exc)
-    else:
-        from concurrent.futures import as_completed
-
-        from companion.processes import process_pool
-
-        with process_pool(workers) as pool:
-            futures = {pool.submit(build_one, entry, 1, commit): entry for entry in entries}
-            for future in as_completed(futures):
-                try:
-                    done(futures[future], future.result())
-                except CompanionError as exc:
-                    done(futures[future], error=exc)
-    bar.close()
-    if failed:
-        raise CompanionError(f"{len(failed)} of {len(entries)} zoo entries failed ({', '.join(failed)}); the "
-                             "messages are above; rerun `python -m companion zoo build ch2` to retry them")
+    train_entries(entries, build_one, commit=commit, workers=workers, progress=progress, desc="zoo build (ch2)",
+                  retry="python -m companion zoo build ch2")

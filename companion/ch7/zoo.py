@@ -17,7 +17,7 @@ import time
 
 from companion.ch7.config import ABLATIONS, ANALYSIS, TRAINING
 from companion.errors import CompanionError
-from companion.zoo import ZooEntry, device_description, save_entry
+from companion.zoo import ZooEntry, device_description, save_entry, train_entries
 
 #: group -> (notebook, its quick profile); the data seed is the notebooks' default SEED.
 GROUPS = {"07b": ("07b_mepsnet_training", TRAINING["quick"]), "07d": ("07d_what_experts_learn", ANALYSIS["quick"]),
@@ -110,8 +110,6 @@ def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown")
 
 def build(entries, *, workers: int = 2, progress: bool = True) -> None:
     """Train ``entries`` (resumable), ``workers`` at a time with one thread each, with a progress bar."""
-    from tqdm.auto import tqdm
-
     from companion.ch7 import experiments as ex
     from companion.session import git_commit
 
@@ -119,40 +117,7 @@ def build(entries, *, workers: int = 2, progress: bool = True) -> None:
     for group in dict.fromkeys(e.job[0] for e in entries):  # build each dataset once, before the workers
         notebook, cfg = GROUPS[group]
         ex.shdd_root(_zoo_run(notebook, cfg, commit), cfg, progress=progress)
-    bar = tqdm(total=len(entries), desc="zoo build", unit="model", disable=not progress)
-    failed = []
-
-    def done(entry, meta=None, error=None):
-        if error is not None:
-            failed.append(entry.name)
-            bar.write(f"FAILED {entry.name}: {error}")
-        else:
-            bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s, val {meta['val_psnr']:.2f} dB")
-        bar.update()
-
-    if workers <= 1:
-        for entry in entries:
-            bar.set_postfix_str(entry.name)
-            try:
-                done(entry, build_one(entry, threads=None, commit=commit))
-            except CompanionError as exc:
-                done(entry, error=exc)
-    else:
-        from concurrent.futures import as_completed
-
-        from companion.processes import process_pool
-
-        with process_pool(workers) as pool:
-            futures = {pool.submit(build_one, entry, 1, commit): entry for entry in entries}
-            for future in as_completed(futures):
-                try:
-                    done(futures[future], future.result())
-                except CompanionError as exc:  # the others go on; the command fails at the end
-                    done(futures[future], error=exc)
-    bar.close()
-    if failed:
-        raise CompanionError(f"{len(failed)} of {len(entries)} zoo entries failed ({', '.join(failed)}); the "
-                             "messages are above; rerun `python -m companion zoo build` to retry them")
+    train_entries(entries, build_one, commit=commit, workers=workers, progress=progress)
 
 
 def restore_entry(model: str = "mepsnet") -> ZooEntry:
