@@ -86,3 +86,35 @@ def process_pool(workers: int, *, initializer: Callable | None = None, initargs:
     """
     return ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(os.getpid(), initializer, tuple(initargs)))
+
+
+def run_per_seed(fn: Callable, jobs, *, workers: int, desc: str, progress: bool = True) -> dict[object, list]:
+    """Run ``fn(key, seed, threads=…)`` for every ``(key, seed)`` of ``jobs`` under one progress bar, and return
+    ``{key: [result, …] in seed order}`` (keys in the order they first appear).
+
+    With ``workers`` > 1 the jobs go ``workers`` at a time to :func:`process_pool` workers with ``threads=1`` each
+    (small models gain little from a second thread, so two one-thread runs do about twice the work of one
+    two-thread run); otherwise they run here one after another with ``threads=None``. ``fn`` and its bound
+    arguments must be picklable (a module-level function, or a ``functools.partial`` of one)."""
+    from tqdm.auto import tqdm
+
+    jobs = list(jobs)
+    done: dict[object, dict[int, object]] = {key: {} for key, _ in jobs}
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    if workers <= 1:
+        for key, seed in jobs:
+            bar.set_postfix_str(f"{key} seed {seed}")
+            done[key][seed] = fn(key, seed, threads=None)
+            bar.update()
+    else:
+        from concurrent.futures import as_completed
+
+        with process_pool(workers) as pool:
+            futures = {pool.submit(fn, key, seed, threads=1): (key, seed) for key, seed in jobs}
+            for future in as_completed(futures):
+                key, seed = futures[future]
+                done[key][seed] = future.result()
+                bar.set_postfix_str(f"{key} seed {seed}")
+                bar.update()
+    bar.close()
+    return {key: [per_seed[s] for s in sorted(per_seed)] for key, per_seed in done.items()}

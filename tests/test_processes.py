@@ -194,3 +194,19 @@ def test_die_with_parent_each_mechanism_alone(tmp_path, mechanism):
         assert_all_die({child}, timeout=3.0)
     finally:
         parent.stdout.close()
+
+
+def _seeded_job(offset, key, seed, threads=None):
+    return (key, seed + offset, threads)
+
+
+def test_run_per_seed_groups_results_by_key_in_seed_order_in_both_modes():
+    from functools import partial
+
+    from companion.processes import run_per_seed
+
+    jobs = [("b", 1), ("a", 1), ("b", 0), ("a", 0)]
+    serial = run_per_seed(partial(_seeded_job, 10), jobs, workers=1, desc="t", progress=False)
+    assert list(serial) == ["b", "a"] and serial["a"] == [("a", 10, None), ("a", 11, None)]
+    pooled = run_per_seed(partial(_seeded_job, 10), jobs, workers=2, desc="t", progress=False)
+    assert pooled == {k: [(key, s, 1) for key, s, _ in v] for k, v in serial.items()}  # one thread per worker

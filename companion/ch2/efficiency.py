@@ -335,34 +335,16 @@ def run_sweep(cfg: EfficiencyConfig, *, seed0: int = 0, device="cpu", progress: 
     """Every variant of ``cfg.variants`` × ``cfg.seeds`` seeds through :func:`train_and_score`; on a CPU with
     ``cfg.train_workers`` > 1, runs that must train go side by side in worker processes of one thread each.
     Returns ``{variant: [per-seed dicts, by seed]}``."""
+    from functools import partial
+
     import torch
-    from tqdm.auto import tqdm
+
+    from companion.processes import run_per_seed
 
     jobs = [(name, seed0 + i) for name in cfg.variants for i in range(cfg.seeds)]
-    done: dict[str, dict[int, dict]] = {name: {} for name in cfg.variants}
     workers = cfg.train_workers if torch.device(device).type == "cpu" else 1
-    bar = tqdm(total=len(jobs), desc="Fig. 2.8: train/load + score", disable=not progress)
-    kwargs = dict(device=str(device), checkpoint_dir=checkpoint_dir, data_root=data_root)
-    if workers <= 1:
-        for name, seed in jobs:
-            bar.set_postfix_str(f"{name} seed {seed}")
-            done[name][seed] = train_and_score(cfg, name, seed, **kwargs)
-            bar.update()
-    else:
-        from concurrent.futures import as_completed
-
-        from companion.processes import process_pool
-
-        with process_pool(workers) as pool:
-            futures = {pool.submit(train_and_score, cfg, name, seed, threads=1, **kwargs): (name, seed)
-                       for name, seed in jobs}
-            for future in as_completed(futures):
-                name, seed = futures[future]
-                done[name][seed] = future.result()
-                bar.set_postfix_str(f"{name} seed {seed}")
-                bar.update()
-    bar.close()
-    return {name: [per[s] for s in sorted(per)] for name, per in done.items()}
+    job = partial(train_and_score, cfg, device=str(device), checkpoint_dir=checkpoint_dir, data_root=data_root)
+    return run_per_seed(job, jobs, workers=workers, desc="Fig. 2.8: train/load + score", progress=progress)
 
 
 def summarise(results: dict[str, list[dict]]) -> dict[str, dict]:

@@ -675,34 +675,14 @@ def run_table_2_3(cfg, *, seed0: int = 0, device="cpu", progress: bool = True, d
     :func:`train_and_evaluate` (checkpoints in ``checkpoint_dir`` when given). On a CPU with
     ``cfg.train_workers`` > 1, that many runs go side by side in worker processes of one thread each (small
     models gain little from a second thread). Returns ``{init: [per-seed dicts, by seed]}``."""
-    from tqdm.auto import tqdm
+    from functools import partial
+
+    from companion.processes import run_per_seed
 
     jobs = [(key, seed0 + i) for i in range(cfg.seeds) for key in cfg.inits]
-    done: dict[str, dict[int, dict]] = {key: {} for key in cfg.inits}
     workers = cfg.train_workers if torch.device(device).type == "cpu" else 1
-    bar = tqdm(total=len(jobs), desc="Table 2.3: train + evaluate", disable=not progress)
-    if workers <= 1:
-        for key, seed in jobs:
-            bar.set_postfix_str(f"{key} seed {seed}")
-            done[key][seed] = train_and_evaluate(cfg, key, seed, device=device, data_root=data_root,
-                                                 checkpoint_dir=checkpoint_dir)
-            bar.update()
-    else:
-        from concurrent.futures import as_completed
-
-        from companion.processes import process_pool
-
-        with process_pool(workers) as pool:
-            futures = {pool.submit(train_and_evaluate, cfg, key, seed, device=str(device), threads=1,
-                                   data_root=data_root, checkpoint_dir=checkpoint_dir): (key, seed)
-                       for key, seed in jobs}
-            for future in as_completed(futures):
-                key, seed = futures[future]
-                done[key][seed] = future.result()
-                bar.set_postfix_str(f"{key} seed {seed}")
-                bar.update()
-    bar.close()
-    return {key: [per_seed[s] for s in sorted(per_seed)] for key, per_seed in done.items()}
+    job = partial(train_and_evaluate, cfg, device=str(device), data_root=data_root, checkpoint_dir=checkpoint_dir)
+    return run_per_seed(job, jobs, workers=workers, desc="Table 2.3: train + evaluate", progress=progress)
 
 
 def summarise(results: dict[str, list]) -> dict[str, dict]:

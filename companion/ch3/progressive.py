@@ -477,7 +477,7 @@ def train_single_stage(cfg, seed: int, *, device="cpu", threads: int | None = No
                 params=called_parameter_count(meta, SCALE), mult_adds=mult_adds(meta, SCALE, (1080, 1920)))
 
 
-def _job(what, cfg, seed, **kw):
+def _job(cfg, what, seed, **kw):
     return (train_progressive if what == "progressive" else train_single_stage)(cfg, seed, **kw)
 
 
@@ -486,30 +486,12 @@ def run_experiment(cfg, *, seed0: int = 0, device="cpu", progress: bool = True, 
     """The progressive run and the single-stage baseline (when ``cfg.baseline``) for ``cfg.seeds`` seeds
     (``seed0``, ``seed0 + 1``, …). On a CPU with ``cfg.workers`` > 1 that many go side by side in worker
     processes of one thread each. Returns ``{"progressive": [per seed], "baseline": [per seed]}``."""
-    from tqdm.auto import tqdm
+    from functools import partial
+
+    from companion.processes import run_per_seed
 
     kinds = ("progressive", "baseline") if cfg.baseline else ("progressive",)
     jobs = [(what, seed0 + i) for i in range(cfg.seeds) for what in kinds]
-    done: dict[str, dict[int, dict]] = {what: {} for what in kinds}
     workers = min(cfg.workers, len(jobs)) if torch.device(device).type == "cpu" else 1
-    bar = tqdm(total=len(jobs), desc="Chapter 3: train + evaluate", disable=not progress)
-    kw = dict(device=str(device), data_root=data_root, checkpoint_dir=checkpoint_dir)
-    if workers <= 1:
-        for what, seed in jobs:
-            bar.set_postfix_str(f"{what} seed {seed}")
-            done[what][seed] = _job(what, cfg, seed, **kw)
-            bar.update()
-    else:
-        from concurrent.futures import as_completed
-
-        from companion.processes import process_pool
-
-        with process_pool(workers) as pool:
-            futures = {pool.submit(_job, what, cfg, seed, threads=1, **kw): (what, seed) for what, seed in jobs}
-            for future in as_completed(futures):
-                what, seed = futures[future]
-                done[what][seed] = future.result()
-                bar.set_postfix_str(f"{what} seed {seed}")
-                bar.update()
-    bar.close()
-    return {what: [per_seed[s] for s in sorted(per_seed)] for what, per_seed in done.items()}
+    job = partial(_job, cfg, device=str(device), data_root=data_root, checkpoint_dir=checkpoint_dir)
+    return run_per_seed(job, jobs, workers=workers, desc="Chapter 3: train + evaluate", progress=progress)
