@@ -89,6 +89,23 @@ def test_shdd_train_augmentation_is_shared_by_the_three_arrays(built):
     assert len(used) >= 4  # flips and rotations really happen
 
 
+def test_shdd_train_channel_permutation_is_one_order_for_the_pair(built):
+    aug = SHDDTrain(built / "out", patch_size=40, augment=True, seed=7)
+    perm = SHDDTrain(built / "out", patch_size=40, augment=True, seed=7, permute_channels=True)
+    orders = set()
+    for epoch in range(3):
+        aug.set_epoch(epoch)
+        perm.set_epoch(epoch)
+        for i in range(len(aug)):
+            a, b = aug[i], perm[i]
+            assert (a["top"], a["left"]) == (b["top"], b["left"]) and torch.equal(a["label"], b["label"])
+            fits = [o for o in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+                    if torch.equal(a["distorted"][list(o)], b["distorted"]) and torch.equal(a["clean"][list(o)], b["clean"])]
+            assert fits, "no single channel order maps the plain pair to the permuted one"
+            orders.add(fits[0])
+    assert len(orders) >= 3  # the order really changes
+
+
 def test_shdd_eval_gives_full_images_and_records(built):
     ds = SHDDEval(built / "out" / "shdd", level="moderate", split="test")
     assert len(ds) == 2

@@ -33,22 +33,29 @@ def tiny_zoo(tmp_path, monkeypatch):
 def test_chapter_7_declares_the_quick_models_of_its_three_notebooks():
     entries = ch7_zoo.entries()
     names = [e.name for e in entries]
-    assert len(names) == len(set(names)) == 15 + 1 + 12 * 3
+    assert len(names) == len(set(names)) == 15 + 12 * 3
+    assert len({e.digest for e in entries}) == len(entries)  # each trained model is held once
     assert {e.name for e in entries if e.name.startswith("ch7/07b/")} == {
         f"ch7/07b/{m}-seed{s}" for m in ("dncnn", "vdsr", "owan", "ridnet", "mepsnet") for s in range(3)}
-    assert "ch7/07d/mepsnet-seed0" in names and "ch7/07c/mepsnet-experts1-share0-seed2" in names
+    assert "ch7/07c/mepsnet-experts1-share0-seed2" in names
+    # 07d's analysis model is trained exactly like 07b's seed-0 MEPSNet, so the zoo gives it that entry
+    notebook_07d, cfg_07d = ch7_zoo.GROUPS["07d"]
+    assert ch7_zoo.find(ex.analysis_variant(), cfg_07d, 0, 0).name == "ch7/07b/mepsnet-seed0"
     by_name = {e.name: e for e in entries}
     # one model per distinct network: the 07c base MEPSNet keeps Table 7.3's label
     assert by_name["ch7/07c/mepsnet-seed0"].label == "ME+PS (3 experts)"
     # digests follow what shapes the weights: seed and steps do, how often the loop validates does not
     assert by_name["ch7/07b/mepsnet-seed0"].digest != by_name["ch7/07b/mepsnet-seed1"].digest
-    assert by_name["ch7/07b/mepsnet-seed0"].digest != by_name["ch7/07d/mepsnet-seed0"].digest
+    assert by_name["ch7/07b/mepsnet-seed0"].digest != by_name["ch7/07c/mepsnet-seed0"].digest
     cfg = ch7_zoo.GROUPS["07b"][1]
     v = ex.Variant("MEPSNet", "mepsnet")
     key = ex.variant_key(v, cfg, 0, 0)
     assert key == ex.variant_key(v, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, val_every=7)), 0, 0)
     assert key != ex.variant_key(v, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=7)), 0, 0)
     assert key != ex.variant_key(v, cfg, 0, 1)  # another data seed is another dataset
+    # the channel permutation shapes the weights; off, it leaves the key as it was before the option existed
+    assert key["permute_channels"] is True
+    assert "permute_channels" not in ex.variant_key(v, dataclasses.replace(cfg, permute_channels=False), 0, 0)
     assert key["data"]["images"]["china"] == "test" and key["data"]["images"]["chelsea"] == "val"
 
 

@@ -5,7 +5,11 @@
 
 * :class:`SHDDTrain`: (distorted, clean, label) patches for training restoration models -- a random crop
   at the same place in all three, then (``augment=True``) the same random horizontal flip, vertical flip
-  and 90° rotation. Paper patch sizes: 80×80 for MEPSNet, 48×48 for the analysis models (§7.5).
+  and 90° rotation; with ``permute_channels=True`` also one random order of the RGB channels, the same for
+  the distorted and the clean crop. That is exact for SHDD, whose distortions all act on each channel alike
+  (noise drawn independently per value, blur per channel, contrast about the same mid-grey), so the pair
+  stays a valid pair; it widens the colours a small training set covers (not in the paper, whose 800
+  DIV2K photographs cover them). Paper patch sizes: 80×80 for MEPSNet, 48×48 for the analysis models (§7.5).
 * :class:`SHDDEval`: full images, label map and record, for per-distortion metrics.
 
 Images are CHW float32 tensors in [0, 1]; label maps are H×W int64. By default every item is read from
@@ -61,10 +65,12 @@ class SHDDTrain(Dataset):
     and ``label`` (P×P int64, SHDD_TYPES index); also ``name`` and the crop's ``top``/``left``."""
 
     def __init__(self, root, level: str = "moderate", patch_size: int = 48, augment: bool = True,
-                 seed: int | None = None, split: str = "train", cache: bool = False):
+                 seed: int | None = None, split: str = "train", cache: bool = False,
+                 permute_channels: bool = False):
         top, _ = _shdd_level_dir(root, level, split)
         self.items = _shdd_items(top, level, split)
         self.patch_size, self.augment, self.seed, self.epoch = int(patch_size), bool(augment), seed, 0
+        self.permute_channels = bool(permute_channels)
         self._cache: dict[Path, np.ndarray] | None = {} if cache else None
 
     def _read(self, path: Path, loader) -> np.ndarray:
@@ -104,6 +110,9 @@ class SHDDTrain(Dataset):
         if self.augment:
             hflip, vflip, rot = bool(rng.integers(2)), bool(rng.integers(2)), int(rng.integers(4))
             crops = [augment(a, hflip, vflip, rot) for a in crops]
+        if self.permute_channels:
+            order = rng.permutation(3)
+            crops = [crops[0][..., order], crops[1][..., order], crops[2]]
         return {"distorted": to_chw(crops[0]), "clean": to_chw(crops[1]), "label": to_labels(crops[2]),
                 "name": distorted_path.stem, "top": top, "left": left}
 

@@ -96,15 +96,18 @@ def build_key(variant: Variant, cfg) -> str:
 
 def variant_key(variant: Variant, cfg, seed: int, data_seed: int) -> dict:
     """Everything that shapes a trained variant's weights: model and arguments, initialisation, training
-    settings and seed, loss, patches, and the data (source, images and their split, versions, data seed).
+    settings and seed, loss, patches and their channel permutation, and the data (source, images and their split, versions, data seed).
     How often the loop validates or saves does not change the weights and is left out."""
     train = {k: v for k, v in asdict(train_config(cfg, seed)).items() if k not in ("checkpoint_every", "val_every")}
     data = {"source": cfg.source, "references": cfg.references, "crop": cfg.reference_crop,
             "versions": cfg.versions, "seed": data_seed, "level": cfg.train_level}
     if cfg.source == "bundled":
         data["images"] = {c.stem: c.split for c in clean_images("bundled")} if not cfg.references else cfg.references
-    return {"model": variant.model, "kwargs": variant.kwargs(cfg.size), "init": MODELS[variant.model].init,
-            "train": train, "loss": cfg.loss, "patch": cfg.patch_size, "data": data}
+    key = {"model": variant.model, "kwargs": variant.kwargs(cfg.size), "init": MODELS[variant.model].init,
+           "train": train, "loss": cfg.loss, "patch": cfg.patch_size, "data": data}
+    if cfg.permute_channels:  # only when on, so the digests of runs trained before the option stay valid
+        key["permute_channels"] = True
+    return key
 
 
 def checkpoint_path(run, variant: Variant, cfg, seed: int) -> Path:
@@ -174,7 +177,8 @@ def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress
                                                  meta["loss_curve"], "steps", f"zoo:{entry.name}")
     torch.manual_seed(seed)
     model = build_model(variant.model, **variant.kwargs(cfg.size))
-    dataset = SHDDTrain(root, level=cfg.train_level, patch_size=cfg.patch_size, seed=seed, cache=cfg.cache)
+    dataset = SHDDTrain(root, level=cfg.train_level, patch_size=cfg.patch_size, seed=seed, cache=cfg.cache,
+                        permute_channels=cfg.permute_channels)
     tc = train_config(cfg, seed)
     validate = None
     if tc.val_every:  # the fixed validation images; their PSNR shows in the progress bar and makes the curves

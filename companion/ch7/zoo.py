@@ -3,7 +3,8 @@
 * ``ch7/07b/<model>-seed<k>``: the five models of Table 7.1 (``07b_mepsnet_training``), 3 seeds;
 * ``ch7/07c/mepsnet-<settings>-seed<k>``: every distinct MEPSNet of Tables 7.3 / 7.4 and Fig. 7.6
   (``07c_ablations``), 3 seeds;
-* ``ch7/07d/mepsnet-seed0``: the analysis model of ``07d_what_experts_learn``.
+* the analysis model of ``07d_what_experts_learn`` is ``ch7/07b/mepsnet-seed0`` (the quick profiles train it
+  with the same settings, so it is held once).
 
 Each is trained exactly as the quick profile of its notebook trains it (:func:`companion.ch7.experiments.
 train_variant`, same data, seed and steps), so a notebook finds its entry by the digest of those settings
@@ -58,11 +59,17 @@ def entry_for(group: str, variant, cfg, seed: int, data_seed: int = DATA_SEED) -
 
 
 def entries() -> list[ZooEntry]:
-    """Every Chapter 7 entry: 07b first (Table 7.1), then 07d, then 07c."""
-    out = []
+    """Every Chapter 7 entry: 07b first (Table 7.1), then 07d, then 07c. A model a later group trains with
+    exactly the settings of an earlier one (07d's analysis model is 07b's seed-0 MEPSNet) is held once, under
+    the earlier name; :func:`find` gives it to both notebooks."""
+    out, seen = [], set()
     for group, (_, cfg) in GROUPS.items():
         for variant in _variants(group, cfg):
-            out += [entry_for(group, variant, cfg, DATA_SEED + i) for i in range(cfg.seeds)]
+            for i in range(cfg.seeds):
+                entry = entry_for(group, variant, cfg, DATA_SEED + i)
+                if entry.digest not in seen:
+                    seen.add(entry.digest)
+                    out.append(entry)
     return out
 
 
