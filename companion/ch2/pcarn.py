@@ -40,6 +40,9 @@ output's radially averaged PSD against the HR image's, :func:`companion.analysis
 :func:`textured_crop` (Fig. 2.5's crop window: the HR image's most detailed square, chosen on the HR image
 alone), :func:`authors_models` (the released PCARN-M (L1) and PCARN-M generators, when found),
 :func:`stage_lines` (where each stage came from, printable) and :func:`record_results` (the ledger).
+Figs. 2.3, 2.11, 2.13, 2.14 and Table 2.8 are drawn and recorded from :func:`run_experiment`'s result (its
+``models``, ``outputs``, ``lpips`` and the trained discriminator, ``gan["discriminator"]``) by
+:mod:`companion.ch2.qualitative`.
 """
 from __future__ import annotations
 
@@ -432,7 +435,8 @@ def finetune_gan(cfg, l1_model, seed: int, *, device="cpu", data_root=None, chec
     (``info["origin"]`` of :func:`load_l1_from_zoo`) names where ``l1_model`` came from when it was not trained
     with ``cfg.pretrain``, for the checkpoint's name. Returns
     ``(model in eval mode, info)``; ``info``: ``steps``, ``seconds``, ``history`` (per-step D / G losses and
-    D's mean probabilities on HR and SR), ``checkpoint``, ``disc_params``."""
+    D's mean probabilities on HR and SR), ``checkpoint``, ``disc_params``, ``discriminator`` (the trained
+    multi-scale discriminator, eval mode: Fig. 2.3's maps)."""
     import copy
 
     import torch
@@ -450,7 +454,8 @@ def finetune_gan(cfg, l1_model, seed: int, *, device="cpu", data_root=None, chec
                        model_name="carn_m", device=device, checkpoint_path=path, progress=progress,
                        log=lambda _msg: None)
     info = dict(stage="gan", steps=result.steps_done, seconds=round(result.seconds, 2), history=result.history,
-                checkpoint=None if path is None else path.name, disc_params=count_parameters(disc))
+                checkpoint=None if path is None else path.name, disc_params=count_parameters(disc),
+                discriminator=disc.eval())
     return model.eval(), info
 
 
@@ -629,7 +634,8 @@ def run_experiment(cfg, *, seed: int = 0, device="cpu", data_root=None, checkpoi
     """02c end to end: :func:`l1_stage` (the zoo's or trained), :func:`finetune_gan`, the authors' models
     (:func:`authors_models`), every output on :func:`test_pairs` (:func:`super_resolve_all`), their scores
     (:func:`score_outputs`, LPIPS from :func:`lpips_metric`) and PSDs (:func:`psd_comparison`). Returns a
-    dict with ``l1`` / ``gan`` (the stages' info), ``outputs``, ``scores``, ``psd``, ``lpips_reason``,
+    dict with ``l1`` / ``gan`` (the stages' info), ``outputs``, ``scores``, ``psd``, ``lpips_reason``, ``lpips``
+    (the metric, or None), ``models`` (``{label: model}``: ours and the authors' found, for Figs. 2.11-2.14),
     ``authors_missing``, ``pairs``, ``sets`` (scores per extra set of ``cfg.eval_sets``), ``eval_seconds``,
     ``labels`` (ours). On a CPU it runs on
     ``cfg.cpu_threads`` intra-op threads (the setting is restored afterwards): two threads of small convolutions
@@ -665,7 +671,8 @@ def _run_experiment(cfg, *, seed, device, data_root, checkpoint_dir, progress) -
             sets[other] = score_outputs(extra, cfg.scale, lpips=metric, device=device)
     sets[cfg.eval_set] = scores
     return dict(l1=l1_info, gan=gan_info, outputs=outputs, scores=scores, psd=psd_comparison(outputs),
-                lpips_reason=reason, authors_missing=missing, pairs=[(n, lr.shape, hr.shape) for n, lr, hr in pairs],
+                lpips_reason=reason, lpips=metric, models={**ours, **theirs}, authors_missing=missing,
+                pairs=[(n, lr.shape, hr.shape) for n, lr, hr in pairs],
                 sets=sets, eval_seconds=round(time.perf_counter() - start, 2), labels=(OURS_L1, OURS_GAN),
                 seed=int(seed))
 
