@@ -100,7 +100,8 @@ def test_shdd_train_channel_permutation_is_one_order_for_the_pair(built):
             a, b = aug[i], perm[i]
             assert (a["top"], a["left"]) == (b["top"], b["left"]) and torch.equal(a["label"], b["label"])
             fits = [o for o in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
-                    if torch.equal(a["distorted"][list(o)], b["distorted"]) and torch.equal(a["clean"][list(o)], b["clean"])]
+                    if torch.equal(a["distorted"][list(o)], b["distorted"])
+                    and torch.equal(a["clean"][list(o)], b["clean"])]
             assert fits, "no single channel order maps the plain pair to the permuted one"
             orders.add(fits[0])
     assert len(orders) >= 3  # the order really changes

@@ -22,11 +22,27 @@ bins on ±0.15; activations clipped to ±0.5 on a batch of real LR patches), and
 
 * ``full``: the authors' experiment (:data:`PAPER_INIT_TRAINING`: DIV2K, batch 16 of 32×32 LR patches, 400K
   steps, LR 1e-4 halved every 180K, gradient clip 10, L1), paper-size CARN ×4, scored on Set14 ×4, 3 seeds;
-* ``quick``: the quick-size CARN (C = 32) ×4 on 20×20 LR patches of eight embedded photographs
-  (:data:`TRAIN_IMAGES`), batch 8, the same 110 steps for every run (what fits the notebook's 5 minutes on two
-  cores), LR 5e-4 (constant; fixed beforehand, never tuned on the held-out images), the paper's L1 loss, Adam
-  betas and gradient clip; 3 seeds; scored on the three held-out photographs (:data:`HELD_OUT`) whole. Two runs
-  side by side, one thread each. The activation batch is 4 LR patches of 48 px;
+* ``quick``: the quick-size CARN (B = U = 3) narrowed to C = 16 (70,611 parameters) ×4 on 20×20 LR patches of
+  seven embedded photographs (:data:`INIT_FIT_IMAGES`; :data:`INIT_VAL_IMAGE`, coffee, only draws the validation
+  curve), batch 8, the same 1,000 steps for every run, LR 5e-4 (constant; fixed beforehand, never tuned on the
+  held-out images), the paper's L1 loss, Adam betas and gradient clip; 3 seeds; scored on the three held-out
+  photographs (:data:`HELD_OUT`) whole. The activation batch is 4 LR patches of 48 px. The 18 trained models
+  (6 schemes × 3 seeds) ship in the model zoo (``checkpoints/ch2/02b``, :mod:`companion.ch2.zoo`), so the
+  notebook loads and scores them in seconds and trains only what is missing or stale (two runs side by side,
+  one thread each). **Why C = 16 and 1,000 steps** (until 2026-12 the profile trained C = 32 for 110 steps, which
+  left every model far below bicubic): the zoo must stay small, and 18 models at C = 32 would be 20 MB (at
+  C = 16: 0.29 MB each, 5.3 MB in all). The step count is about the most that keeps the zoo build of all 18
+  within 15 minutes of one thread on a quiet machine: a 1,000-step model took 105–111 s, validation included,
+  at about half a core (two side by side while two other trainings shared the two cores), i.e. about 0.05 s a
+  step and 15–16 minutes for the 18 on a whole core (estimated, not timed on a quiet machine; the build took
+  21 minutes of wall time, two at a time, on a busy machine: ``python -m companion zoo build ch2/02b``); it was checked
+  on the validation photograph only (coffee's centre 192 px, RGB PSNR; never trained on; no test image was
+  looked at). Pilot runs of seed 0, validated every 100 steps up to 1,200: 1.0 × U(±√(1/F)) rose from 19.6 dB
+  (100 steps) to 25.0 (800), 25.3 (1,000) and 25.5 dB (1,200), bicubic being 25.4 dB; 1.0 × N(0, √(2/F))
+  from 13.4 to 21.2, 21.6 and 22.1 dB. Both still rise at 1,000 (no sign of over-fitting: more steps would
+  help), and at 1,000 the best scheme is about level with bicubic on validation while the worst is far below:
+  the run is still short, and the table compares schemes early in training, not converged models. The zoo
+  sidecars keep every model's validation curve;
 * ``smoke``: every code path in seconds (5,000 weights, a 16-px patch, 3 steps, one 48-px test crop).
 """
 from __future__ import annotations
@@ -96,6 +112,10 @@ TABLE_2_3_INITS = ("msra_normal_0.1", "msra_uniform_0.1", "default_0.1", "msra_n
 HELD_OUT = ("china", "flower", "rocket")
 TRAIN_IMAGES = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "ihc", "motorcycle_left",
                 "motorcycle_right", "retina")
+#: 02b's quick validation photograph (its curve only; one of the eight above, left out of Table 2.3's training,
+#: as :mod:`companion.ch2.training` does), and the seven that train.
+INIT_VAL_IMAGE = "coffee"
+INIT_FIT_IMAGES = tuple(n for n in TRAIN_IMAGES if n != INIT_VAL_IMAGE)
 
 #: The authors' Table 2.3 experiment (nmhkahn/PCARN-pytorch, ``script/init.sh`` with ``ecarn/solver.py``):
 #: single-scale x4 CARN (their ``ablation.m5``, Table 2.1's "+Residual"), L1, Adam (0.9, 0.999, 1e-8), LR 1e-4
@@ -135,6 +155,10 @@ class InitConfig:
     eval_images: tuple[str, ...]     # the held-out embedded photographs ("embedded")
     eval_crop: int                   # centre crop of each HR test image, px (0 = whole)
     train_workers: int               # runs side by side on a CPU, one thread each
+    channels: int = 0                # C of the trained CARN (0 = the size's: 32 quick, 64 paper)
+    val_image: str = ""              # embedded photograph of the validation curve ("" = none); never trained on
+    val_crop: int = 192              # its centre crop, HR px
+    use_zoo: bool = False            # load current ch2/02b zoo entries (companion.ch2.zoo) instead of training
 
     def required_folders(self) -> tuple[str, ...]:
         """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
@@ -153,14 +177,16 @@ INIT_PROFILES = {
                         train=TrainConfig(steps=3, batch_size=2, lr=5e-4, betas=(0.9, 0.999), grad_clip=10.0),
                         loss="l1", seeds=2, train_images=("astronaut",), eval_set="embedded",
                         eval_images=("rocket",), eval_crop=48, train_workers=1),
-    # CPU scale: the quick-size CARN (C=32, B=U=3, single-scale x4), 8 photographs to train, 3 held out, 3 seeds,
-    # the same fixed number of steps for every run; the paper's loss, Adam betas and gradient clip; a larger
-    # LR and a short run in place of 400K steps (see 02b's notebook for what that changes).
+    # CPU scale: the quick-size CARN narrowed to C=16 (B=U=3, single-scale x4), 7 photographs to train, 1 to
+    # validate, 3 held out, 3 seeds, the same fixed number of steps for every run; the paper's loss, Adam betas and
+    # gradient clip; a larger LR and a short run in place of 400K steps (see the docstring above and 02b's
+    # notebook for what that changes). Its 18 models ship in the zoo (checkpoints/ch2/02b).
     "quick": InitConfig(source="bundled", **_HIST, act_images=TRAIN_IMAGES, act_batch=4, act_patch=48,
                         resnet="resnet50", size="quick", scale=4, patch=20,
-                        train=TrainConfig(steps=110, batch_size=8, lr=5e-4, betas=(0.9, 0.999), grad_clip=10.0),
-                        loss="l1", seeds=3, train_images=TRAIN_IMAGES, eval_set="embedded", eval_images=HELD_OUT,
-                        eval_crop=0, train_workers=2),
+                        train=TrainConfig(steps=1000, batch_size=8, lr=5e-4, betas=(0.9, 0.999), grad_clip=10.0,
+                                          val_every=100),
+                        loss="l1", seeds=3, train_images=INIT_FIT_IMAGES, eval_set="embedded", eval_images=HELD_OUT,
+                        eval_crop=0, train_workers=2, channels=16, val_image=INIT_VAL_IMAGE, use_zoo=True),
     # The authors' experiment: paper-size single-scale x4 CARN, DIV2K, Set14 (see PAPER_INIT_TRAINING).
     "full": InitConfig(source="data", **_HIST, act_images=TRAIN_IMAGES, act_batch=16, act_patch=48,
                        resnet="resnet50", size="paper", scale=4, patch=32, train=PAPER_INIT_TRAINING, loss="l1",

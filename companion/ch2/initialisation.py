@@ -70,6 +70,7 @@ import torch
 from torch import nn
 
 from companion.data.images import centre_crop_at_most
+from companion.device import torch_threads
 from companion.errors import CompanionError
 from companion.summary import check_claims, mean_std, pm, verdict
 
@@ -279,12 +280,24 @@ def histogram(values, *, bins: int, limit: float, clip: bool = False, weights=No
                 std=float(values.std()) if n else float("nan"))
 
 
-def build_carn(size: str, scale: int) -> nn.Module:
+def carn_config(size: str, scale: int, channels: int = 0) -> dict:
+    """Constructor arguments of Table 2.3's single-scale CARN (JSON-ready: lists, not tuples): ``size``'s
+    configuration ("paper": C = 64; "quick": C = 32, B = U = 3), ×``scale``, with ``channels`` in place of the
+    size's C when not 0."""
+    from companion.models import model_config
+
+    extra = {"channels": int(channels)} if channels else {}
+    config = model_config("carn", size, scales=(int(scale),), reading="thesis", **extra)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+def build_carn(size: str, scale: int, channels: int = 0) -> nn.Module:
     """The single-scale CARN of Table 2.3 (Table 2.1's "+Residual": thesis reading, both cascades, global
-    residual) at ``size`` ("paper": C = 64; "quick": C = 32), ×``scale``."""
+    residual) at ``size`` ("paper": C = 64; "quick": C = 32), ×``scale``; ``channels``: another C
+    (:func:`carn_config`)."""
     from companion.models import build_model
 
-    return build_model("carn", size, scales=(int(scale),), reading="thesis")
+    return build_model("carn", **carn_config(size, scale, channels))
 
 
 def reference_resnet(name: str) -> nn.Module:
@@ -564,6 +577,9 @@ def training_patches(cfg, seed: int, data_root=None):
     from companion.data.images import embedded_image
     from companion.data.sr import SRPatches
 
+    leaked = set(cfg.train_images) & ({cfg.val_image} | set(cfg.eval_images)) if cfg.source != "data" else ()
+    if leaked:
+        raise CompanionError(f"training images {sorted(leaked)} are test or validation images; hold them out")
     key = ("train", cfg.source, tuple(cfg.train_images), cfg.scale, cfg.patch, str(data_root))
     if key not in _DATA:
         if cfg.source == "data":
@@ -578,6 +594,23 @@ def training_patches(cfg, seed: int, data_root=None):
 
 
 
+def validation_pairs(cfg) -> list:
+    """``[(LR 3×h×w, HR 3×sh×sw)]`` float tensors of the validation curve: the centre ``cfg.val_crop`` px of the
+    embedded photograph ``cfg.val_image`` (neither a training nor a test image); empty when it names none."""
+    from companion.data.sr import lr_hr_pair
+    from companion.data.images import embedded_image
+
+    if not cfg.val_image:
+        return []
+    if cfg.val_image in cfg.eval_images:
+        raise CompanionError(f"the validation image {cfg.val_image} is a test image; choose another")
+    key = ("val", cfg.val_image, cfg.val_crop, cfg.scale)
+    if key not in _DATA:
+        lr, hr = lr_hr_pair(centre_crop_at_most(embedded_image(cfg.val_image), cfg.val_crop), cfg.scale)
+        _DATA[key] = [tuple(torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float() for a in (lr, hr))]
+    return _DATA[key]
+
+
 def held_out_pairs(cfg, data_root=None) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``[(name, LR, HR)]`` of Table 2.3's test images under the SR protocol: the held-out embedded photographs
     ``cfg.eval_images`` (``eval_set="embedded"``) or a benchmark set (``"Set14"``: the authors' choice), whole or
@@ -586,12 +619,13 @@ def held_out_pairs(cfg, data_root=None) -> list[tuple[str, np.ndarray, np.ndarra
     from companion.data.images import embedded_image
     from companion.data.sr import SRBenchmark, lr_hr_pair
 
+    if cfg.eval_set == "embedded":  # checked before the cache: another profile may have made the same pairs
+        leaked = set(cfg.eval_images) & set(cfg.train_images)
+        if leaked:
+            raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
     key = ("test", cfg.eval_set, tuple(cfg.eval_images), cfg.scale, cfg.eval_crop, str(data_root))
     if key not in _DATA:
         if cfg.eval_set == "embedded":
-            leaked = set(cfg.eval_images) & set(cfg.train_images)
-            if leaked:
-                raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
             if cfg.eval_crop:
                 pairs = [(n, *lr_hr_pair(centre_crop_at_most(embedded_image(n), cfg.eval_crop), cfg.scale))
                          for n in cfg.eval_images]
@@ -620,9 +654,9 @@ def run_settings(cfg, init: str, seed: int) -> dict:
 
     train = {k: v for k, v in asdict(replace(cfg.train, seed=int(seed))).items()
              if k not in ("checkpoint_every", "val_every")}
-    return dict(notebook="02b_initialisation", init=init, seed=int(seed), size=cfg.size, scale=cfg.scale,
-                source=cfg.source, train_images=list(cfg.train_images), patch=cfg.patch, loss=cfg.loss,
-                bias="zero", train=train)
+    return dict(notebook="02b_initialisation", init=init, seed=int(seed), size=cfg.size, channels=cfg.channels,
+                scale=cfg.scale, source=cfg.source, train_images=list(cfg.train_images), patch=cfg.patch,
+                loss=cfg.loss, bias="zero", train=train)
 
 
 def checkpoint_path(folder, cfg, init: str, seed: int):
@@ -635,35 +669,80 @@ def checkpoint_path(folder, cfg, init: str, seed: int):
     return Path(folder) / f"{init}-seed{seed}-{digest(run_settings(cfg, init, seed))[:10]}.pt"
 
 
-def train_and_evaluate(cfg, init: str, seed: int, *, device="cpu", threads: int | None = None,
-                       data_root=None, checkpoint_dir=None) -> dict:
-    """One (scheme, seed) of Table 2.3: build the single-scale CARN of ``cfg.size``, draw its weights with
-    ``init`` (generator seeded by ``seed``, zero biases), train it ``cfg.train.steps`` steps (batches seeded by
-    ``seed``: every scheme of a seed sees the same patches in the same order) with ``cfg.loss``, and score it
-    and bicubic on :func:`held_out_pairs`. With ``checkpoint_dir`` the run saves to (and resumes from)
-    :func:`checkpoint_path`, so a rerun of a finished run only evaluates. Plain numbers back (it also runs in
-    worker processes)."""
-    from companion.ch2.evaluation import evaluate_sr
-    from companion.engine.loop import LOSSES, paired_batch, train
-    from companion.models.common import count_parameters
+def zoo_entry(cfg, init: str, seed: int):
+    """The current zoo entry (``ch2/02b/…``, :func:`companion.ch2.zoo.find_init`) trained with exactly
+    (``cfg``, ``init``, ``seed``) when ``cfg.use_zoo``; None otherwise (no such entry, or stale or missing)."""
+    if not cfg.use_zoo:
+        return None
+    from companion.ch2.zoo import find_init
+    from companion.zoo import status
+
+    entry = find_init(cfg, init, seed)
+    return entry if entry is not None and status(entry) == "current" else None
+
+
+def fit(cfg, init: str, seed: int, *, device="cpu", threads: int | None = None, data_root=None,
+        checkpoint_dir=None):
+    """Train one (scheme, seed) of Table 2.3: build the single-scale CARN of ``cfg.size`` (``cfg.channels``),
+    draw its weights with ``init`` (generator seeded by ``seed``, zero biases) and train it ``cfg.train.steps``
+    steps (batches seeded by ``seed``: every scheme of a seed sees the same patches in the same order) with
+    ``cfg.loss``; the validation curve (:func:`validation_pairs`, every ``cfg.train.val_every`` steps) when the
+    profile names a validation image. With ``checkpoint_dir`` the run saves to (and resumes from)
+    :func:`checkpoint_path`. Returns ``(model in eval mode, TrainResult)``."""
+    from companion.engine.loop import LOSSES, paired_batch, psnr_on_pairs, train
 
     if threads:
         torch.set_num_threads(int(threads))
     torch.manual_seed(seed)
-    model = build_carn(cfg.size, cfg.scale)
+    model = build_carn(cfg.size, cfg.scale, cfg.channels)
     initialise(model, init, generator=torch.Generator().manual_seed(seed))
     data = training_patches(cfg, seed, data_root)
     tc = replace(cfg.train, seed=int(seed))
+    pairs = validation_pairs(cfg)
+    if not pairs:
+        tc = replace(tc, val_every=0)
     path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, init, seed)
     result = train(model.at_scale(cfg.scale), data, tc, loss=LOSSES[cfg.loss], batch=paired_batch("lr", "hr"),
-                   model_name="carn", device=device, progress=False, checkpoint_path=path, log=lambda _msg: None)
+                   model_name="carn", device=device, progress=False, checkpoint_path=path, log=lambda _msg: None,
+                   validate=(lambda m: psnr_on_pairs(m, pairs, device=device)) if pairs else None)
+    return model.eval(), result
+
+
+def training_record(result) -> dict:
+    """What a finished run leaves besides its weights: ``steps``, ``seconds``, ``first_loss``, ``final_loss``
+    (the mean of the last tenth of the run), ``loss_curve``, ``val`` ([[step, validation PSNR]])."""
+    tail = max(1, len(result.losses) // 10)
+    return dict(steps=result.steps_done, seconds=round(result.seconds, 2), first_loss=float(result.losses[0]),
+                final_loss=float(np.mean(result.losses[-tail:])), loss_curve=loss_curve(result.losses),
+                val=[[int(s), round(float(v), 3)] for s, v in result.val])
+
+
+def train_and_evaluate(cfg, init: str, seed: int, *, device="cpu", threads: int | None = None,
+                       data_root=None, checkpoint_dir=None) -> dict:
+    """One (scheme, seed) of Table 2.3: the current zoo entry when ``cfg.use_zoo`` has one (:func:`zoo_entry`),
+    else trained by :func:`fit` (resumable under ``checkpoint_dir``: a rerun of a finished run only evaluates);
+    then it and bicubic scored on :func:`held_out_pairs`. ``checkpoint`` says where the weights came from
+    (``"zoo:<entry name>"``, or the work checkpoint's file name). Plain numbers back (it also runs in worker
+    processes)."""
+    from companion.ch2.evaluation import evaluate_sr
+    from companion.models.common import count_parameters
+    from companion.zoo import load_entry
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    entry = zoo_entry(cfg, init, seed)
+    if entry is not None:
+        model, meta = load_entry(entry)
+        record = {k: meta[k] for k in ("steps", "seconds", "first_loss", "final_loss", "loss_curve", "val")}
+        checkpoint = f"zoo:{entry.name}"
+    else:
+        model, result = fit(cfg, init, seed, device=device, data_root=data_root, checkpoint_dir=checkpoint_dir)
+        record = training_record(result)
+        checkpoint = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, init, seed).name
     start = time.perf_counter()
     scores = evaluate_sr(model.eval(), held_out_pairs(cfg, data_root), cfg.scale, device=device)
-    tail = max(1, len(result.losses) // 10)
-    return dict(init=init, seed=int(seed), steps=result.steps_done, seconds=round(result.seconds, 2),
-                eval_seconds=round(time.perf_counter() - start, 2), checkpoint=None if path is None else path.name,
-                params=count_parameters(model), first_loss=float(result.losses[0]),
-                final_loss=float(np.mean(result.losses[-tail:])), loss_curve=loss_curve(result.losses),
+    return dict(init=init, seed=int(seed), **record, eval_seconds=round(time.perf_counter() - start, 2),
+                checkpoint=checkpoint, params=count_parameters(model),
                 psnr=scores["psnr"], ssim=scores["ssim"], bicubic_psnr=scores["bicubic_psnr"],
                 bicubic_ssim=scores["bicubic_ssim"], gain=scores["gain"], wins=scores["wins"],
                 images=scores["images"], per_image=scores["per_image"], protocol=scores["protocol"])
@@ -672,30 +751,39 @@ def train_and_evaluate(cfg, init: str, seed: int, *, device="cpu", threads: int 
 def run_table_2_3(cfg, *, seed0: int = 0, device="cpu", progress: bool = True, data_root=None,
                   checkpoint_dir=None) -> dict[str, list]:
     """Every scheme of ``cfg.inits`` × ``cfg.seeds`` seeds (``seed0``, ``seed0 + 1``, …) through
-    :func:`train_and_evaluate` (checkpoints in ``checkpoint_dir`` when given). On a CPU with
-    ``cfg.train_workers`` > 1, that many runs go side by side in worker processes of one thread each (small
-    models gain little from a second thread). Returns ``{init: [per-seed dicts, by seed]}``."""
+    :func:`train_and_evaluate` (the zoo's models where current, with ``cfg.use_zoo``; checkpoints in
+    ``checkpoint_dir`` when given). On a CPU with ``cfg.train_workers`` > 1, that many runs go side by side in
+    worker processes of one thread each (small models gain little from a second thread); when every model comes
+    from the zoo, all are evaluated in this process on one thread (:func:`companion.device.torch_threads`). Returns
+    ``{init: [per-seed dicts, by seed]}``."""
     from functools import partial
 
     from companion.processes import run_per_seed
 
     jobs = [(key, seed0 + i) for i in range(cfg.seeds) for key in cfg.inits]
     workers = cfg.train_workers if torch.device(device).type == "cpu" else 1
+    from_zoo = all(zoo_entry(cfg, key, seed) is not None for key, seed in jobs)
+    if from_zoo:
+        workers = 1  # nothing trains: the zoo's models are only evaluated, in this process, on one thread
     job = partial(train_and_evaluate, cfg, device=str(device), data_root=data_root, checkpoint_dir=checkpoint_dir)
-    return run_per_seed(job, jobs, workers=workers, desc="Table 2.3: train + evaluate", progress=progress)
+    if not from_zoo or torch.device(device).type != "cpu":
+        return run_per_seed(job, jobs, workers=workers, desc="Table 2.3: train + evaluate", progress=progress)
+    with torch_threads(1):  # only evaluation: small convs on a busy CPU run far faster on one thread than on two
+        return run_per_seed(job, jobs, workers=1, desc="Table 2.3: train + evaluate", progress=progress)
 
 
 def summarise(results: dict[str, list]) -> dict[str, dict]:
     """Per scheme: (mean, std) over seeds of ``psnr``, ``ssim``, ``gain`` (over bicubic), ``final_loss`` and
     ``first_loss``; the bicubic PSNR / SSIM (the same for every seed), ``seeds``, ``steps``, ``seconds`` (mean),
-    ``params``."""
+    ``params``, ``checkpoints`` (where each seed's weights came from: ``"zoo:<entry>"`` or a work file)."""
     out = {}
     for key, runs in results.items():
         row = {m: mean_std([r[m] for r in runs]) for m in ("psnr", "ssim", "gain", "final_loss", "first_loss")}
         row.update(seeds=len(runs), steps=int(np.mean([r["steps"] for r in runs])),
                    seconds=float(np.mean([r["seconds"] for r in runs])), params=runs[0]["params"],
                    bicubic_psnr=runs[0]["bicubic_psnr"], bicubic_ssim=runs[0]["bicubic_ssim"],
-                   psnr_by_seed=[r["psnr"] for r in runs], protocol=runs[0]["protocol"])
+                   psnr_by_seed=[r["psnr"] for r in runs], protocol=runs[0]["protocol"],
+                   checkpoints=[r["checkpoint"] for r in runs])
         out[key] = row
     return out
 
@@ -742,7 +830,8 @@ def protocol_line(cfg, row: dict) -> str:
     where = (f"held-out embedded photographs {', '.join(cfg.eval_images)}" if cfg.eval_set == "embedded"
              else cfg.eval_set) + (f" ({cfg.eval_crop}-px centre crops)" if cfg.eval_crop else "")
     t = cfg.train
-    return (f"{where} x{cfg.scale}, {protocol_text(row['protocol'])}; {cfg.size}-size single-scale x{cfg.scale} "
+    size = f"{cfg.size}-size" + (f" (C = {cfg.channels})" if cfg.channels else "")
+    return (f"{where} x{cfg.scale}, {protocol_text(row['protocol'])}; {size} single-scale x{cfg.scale} "
             f"CARN, zero biases, {cfg.loss.upper()} loss, {t.steps} steps for every run, batch {t.batch_size} of "
             f"{cfg.patch}-px LR patches, Adam {tuple(t.betas)} LR {t.lr:g}"
             + (f" halved at {', '.join(map(str, t.milestones))}" if t.milestones else " constant")
@@ -750,14 +839,31 @@ def protocol_line(cfg, row: dict) -> str:
             + f"; mean ± std over {row['seeds']} seeds")
 
 
+def weights_text(checkpoints: Sequence[str | None]) -> str:
+    """Where a row's weights came from, in words: the zoo checkpoints by name (``checkpoints/<name>.safetensors``)
+    and / or how many seeds trained in this run."""
+    zoo = [c.split(":", 1)[1] for c in checkpoints if c and c.startswith("zoo:")]
+    trained = len(checkpoints) - len(zoo)
+    parts = [f"zoo checkpoint{'s' if len(zoo) > 1 else ''} " + ", ".join(zoo)] if zoo else []
+    if trained:
+        parts.append(f"{trained} seed{'s' if trained > 1 else ''} trained in this run")
+    return "weights: " + "; ".join(parts)
+
+
+def sources_text(summary: dict[str, dict]) -> str:
+    """One line per scheme: where its seeds' weights came from (:func:`weights_text`)."""
+    return "\n".join(f"{INITS[k].label:>22s}: {weights_text(row['checkpoints'])}" for k, row in summary.items())
+
+
 def record_table_2_3(run, summary: dict[str, dict], cfg) -> None:
     """Record every cell of Table 2.3 (PSNR, SSIM: mean ± std over seeds) beside the paper's, with the gain
-    over bicubic, steps, seconds and parameters in the note."""
+    over bicubic, steps, seconds, parameters and where the weights came from (the zoo checkpoints by name, or
+    trained in this run) in the note."""
     for key, row in summary.items():
         scheme = INITS[key]
         note = (f"{row['params']:,} parameters, {row['steps']} steps, {row['seconds']:.0f} s per run (one thread); "
                 f"gain over bicubic {pm(row['gain'])} dB (bicubic {row['bicubic_psnr']:.2f} dB); final training "
-                f"loss {row['final_loss'][0]:.4f}")
+                f"loss {row['final_loss'][0]:.4f}; {weights_text(row['checkpoints'])}")
         protocol = protocol_line(cfg, row)
         run.record(f"Table 2.3/{key}/psnr", pm(row["psnr"]), entry="Table 2.3", row=scheme.row, column="PSNR",
                    protocol=protocol, note=note)
@@ -787,4 +893,5 @@ __all__ = ["Init", "INITS", "BEST", "GROUPS", "KINDS", "get_init", "fan_in", "in
            "activation_histograms", "activation_depth_profile", "activation_reading", "record_figures_2_6_2_7",
            "training_patches", "held_out_pairs", "run_settings", "checkpoint_path", "train_and_evaluate",
            "run_table_2_3", "summarise", "paper_table_2_3", "ranking", "table_2_3_claims", "record_table_2_3",
-           "table_text"]
+           "table_text", "carn_config", "validation_pairs", "zoo_entry", "fit", "training_record", "weights_text",
+           "sources_text"]

@@ -3,14 +3,21 @@
 * ``ch2/carn-x4-seed0``: the quick-size CARN (C = 32, B = U = 3, thesis reading), single-scale ×4;
 * ``ch2/carn-m-x4-seed0``: the quick-size CARN-M (G4R: C = 32, G = 4, recursive EResidual, grouped upsampler);
 * ``ch2/02d/<variant>-seed<k>``: the models of ``02d_efficiency``'s quick profile (Fig. 2.8's G/R sweep,
-  :func:`companion.ch2.efficiency.sweep_specs`), trained with that profile's recipe.
+  :func:`companion.ch2.efficiency.sweep_specs`), trained with that profile's recipe;
+* ``ch2/02b/<init>-seed<k>``: the models of ``02b_initialisation``'s quick profile (Table 2.3: each of the six
+  initialisations × its seeds; C = 16 CARNs of 0.28 MB), trained by :func:`companion.ch2.initialisation.fit`
+  with that profile's settings (:data:`companion.ch2.config.INIT_PROFILES`; the same split: seven photographs
+  train, coffee validates, the three held-out ones are never seen); their key (:func:`init_key`) is
+  :func:`companion.ch2.initialisation.run_settings` plus the network's configuration and the split, and the
+  notebook finds them with :func:`find_init`.
 
-All are trained by :func:`companion.ch2.training.train_network` on seven embedded photographs (coffee validates,
-china / flower / rocket are never seen; :mod:`companion.ch2.training`), L1 loss, with the fixed recipe
+The others are trained by :func:`companion.ch2.training.train_network` on seven embedded photographs (coffee
+validates, china / flower / rocket are never seen; :mod:`companion.ch2.training`), L1 loss, with the fixed recipe
 :data:`companion.ch2.training.QUICK_RECIPE` (the 02d sweep: its profile's). A notebook finds an entry by the
 digest of :func:`companion.ch2.training.run_key` (:func:`find`) and evaluates it instead of training.
-``python -m companion zoo build ch2`` (re)trains what is stale or missing; the runs resume from checkpoints in
-the work folder (``runs/quick/work/checkpoints/ch2-zoo``, or under ``$COMPANION_WORK_DIR``).
+``python -m companion zoo build ch2`` (re)trains what is stale or missing (``ch2/02b`` only 02b's); the runs
+resume from checkpoints in the work folder (``runs/quick/work/checkpoints/ch2-zoo``, 02b's in its ``02b``
+sub-folder, or under ``$COMPANION_WORK_DIR``).
 """
 from __future__ import annotations
 
@@ -37,15 +44,51 @@ def entry_for(name: str, spec: SRTraining, seed: int, label: str = "") -> ZooEnt
                     label=label, job=(spec, seed))
 
 
+def init_key(cfg, init: str, seed: int) -> dict:
+    """Everything that shapes the weights of Table 2.3's (``init``, ``seed``) under ``cfg``: the notebook's
+    :func:`companion.ch2.initialisation.run_settings` (scheme, seed, size, data, patch, loss, training settings)
+    plus the network's constructor configuration and the data split."""
+    from companion.ch2.initialisation import carn_config, run_settings
+
+    images = {**{n: "train" for n in cfg.train_images}, **({cfg.val_image: "val"} if cfg.val_image else {}),
+              **{n: "test" for n in cfg.eval_images}}
+    return dict(run_settings(cfg, init, seed), model="carn", config=carn_config(cfg.size, cfg.scale, cfg.channels),
+                data=dict(images=images, lr="matlab bicubic, 8-bit"), augment="flips + rotations")
+
+
+def init_entry(cfg, init: str, seed: int) -> ZooEntry:
+    from companion.ch2.initialisation import INITS, carn_config
+
+    return ZooEntry(name=f"ch2/02b/{init}-seed{seed}", model="carn", config=carn_config(cfg.size, cfg.scale,
+                                                                                         cfg.channels),
+                    key=init_key(cfg, init, seed), label=f"Table 2.3: {INITS[init].label}",
+                    job=("02b", cfg, init, int(seed)))
+
+
+def init_entries() -> list[ZooEntry]:
+    """02b's quick profile: every initialisation of Table 2.3 × its seeds (0, 1, …), in the notebook's order."""
+    from companion.ch2.config import INIT_PROFILES
+
+    cfg = INIT_PROFILES["quick"]
+    return [init_entry(cfg, init, seed) for seed in range(cfg.seeds) for init in cfg.inits]
+
+
 def entries() -> list[ZooEntry]:
-    """The two ×4 models first, then 02d's sweep (its quick profile's variants and seeds)."""
+    """The two ×4 models first, then 02d's sweep (its quick profile's variants and seeds), then 02b's Table 2.3
+    models."""
     from companion.ch2 import efficiency
 
     out = [entry_for(f"ch2/{stem}-seed{seed}", spec, seed, label) for stem, (spec, label) in MAIN.items()
            for seed in SEEDS]
     for slug, spec, label, seed in efficiency.sweep_specs(efficiency.PROFILES["quick"]):
         out.append(entry_for(f"ch2/02d/{slug}-seed{seed}", spec, seed, label))
-    return out
+    return out + init_entries()
+
+
+def find_init(cfg, init: str, seed: int) -> ZooEntry | None:
+    """The 02b entry trained with exactly (``cfg``, ``init``, ``seed``), or None."""
+    wanted = init_key(cfg, init, seed)
+    return next((e for e in init_entries() if e.key == wanted), None)
 
 
 def find(spec: SRTraining, seed: int) -> ZooEntry | None:
@@ -73,11 +116,37 @@ def work_folder() -> Path:
     return (Path(base) if base else REPO_ROOT / "runs" / "quick" / "work") / "checkpoints" / "ch2-zoo"
 
 
+def build_init_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown") -> dict:
+    """Train one 02b entry (:func:`companion.ch2.initialisation.fit`, resuming its checkpoint in the work folder)
+    and write it into the zoo with its validation curve and training record."""
+    from companion.ch2 import initialisation as ini
+    from companion.engine.loop import psnr_on_pairs
+
+    _, cfg, init, seed = entry.job
+    model, result = ini.fit(cfg, init, seed, threads=threads, checkpoint_dir=work_folder() / "02b")
+    record = ini.training_record(result)
+    pairs = ini.validation_pairs(cfg)
+    if record["val"] and record["val"][-1][0] == record["steps"]:
+        val_psnr = record["val"][-1][1]
+    else:
+        val_psnr = round(float(psnr_on_pairs(model.at_scale(cfg.scale), pairs)), 3) if pairs else float("nan")
+    meta = {"seed": seed, "init": init, "steps": record["steps"], "seconds": round(record["seconds"], 1),
+            "device": device_description("cpu"), "commit": commit, "val_psnr": val_psnr,
+            "val_images": [f"{cfg.val_image} (centre {cfg.val_crop} px, RGB PSNR)"] if pairs else [],
+            "val": record["val"], "first_loss": round(record["first_loss"], 6),
+            "final_loss": round(record["final_loss"], 6), "loss_curve": record["loss_curve"],
+            "built": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    save_entry(entry, model, meta)
+    return meta
+
+
 def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown", progress: bool = False) -> dict:
     """Train one entry (resuming its checkpoint), score it on the validation crop and write it into the zoo."""
     from companion.ch2.training import loss_curve, train_network, validation_pairs
     from companion.engine.loop import psnr_on_pairs
 
+    if entry.job[0] == "02b":
+        return build_init_one(entry, threads, commit)
     spec, seed = entry.job
     model, result = train_network(spec, seed, device="cpu", checkpoint_dir=work_folder(), threads=threads,
                                   progress=progress)

@@ -18,7 +18,9 @@ every profile. What is trained:
   none); one seed; scored on the three held-out photographs (:data:`HELD_OUT`) whole. The
   single-stage baseline (Table 3.1's CARN-B24U4 reading: the same three modules at LR resolution, one ×8
   upsampler at the end) trains for the same total number of steps at the last stage's batch, side by side with
-  the progressive run (two processes, one thread each).
+  the progressive run (two processes, one thread each). Both come from the model zoo when it holds them
+  (:mod:`companion.ch3.zoo`: ``checkpoints/ch3/03/``, the model after each stage and the baseline, trained with
+  exactly these settings); then the notebook only evaluates, and trains what is missing or stale.
 * ``smoke``: every code path in seconds (6-px LR patches, 2 steps a stage, one 64-px test crop).
 
 The training images and the held-out photographs are the same split as ``02b_initialisation``'s (never trained
@@ -66,6 +68,7 @@ class ProgressiveConfig:
     figure_image: str                # test image of the crops figure (Fig. 3.2 after the thesis)
     figure_crop: int                 # HR side of its crop, px
     workers: int                     # runs side by side on a CPU, one thread each
+    use_zoo: bool = False            # load current ch3/03 zoo entries (companion.ch3.zoo) instead of training
 
     def required_folders(self) -> tuple[str, ...]:
         """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
@@ -90,7 +93,8 @@ PROGRESSIVE_PROFILES = {
     "quick": ProgressiveConfig(source="bundled", size="quick", patch=12, batches=(16, 4, 1), steps=(900, 1200, 1800),
                                train=_QUICK_TRAIN, decay="algorithm", loss="l1", baseline="end", baseline_batch=1,
                                seeds=1, train_images=TRAIN_IMAGES, eval_sets=("embedded",), eval_images=HELD_OUT,
-                               eval_crop=0, ensemble=True, figure_image="rocket", figure_crop=160, workers=2),
+                               eval_crop=0, ensemble=True, figure_image="rocket", figure_crop=160, workers=2,
+                               use_zoo=True),
     # The thesis' experiment (§3.4.1) at paper size, for a GPU.
     "full": ProgressiveConfig(source="data", size="paper", patch=PAPER_STAGES["patch"],
                               batches=PAPER_STAGES["batches"], steps=PAPER_STAGES["steps"], train=PAPER_TRAINING,

@@ -31,6 +31,11 @@ bicubic upscaling of the same LR image by the same factor, scored against that h
 8-bit outputs); the geometric self-ensemble "+" (:func:`companion.engine.ensemble.self_ensemble`) of every head
 when asked. After each stage every head trained so far is scored, so the cost of stage s+1 to head s (whose
 toRGB is detached while its module keeps learning at 0.1γ) shows.
+
+**The zoo** (:mod:`companion.ch3.zoo`): with ``cfg.use_zoo`` (the quick profile) every stage and the baseline
+whose zoo entry is current (trained with exactly this profile's settings: :func:`companion.ch3.zoo.zoo_key`)
+is loaded instead of trained (:func:`zoo_entry`, :func:`load_stage`); each stage's ``checkpoint`` then reads
+``"zoo:<entry name>"``, and its steps, seconds and loss curve are those the zoo build recorded.
 """
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ import torch
 from torch.utils.data import Dataset
 
 from companion.data.images import centre_crop_at_most
+from companion.device import torch_threads
 from companion.errors import CompanionError
 
 #: The output scales of the three stages' heads (vs the ×8 LR input), and the test-set scale.
@@ -162,6 +168,9 @@ _DATA: dict = {}  # per process: (what, settings) -> dataset / test images, buil
 def training_patches(cfg, seed: int, data_root=None) -> ProgressivePatches:
     """The training patches of ``cfg``: the embedded photographs ``cfg.train_images`` (``"bundled"``, each
     repeated 8 times per "epoch") or DIV2K's 800 training images (``"data"``); kept per process, re-seeded."""
+    leaked = set(cfg.train_images) & set(cfg.eval_images) if cfg.source != "data" else ()
+    if leaked:  # checked before the cache: another profile may have made the same patches
+        raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
     key = ("train", cfg.source, tuple(cfg.train_images), cfg.patch, str(data_root))
     if key not in _DATA:
         if cfg.source == "data":
@@ -169,9 +178,6 @@ def training_patches(cfg, seed: int, data_root=None) -> ProgressivePatches:
 
             _DATA[key] = ProgressivePatches(folders.div2k_hr_paths(data_root, "train"), patch=cfg.patch, seed=seed)
         else:
-            leaked = set(cfg.train_images) & set(cfg.eval_images)
-            if leaked:
-                raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
             _DATA[key] = ProgressivePatches(cfg.train_images, patch=cfg.patch, seed=seed, repeat=8)
     data = _DATA[key]
     data.seed = int(seed)
@@ -186,12 +192,13 @@ def evaluation_images(cfg, eval_set: str, data_root=None) -> list[tuple[str, np.
     centre-cropped to ``cfg.eval_crop`` HR px; made once per process."""
     from companion.data.sr import benchmark_paths
 
+    if eval_set == "embedded":  # checked before the cache: another profile may have made the same images
+        leaked = set(cfg.eval_images) & set(cfg.train_images)
+        if leaked:
+            raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
     key = ("test", eval_set, tuple(cfg.eval_images), cfg.eval_crop, str(data_root))
     if key not in _DATA:
         if eval_set == "embedded":
-            leaked = set(cfg.eval_images) & set(cfg.train_images)
-            if leaked:
-                raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
             items = list(cfg.eval_images)
         elif eval_set == "DIV2K":
             from companion.data import folders
@@ -396,38 +403,89 @@ def _figure_image(cfg, sets):
     return wanted[0] if wanted else first[0]
 
 
+def zoo_entry(cfg, what: str, seed: int, stage: int):
+    """The current zoo entry (:mod:`companion.ch3.zoo`) trained with exactly (``cfg``, ``what``, ``seed``,
+    ``stage``) when ``cfg.use_zoo``; None otherwise (no such entry, or it is stale or missing)."""
+    if not getattr(cfg, "use_zoo", False):
+        return None
+    from companion.ch3.zoo import find
+    from companion.zoo import status
+
+    entry = find(cfg, what, seed, stage)
+    return entry if entry is not None and status(entry) == "current" else None
+
+
+def load_stage(model, entry) -> dict:
+    """Load zoo ``entry``'s weights into ``model`` (strictly, :func:`companion.zoo.load_entry`) and return the
+    training record its sidecar keeps (``steps``, ``seconds``, ``first_loss``, ``final_loss``, ``loss_curve``),
+    with ``checkpoint`` = ``"zoo:<name>"``."""
+    from companion.zoo import load_entry
+
+    loaded, meta = load_entry(entry)
+    model.load_state_dict(loaded.state_dict())
+    return dict(steps=int(meta["steps"]), seconds=float(meta["seconds"]), first_loss=float(meta["first_loss"]),
+                final_loss=float(meta["final_loss"]), loss_curve=meta["loss_curve"], checkpoint=f"zoo:{entry.name}")
+
+
+def fit_stage(model, data, cfg, seed: int, stage: int, *, device="cpu", checkpoint_dir=None,
+              progress: bool = False) -> dict:
+    """Train stage ``stage`` of Algorithm 1 (``stage`` 0: the single-stage baseline, every parameter at γ for
+    ``cfg.total_steps`` steps) through :func:`companion.engine.loop.train`; with ``checkpoint_dir`` it saves to
+    (and resumes from) :func:`checkpoint_path`. Returns ``steps``, ``seconds``, ``first_loss``, ``final_loss``,
+    ``loss_curve`` and ``checkpoint`` (the file's name, or None)."""
+    from companion.engine.loop import LOSSES, paired_batch, train
+
+    if stage == 0:
+        what, scale, name = "baseline", SCALE, f"progressive_carn-{cfg.baseline}"
+        params = [p for m in (model.stage_modules(3).values() if cfg.baseline == "progressive" else [[model]])
+                  for mod in m for p in mod.parameters()]
+        groups = [{"name": "all", "params": params}]
+        data.stage = 3
+    else:
+        what, scale, name = "progressive", 2 ** stage, "progressive_carn"
+        groups = model.param_groups(stage, lr=cfg.train.lr, decay=cfg.decay)
+        data.stage = stage
+    path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, what, seed, stage)
+    result = train(model.at_scale(scale), data, stage_train_config(cfg, stage, seed), loss=LOSSES[cfg.loss],
+                   batch=paired_batch("lr", "target"), model_name=name, device=device, checkpoint_path=path,
+                   progress=progress, log=lambda _msg: None, param_groups=groups)
+    tail = max(1, len(result.losses) // 10)
+    return dict(steps=result.steps_done, seconds=round(result.seconds, 2), first_loss=float(result.losses[0]),
+                final_loss=float(np.mean(result.losses[-tail:])), loss_curve=loss_curve(result.losses),
+                checkpoint=None if path is None else path.name)
+
+
 def train_progressive(cfg, seed: int, *, device="cpu", threads: int | None = None, data_root=None,
                       checkpoint_dir=None, progress: bool = False) -> dict:
-    """The three stages of Algorithm 1 on ``cfg``'s data, each through :func:`companion.engine.loop.train` with
-    :meth:`~companion.models.progressive_carn.ProgressiveCARN.param_groups` (``cfg.decay``), followed by the
-    evaluation of every head trained so far on every set of ``cfg.eval_sets``; at the end the "+" of every head
-    (``cfg.ensemble``) and the crops of the figure image. With ``checkpoint_dir`` each stage saves to (and
-    resumes from) :func:`checkpoint_path`. Plain values back (it also runs in worker processes)."""
+    """The three stages of Algorithm 1 on ``cfg``'s data, each through :func:`fit_stage` (the shared loop with
+    :meth:`~companion.models.progressive_carn.ProgressiveCARN.param_groups`, ``cfg.decay``) or, with
+    ``cfg.use_zoo``, loaded from the stage's current zoo entry (:func:`zoo_entry`, :func:`load_stage`: only the
+    stages the zoo lacks train), followed by the evaluation of every head trained so far on every set of
+    ``cfg.eval_sets``; at the end the "+" of every head (``cfg.ensemble``) and the crops of the figure image.
+    With ``checkpoint_dir`` each trained stage saves to (and resumes from) :func:`checkpoint_path`. Each stage's
+    ``checkpoint`` says where its weights came from (``"zoo:<entry>"`` or the file). Plain values back (it also
+    runs in worker processes)."""
     from companion.analysis.costs import called_parameter_count, mult_adds
-    from companion.engine.loop import LOSSES, paired_batch, train
 
     if threads:
         torch.set_num_threads(int(threads))
     model = build(cfg, "progressive", seed)
-    data = training_patches(cfg, seed, data_root)
+    data = None
     sets = _eval_sets(cfg, data_root)
     stages = []
     for stage in range(1, model.n_stages + 1):
-        data.stage = stage
-        scale = 2 ** stage
         groups = model.param_groups(stage, lr=cfg.train.lr, decay=cfg.decay)
-        path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, "progressive", seed, stage)
-        result = train(model.at_scale(scale), data, stage_train_config(cfg, stage, seed), loss=LOSSES[cfg.loss],
-                       batch=paired_batch("lr", "target"), model_name="progressive_carn", device=device,
-                       checkpoint_path=path, progress=progress, log=lambda _msg: None, param_groups=groups)
+        entry = zoo_entry(cfg, "progressive", seed, stage)
+        if entry is not None:
+            record = load_stage(model, entry)
+        else:
+            data = data or training_patches(cfg, seed, data_root)
+            record = fit_stage(model, data, cfg, seed, stage, device=device, checkpoint_dir=checkpoint_dir,
+                               progress=progress)
         heads = {name: evaluate_heads(model, images, model.scales[:stage], device=device)
                  for name, images in sets.items()}
-        tail = max(1, len(result.losses) // 10)
-        stages.append(dict(stage=stage, scale=scale, steps=result.steps_done, seconds=round(result.seconds, 2),
-                           batch=int(cfg.batches[stage - 1]), lrs={g["name"]: g["lr"] for g in groups},
-                           first_loss=float(result.losses[0]), final_loss=float(np.mean(result.losses[-tail:])),
-                           loss_curve=loss_curve(result.losses), checkpoint=None if path is None else path.name,
-                           heads=heads))
+        stages.append(dict(stage=stage, scale=2 ** stage, batch=int(cfg.batches[stage - 1]),
+                           lrs={g["name"]: g["lr"] for g in groups}, **record, heads=heads))
     plus = {}
     if cfg.ensemble:
         plus = {name: evaluate_heads(model, images, model.scales, ensemble=True, device=device)
@@ -443,38 +501,35 @@ def train_progressive(cfg, seed: int, *, device="cpu", threads: int | None = Non
 def train_single_stage(cfg, seed: int, *, device="cpu", threads: int | None = None, data_root=None,
                        checkpoint_dir=None, progress: bool = False) -> dict:
     """The single-stage baseline: a ``cfg.baseline`` layout model trained on ×8 → HR only, every parameter at
-    γ, for ``cfg.total_steps`` steps at ``cfg.baseline_batch``; evaluated (and "+") at ×8 like
-    :func:`train_progressive`."""
+    γ, for ``cfg.total_steps`` steps at ``cfg.baseline_batch`` (:func:`fit_stage` with stage 0), or loaded from
+    its current zoo entry with ``cfg.use_zoo``; evaluated (and "+") at ×8 like :func:`train_progressive`."""
     from companion.analysis.costs import called_parameter_count, mult_adds
-    from companion.engine.loop import LOSSES, paired_batch, train
 
     if not cfg.baseline:
         raise CompanionError("this profile has no single-stage baseline (baseline='')")
     if threads:
         torch.set_num_threads(int(threads))
     model = build(cfg, cfg.baseline, seed)
-    data = training_patches(cfg, seed, data_root)
-    data.stage = 3
     sets = _eval_sets(cfg, data_root)
-    path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, "baseline", seed, 0)
-    trained = model.at_scale(SCALE)
-    params = [p for m in (model.stage_modules(3).values() if cfg.baseline == "progressive" else [[model]])
-              for mod in m for p in mod.parameters()]
-    result = train(trained, data, stage_train_config(cfg, 0, seed), loss=LOSSES[cfg.loss],
-                   batch=paired_batch("lr", "target"), model_name=f"progressive_carn-{cfg.baseline}", device=device,
-                   checkpoint_path=path, progress=progress, log=lambda _msg: None,
-                   param_groups=[{"name": "all", "params": params}])
+    entry = zoo_entry(cfg, "baseline", seed, 0)
+    if entry is not None:
+        record = load_stage(model, entry)
+    else:
+        record = fit_stage(model, training_patches(cfg, seed, data_root), cfg, seed, 0, device=device,
+                           checkpoint_dir=checkpoint_dir, progress=progress)
     heads = {name: evaluate_heads(model, images, (SCALE,), ensemble=cfg.ensemble, device=device)
              for name, images in sets.items()}
     crops = figure_crops(model, _figure_image(cfg, sets), cfg.figure_crop, ensemble=False, device=device)
     with torch.device("meta"):
         meta = build(cfg, cfg.baseline)
-    tail = max(1, len(result.losses) // 10)
-    return dict(what="baseline", layout=cfg.baseline, seed=int(seed), steps=result.steps_done,
-                seconds=round(result.seconds, 2), batch=cfg.baseline_batch, first_loss=float(result.losses[0]),
-                final_loss=float(np.mean(result.losses[-tail:])), loss_curve=loss_curve(result.losses),
-                checkpoint=None if path is None else path.name, heads=heads, crops=crops,
-                params=called_parameter_count(meta, SCALE), mult_adds=mult_adds(meta, SCALE, (1080, 1920)))
+    return dict(what="baseline", layout=cfg.baseline, seed=int(seed), batch=cfg.baseline_batch, **record,
+                heads=heads, crops=crops, params=called_parameter_count(meta, SCALE),
+                mult_adds=mult_adds(meta, SCALE, (1080, 1920)))
+
+
+def _all_in_zoo(cfg, what: str, seed: int) -> bool:
+    stages = range(1, len(cfg.steps) + 1) if what == "progressive" else (0,)
+    return all(zoo_entry(cfg, what, seed, s) is not None for s in stages)
 
 
 def _job(cfg, what, seed, **kw):
@@ -485,7 +540,8 @@ def run_experiment(cfg, *, seed0: int = 0, device="cpu", progress: bool = True, 
                    checkpoint_dir=None) -> dict[str, list[dict]]:
     """The progressive run and the single-stage baseline (when ``cfg.baseline``) for ``cfg.seeds`` seeds
     (``seed0``, ``seed0 + 1``, …). On a CPU with ``cfg.workers`` > 1 that many go side by side in worker
-    processes of one thread each. Returns ``{"progressive": [per seed], "baseline": [per seed]}``."""
+    processes of one thread each (in this process, on one thread, when every model comes from the zoo). Returns
+    ``{"progressive": [per seed], "baseline": [per seed]}``."""
     from functools import partial
 
     from companion.processes import run_per_seed
@@ -493,5 +549,12 @@ def run_experiment(cfg, *, seed0: int = 0, device="cpu", progress: bool = True, 
     kinds = ("progressive", "baseline") if cfg.baseline else ("progressive",)
     jobs = [(what, seed0 + i) for i in range(cfg.seeds) for what in kinds]
     workers = min(cfg.workers, len(jobs)) if torch.device(device).type == "cpu" else 1
+    from_zoo = all(_all_in_zoo(cfg, what, seed) for what, seed in jobs)
+    if from_zoo:
+        workers = 1  # nothing trains: the zoo's models are only evaluated, in this process, on one thread
     job = partial(_job, cfg, device=str(device), data_root=data_root, checkpoint_dir=checkpoint_dir)
-    return run_per_seed(job, jobs, workers=workers, desc="Chapter 3: train + evaluate", progress=progress)
+    if not from_zoo or torch.device(device).type != "cpu":
+        return run_per_seed(job, jobs, workers=workers, desc="Chapter 3: train + evaluate", progress=progress)
+    with torch_threads(1):  # only evaluation: small convs on a busy CPU run far faster on one thread than on two
+        return run_per_seed(job, jobs, workers=1, desc="Chapter 3: train + evaluate", progress=progress)
+

@@ -91,7 +91,9 @@ def summarise(results: dict[str, list[dict]], eval_set: str) -> dict:
     """Mean ± std over seeds on ``eval_set``: ``stages`` ({stage: {head: {psnr, ssim, gain}}}), ``final``
     and ``plus`` ({head: {psnr, ssim, gain}}: after the last stage, without / with "+"), ``bicubic`` ({head:
     {psnr, ssim}}), ``baseline`` ({psnr, ssim, gain, plus_psnr, plus_ssim, plus_gain} at ×8, or None),
-    ``seeds``, ``per_image`` (the first seed's ×8 numbers), ``protocol``, ``steps``, ``seconds``."""
+    ``seeds``, ``per_image`` (the first seed's ×8 numbers), ``protocol``, ``steps``, ``seconds``,
+    ``checkpoints`` (where every stage's weights came from: ``"zoo:<entry>"`` or a work file; the baseline's
+    in ``baseline["checkpoints"]``)."""
     runs = results["progressive"]
     last = [r["stages"][-1]["heads"][eval_set] for r in runs]
 
@@ -108,7 +110,8 @@ def summarise(results: dict[str, list[dict]], eval_set: str) -> dict:
                bicubic={s: {"psnr": last[0][s]["bicubic_psnr"], "ssim": last[0][s]["bicubic_ssim"]} for s in heads},
                steps=[st["steps"] for st in runs[0]["stages"]], seconds=float(np.mean([r["seconds"] for r in runs])),
                per_image={n: dict(v) for n, v in last[0][heads[-1]]["per_image"].items()}, plus=None, baseline=None,
-               params=runs[0]["params"], mult_adds=runs[0]["mult_adds"])
+               params=runs[0]["params"], mult_adds=runs[0]["mult_adds"],
+               checkpoints=[st["checkpoint"] for r in runs for st in r["stages"]])
     if runs[0]["plus"]:
         out["plus"] = {s: {k: ms([r["plus"][eval_set][s][f"plus_{k}"] for r in runs]) for k in ("psnr", "ssim", "gain")}
                        for s in heads}
@@ -120,7 +123,8 @@ def summarise(results: dict[str, list[dict]], eval_set: str) -> dict:
         out["baseline"] = {k: ms([b[k] for b in base]) for k in keys}
         out["baseline"].update(layout=results["baseline"][0]["layout"], steps=results["baseline"][0]["steps"],
                                seconds=float(np.mean([b["seconds"] for b in results["baseline"]])),
-                               params=results["baseline"][0]["params"], mult_adds=results["baseline"][0]["mult_adds"])
+                               params=results["baseline"][0]["params"], mult_adds=results["baseline"][0]["mult_adds"],
+                               checkpoints=[b["checkpoint"] for b in results["baseline"]])
         for name, v in base[0]["per_image"].items():
             out["per_image"][name]["baseline_psnr"] = v["psnr"]
     first = out["per_image"].values()
@@ -142,6 +146,26 @@ def per_image_text(summary: dict) -> str:
                                                   + ("progressive",) + (("progressive+",) if "plus_psnr" in first
                                                                         else ())])
     return markdown_table(["x8 PSNR (dB, Y)"] + [h for _, h in cols], rows)
+
+
+def weights_text(checkpoints) -> str:
+    """Where weights came from, in words: the zoo checkpoints by name (``checkpoints/<name>.safetensors``) and /
+    or how many trained in this run."""
+    zoo = [c.split(":", 1)[1] for c in checkpoints if c and c.startswith("zoo:")]
+    trained = len(checkpoints) - len(zoo)
+    parts = [f"zoo checkpoint{'s' if len(zoo) > 1 else ''} " + ", ".join(zoo)] if zoo else []
+    if trained:
+        parts.append(f"{trained} stage{'s' if trained > 1 else ''} trained in this run")
+    return "weights: " + "; ".join(parts)
+
+
+def sources_text(summary: dict) -> str:
+    """Where the progressive model's stages and the baseline came from (:func:`weights_text`), one line each."""
+    lines = [f"{LABELS['progressive']}: {weights_text(summary['checkpoints'])}"]
+    if summary["baseline"]:
+        lines.append(f"{baseline_label(summary['baseline']['layout'])}: "
+                     f"{weights_text(summary['baseline']['checkpoints'])}")
+    return "\n".join(lines)
 
 
 def cost_line(summary: dict) -> str:
@@ -253,12 +277,13 @@ def record_results(run, summary: dict, cfg, eval_set: str) -> None:
         note = (f"{caveat}gain over bicubic {text(r['gain'], n)} dB"
                 + (f", better than bicubic on {wins}/{len(summary['per_image'])} images" if wins is not None else "")
                 + f"; {n} seed(s)"
-                + (f"; {summary['steps']} steps per stage, {summary['seconds']:.0f} s of training (one thread)"
-                   if r["key"].startswith("progressive") else ""))
+                + (f"; {summary['steps']} steps per stage, {summary['seconds']:.0f} s of training (one thread); "
+                   f"{weights_text(summary['checkpoints'])}" if r["key"].startswith("progressive") else ""))
         if r["key"] == "baseline":
             b = summary["baseline"]
             note += (f"; trained in one stage for {b['steps']} steps at batch {cfg.baseline_batch} "
-                     f"({b['seconds']:.0f} s, one thread), {b['params']:,} parameters")
+                     f"({b['seconds']:.0f} s, one thread), {b['params']:,} parameters; "
+                     f"{weights_text(b['checkpoints'])}")
             row1 = "CARN-B24U4" if b["layout"] == "end" else None
             for metric in ("psnr", "ssim"):
                 column = "DIV2K valid PSNR" if eval_set == TABLE_3_1_SET and metric == "psnr" else None
@@ -282,7 +307,8 @@ def record_results(run, summary: dict, cfg, eval_set: str) -> None:
                        entry="Figure 3.1", protocol=proto,
                        note=f"PSNR gain (dB) of the x{s} head over bicubic x{s} after stage {stage} (target: the HR "
                             f"image downscaled by {SCALE // s}); PSNR {text(v['psnr'], summary['seeds'])} dB vs "
-                            f"bicubic {summary['bicubic'][s]['psnr']:.2f} dB")
+                            f"bicubic {summary['bicubic'][s]['psnr']:.2f} dB; "
+                            + weights_text(summary["checkpoints"][stage - 1::len(summary["stages"])]))
 
 
 def record_crops(run, crops: dict, baseline_crops: dict | None = None) -> list[str]:

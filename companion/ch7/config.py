@@ -15,8 +15,8 @@ own ``smoke`` / ``quick`` / ``full`` instances below.
   each test photograph per level (12 images), the validation curves the first 4 versions of ``chelsea``.
   Models: small variants of every model (``QUICK_CONFIG`` in each model's module). Training: **the same
   number of steps for every model** of a table, as in the paper (07b: 6,000; 07c: 1,200; 07d is 07b's seed-0
-  MEPSNet), batches of 8 patches of 32×32, Adam (0.9, 0.99), weight decay 1e-4 and ε 1e-8 as the authors apply them (to 0-255
-  pixels: :data:`PIXEL_SCALE`), L2, learning rate 2e-3 halved after 50 % and
+  MEPSNet), batches of 8 patches of 32×32, Adam (0.9, 0.99), weight decay 1e-4 and ε 1e-8 as the authors
+  apply them (to 0-255 pixels: :data:`PIXEL_SCALE`), L2, learning rate 2e-3 halved after 50 % and
   75 % of the steps (the paper's two halvings, at 10 % and 25 % of 1.2M, moved later because a short run
   has no long tail). Measured on the validation images of a 3,000-step MEPSNet: a constant 2e-3 reached
   the same 26.5-27 dB but its last point swung to 25.0 dB, the halved one ended at 26.9 dB (input 23.1 dB).

@@ -96,8 +96,8 @@ def build_key(variant: Variant, cfg) -> str:
 
 def variant_key(variant: Variant, cfg, seed: int, data_seed: int) -> dict:
     """Everything that shapes a trained variant's weights: model and arguments, initialisation, training
-    settings and seed, loss, patches and their channel permutation, and the data (source, images and their split, versions, data seed).
-    How often the loop validates or saves does not change the weights and is left out."""
+    settings and seed, loss, patches and their channel permutation, and the data (source, images and their
+    split, versions, data seed). How often the loop validates or saves does not change the weights and is left out."""
     train = {k: v for k, v in asdict(train_config(cfg, seed)).items() if k not in ("checkpoint_every", "val_every")}
     data = {"source": cfg.source, "references": cfg.references, "crop": cfg.reference_crop,
             "versions": cfg.versions, "seed": data_seed, "level": cfg.train_level}
