@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from companion import zoo
@@ -126,8 +127,9 @@ def test_the_committed_chapter_2_entries_are_current_and_small():
     rows = zoo.list_rows(ch2_zoo.entries())
     not_current = [f"{r['name']} ({r['status']})" for r in rows if r["status"] != "current"]
     assert not not_current, "rebuild with `python -m companion zoo build ch2`: " + ", ".join(not_current)
-    assert sum(r["mb"] for r in rows) < 10
+    assert sum(r["mb"] for r in rows) < 11.5  # 9.0 MB before 02c's GAN stage (2.3 MB) joined
     assert sum(r["mb"] for r in rows if r["name"].startswith("ch2/02b/")) < 5.5
+    assert sum(r["mb"] for r in rows if r["name"].startswith("ch2/02c/")) < 2.4  # the discriminator in float16
 
 
 @pytest.mark.parametrize("name", MAIN)
@@ -255,3 +257,190 @@ def test_the_committed_02b_models_score_what_the_committed_results_say():
         assert found[f"Table 2.3/{key}/ssim"]["value"] == ini.pm(row["ssim"], 4), key
     for claim in ini.table_2_3_claims(summary):
         assert found[f"claim/{claim['claim']}"]["value"] == claim["verdict"], claim["claim"]
+
+
+# --- 02c: the quick adversarial stage (generator and discriminator) ------------------------------------------
+
+GAN_NAMES = ["ch2/02c/pcarn-m-gan-seed0", "ch2/02c/pcarn-m-gan-disc-seed0"]
+RESULTS_02C = zoo.REPO_ROOT / "figures" / "results" / "02c_pcarn.json"
+
+
+def _origin(entry):
+    return {"zoo": entry.name, "digest": entry.digest}
+
+
+def test_02c_declares_its_gan_stage_as_two_entries_of_one_run():
+    from companion.ch2 import pcarn
+
+    quick = pcarn.PCARN_PROFILES["quick"]
+    entries = {e.name: e for e in ch2_zoo.gan_entries()}
+    assert list(entries) == GAN_NAMES and set(GAN_NAMES) <= {e.name for e in ch2_zoo.entries()}
+    assert [e.name for e in zoo.select(["ch2/02c"])] == GAN_NAMES
+    gen, disc = entries.values()
+    assert quick.gan_zoo and not pcarn.PCARN_PROFILES["smoke"].gan_zoo and not pcarn.PCARN_PROFILES["full"].gan_zoo
+    assert gen.model == "carn_m" and gen.config == pcarn.generator_config(quick)
+    built = pcarn.build_discriminator(quick).config
+    assert disc.config == pcarn.discriminator_config(quick) == {k: list(v) if isinstance(v, tuple) else v
+                                                                 for k, v in built.items()}
+    # one run's settings, two parts: the keys differ only in which part (and how it is stored)
+    assert gen.digest != disc.digest
+    assert {k: v for k, v in gen.key.items() if k not in ("part", "dtype")} == \
+        {k: v for k, v in disc.key.items() if k not in ("part", "dtype")}
+    assert disc.key["dtype"] == "float16" and gen.key["dtype"] == "float32"
+    # it starts from the L1 entry: its name and digest are in the key, as in the notebook's checkpoint name
+    l1 = ch2_zoo.main_entry("carn-m-x4", 0)
+    assert gen.key["l1"] == _origin(l1) and gen.key["stage"] == "gan" and gen.key["gan"]["steps"] == quick.gan_steps
+    assert ch2_zoo.find_gan(quick, 0, _origin(l1)) == (gen, disc)
+    images = gen.key["data"]["images"]
+    assert {n for n, r in images.items() if r == "test"} == set(HELD_OUT)
+    assert not set(HELD_OUT) & set(quick.train_images)
+
+
+def test_02c_gan_keys_follow_what_shapes_the_weights():
+    from companion.ch2 import pcarn
+
+    quick = pcarn.PCARN_PROFILES["quick"]
+    origin = _origin(ch2_zoo.main_entry("carn-m-x4", 0))
+    key = ch2_zoo.gan_key(quick, 0, origin, "generator")
+    assert ch2_zoo.gan_key(dataclasses.replace(quick, gan_checkpoint_every=7, eval_crop=64, crop=32, lpips=False),
+                           0, origin, "generator") == key
+    for other in (dataclasses.replace(quick, gan_steps=299), dataclasses.replace(quick, lr_d=1e-4),
+                  dataclasses.replace(quick, disc_width_divisor=2), dataclasses.replace(quick, patch=16),
+                  dataclasses.replace(quick, content_weight=0.0)):
+        assert ch2_zoo.gan_key(other, 0, origin, "generator") != key
+        assert ch2_zoo.find_gan(other, 0, origin) is None
+    assert ch2_zoo.gan_key(quick, 1, origin, "generator") != key
+    # a rebuilt L1 entry (another digest) is another starting generator: no zoo GAN stage for it
+    assert ch2_zoo.find_gan(quick, 0, {**origin, "digest": "0" * 16}) is None
+    with pytest.raises(CompanionError, match="part must be"):
+        ch2_zoo.gan_key(quick, 0, origin, "both")
+
+
+def _tiny_02c(monkeypatch, tmp_path):
+    """A tiny 02c quick profile (2 adversarial steps, one 48-px test crop) and a random-weight L1 entry."""
+    import torch
+
+    from companion.ch2 import pcarn
+    from companion.models import build_model
+
+    monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
+    monkeypatch.setenv("COMPANION_WORK_DIR", str(tmp_path / "work"))
+    quick = pcarn.PCARN_PROFILES["quick"]
+    cfg = dataclasses.replace(quick, gan_steps=2, gan_batch=2, gan_checkpoint_every=0, eval_images=("rocket",),
+                              eval_crop=48, weights=(), lpips=False)
+    monkeypatch.setitem(pcarn.PCARN_PROFILES, "quick", cfg)
+    l1 = ch2_zoo.main_entry("carn-m-x4", 0)
+    torch.manual_seed(7)
+    zoo.save_entry(l1, build_model(l1.model, **l1.config), {"steps": 2000, "seconds": 100.0, "val_psnr": 25.0,
+                                                             "val": [], "loss_curve": [[2000, 0.05]]})
+    return cfg, l1
+
+
+def test_a_tiny_02c_build_writes_both_entries_and_the_notebook_code_loads_them(tmp_path, monkeypatch):
+    import torch
+    from safetensors import safe_open
+
+    from companion.ch2 import pcarn
+    from conftest import RecordingRun
+
+    cfg, l1 = _tiny_02c(monkeypatch, tmp_path)
+    gen_entry, disc_entry = ch2_zoo.gan_entries()
+    l1_model, l1_info = pcarn.l1_stage(cfg, 0, progress=False)
+    assert l1_info["source"] == "zoo"
+    assert pcarn.gan_zoo_entries(cfg, 0, l1_info)[0] is None
+    assert "ch2/02c/pcarn-m-gan-seed0 is missing" in pcarn.gan_zoo_entries(cfg, 0, l1_info)[1]
+
+    # one job (named by the generator) writes both entries
+    ch2_zoo.build([gen_entry], workers=1, progress=False)
+    assert zoo.status(gen_entry) == zoo.status(disc_entry) == "current"
+    with safe_open(str(disc_entry.weights_path), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys() if "num_batches" not in k} == {torch.float16}
+    meta = zoo.read_sidecar(gen_entry)
+    assert meta["steps"] == 2 and len(meta["history"]["d"]) == 2 and meta["l1_origin"] == _origin(l1)
+    assert meta["val_images"][0].startswith("coffee") and zoo.read_sidecar(disc_entry)["params"] > 0
+    assert (ch2_zoo.work_folder() / "02c" / pcarn.checkpoint_path(".", cfg, "gan", 0, _origin(l1)).name).is_file()
+
+    # the notebook code loads them instead of training, and they are what training gives
+    pair, reason = pcarn.gan_zoo_entries(cfg, 0, l1_info)
+    assert reason == "" and [e.name for e in pair] == GAN_NAMES
+    zgen, zinfo = pcarn.gan_stage(cfg, l1_model, l1_info, 0, checkpoint_dir=tmp_path / "nb0", progress=False)
+    assert zinfo["source"] == "zoo" and not (tmp_path / "nb0").exists()  # nothing trained
+    assert zinfo["checkpoint"] == f"zoo {GAN_NAMES[0]} + {GAN_NAMES[1]}" and zinfo["steps"] == 2
+    assert zinfo["disc_params"] == count_disc(cfg) and not zinfo["discriminator"].training
+    tgen, tinfo = pcarn.finetune_gan(cfg, l1_model, 0, checkpoint_dir=tmp_path / "nb1", progress=False,
+                                     l1_origin=l1_info["origin"])
+    for a, b in zip(zgen.state_dict().values(), tgen.state_dict().values()):
+        assert torch.equal(a, b)
+    for (k, a), b in zip(zinfo["discriminator"].state_dict().items(), tinfo["discriminator"].state_dict().values()):
+        assert a.dtype == b.dtype, k  # loaded back into float32
+        assert torch.equal(a, b.half().to(b.dtype)) if a.is_floating_point() else torch.equal(a, b), k
+    assert {k: [float(f"{x:.6g}") for x in v] for k, v in tinfo["history"].items()} == zinfo["history"]
+
+    result = pcarn.run_experiment(cfg, seed=0, checkpoint_dir=tmp_path / "nb2", progress=False)
+    assert result["gan"]["source"] == "zoo" and not (tmp_path / "nb2").exists()
+    lines = pcarn.stage_lines(result)
+    assert lines[1].startswith(f"stage 2: adversarial, from the model zoo, zoo {GAN_NAMES[0]} + {GAN_NAMES[1]} "
+                               f"(2 steps")
+    run = RecordingRun()
+    pcarn.record_results(run, cfg, result)
+    where = {key: w for key, _, w in run.records}
+    gan_psnr = where[f"embedded/{pcarn.OURS_GAN}/psnr"]
+    assert f"GAN stage: zoo {GAN_NAMES[0]} + {GAN_NAMES[1]}" in gan_psnr["note"]
+    assert "stage 2: 2 adversarial steps (from the model zoo), batch 2" in gan_psnr["protocol"]
+    trained = pcarn.super_resolve_all({"gan": tgen}, pcarn.test_pairs(cfg), cfg.scale)
+    assert np.array_equal(trained["gan"]["rocket"], result["outputs"][pcarn.OURS_GAN]["rocket"])
+
+    # a stale discriminator: the notebook code trains the stage again and says why
+    disc_meta = json.loads(disc_entry.sidecar_path.read_text())
+    disc_entry.sidecar_path.write_text(json.dumps({**disc_meta, "digest": "0" * 16}))
+    stale = pcarn.run_experiment(cfg, seed=0, checkpoint_dir=tmp_path / "nb3", progress=False)
+    assert stale["gan"]["source"] == "trained" and "pcarn-m-gan-disc-seed0 is stale" in stale["gan"]["fallback"]
+    assert (tmp_path / "nb3" / stale["gan"]["checkpoint"]).is_file()
+    assert "stage 2 is trained here instead of taken from the model zoo" in pcarn.stage_lines(stale)[1]
+    with pytest.raises(CompanionError, match="is stale; rebuild it"):
+        pcarn.load_gan_from_zoo(cfg, gen_entry, disc_entry)
+    # a stage 1 trained here (a stale L1 entry) never takes the zoo's GAN stage
+    assert pcarn.gan_zoo_entries(cfg, 0, {"source": "trained", "origin": None})[1].startswith("stage 1 was trained")
+
+
+def count_disc(cfg) -> int:
+    from companion.ch2 import pcarn
+    from companion.models.common import count_parameters
+
+    return count_parameters(pcarn.build_discriminator(cfg))
+
+
+def test_a_02c_build_needs_a_current_l1_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
+    monkeypatch.setenv("COMPANION_WORK_DIR", str(tmp_path / "work"))
+    gen_entry = ch2_zoo.gan_entries()[0]
+    with pytest.raises(CompanionError, match="starts from ch2/carn-m-x4-seed0, which is missing"):
+        ch2_zoo.build_gan_one(gen_entry, 1)
+
+
+def test_the_committed_02c_gan_stage_loads_strictly_and_scores_what_the_results_say():
+    """The committed generator and discriminator, loaded as the notebook loads them: the generator scores the
+    committed PSNR / SSIM on the held-out photographs, and the float16-stored discriminator gives Fig. 2.3's
+    committed mean probabilities on the committed crop."""
+    from companion.ch2 import pcarn, qualitative
+
+    quick = pcarn.PCARN_PROFILES["quick"]
+    gen_entry, disc_entry = ch2_zoo.gan_entries()
+    states = {e.name: zoo.status(e) for e in (ch2_zoo.main_entry("carn-m-x4", 0), gen_entry, disc_entry)}
+    if set(states.values()) != {"current"}:
+        pytest.skip(f"02c's entries are not all current ({states}); `python -m companion zoo build ch2/02c`")
+    l1_model, l1_info = pcarn.l1_stage(quick, 0, progress=False)
+    pair, reason = pcarn.gan_zoo_entries(quick, 0, l1_info)
+    assert reason == "" and pair == (gen_entry, disc_entry)
+    model, info = pcarn.load_gan_from_zoo(quick, *pair)
+    assert info["steps"] == quick.gan_steps == len(info["history"]["d"]) and info["disc_params"] == 999_699
+    assert gen_entry.weights_path.stat().st_size < 0.35e6 and disc_entry.weights_path.stat().st_size < 2.1e6
+    outputs = pcarn.super_resolve_all({pcarn.OURS_GAN: model}, pcarn.test_pairs(quick), quick.scale)
+    scores = pcarn.score_outputs(outputs, quick.scale)
+    found = {m["key"]: m["value"] for m in json.loads(RESULTS_02C.read_text(encoding="utf-8"))["measurements"]}
+    assert scores[pcarn.OURS_GAN]["psnr"] == pytest.approx(found[f"embedded/{pcarn.OURS_GAN}/psnr"], abs=1e-9)
+    assert scores[pcarn.OURS_GAN]["ssim"] == pytest.approx(found[f"embedded/{pcarn.OURS_GAN}/ssim"], abs=1e-9)
+    crops, _ = qualitative.msd_crops(outputs, quick.crop)
+    maps = qualitative.msd_maps(info["discriminator"], crops)
+    for label in ("HR", pcarn.OURS_GAN):
+        assert [round(v, 4) for v in maps[label]["mean"]] == found[f"msd/P(real)/{label}"], label

@@ -130,9 +130,12 @@ def test_zoo_command_errors_are_one_line(tiny_zoo, capsys):
 
 
 def test_the_committed_zoo_is_complete_current_and_small():
-    """Every Chapter 7 entry ships in checkpoints/ and matches today's settings (a changed config fails here
-    until `python -m companion zoo build` retrains it); the folder stays within 25 MB."""
+    """Every entry of every chapter ships in checkpoints/ and matches today's settings (a changed config fails
+    here until `python -m companion zoo build` retrains it). Chapter 7's models stay within the 25 MB its issue
+    allows, the whole folder within the 32 MB README promises."""
     rows = zoo.list_rows()
     not_current = [f"{r['name']} ({r['status']})" for r in rows if r["status"] != "current"]
     assert not not_current, "rebuild with `python -m companion zoo build`: " + ", ".join(not_current)
-    assert zoo.size_bytes() <= 25e6
+    chapter_7 = sum(p.stat().st_size for p in (zoo.zoo_dir() / "ch7").rglob("*") if p.is_file())
+    assert 0 < chapter_7 <= 25e6
+    assert zoo.size_bytes() <= 32e6

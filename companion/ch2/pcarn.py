@@ -22,6 +22,11 @@ profile discovery (it must stay free of PyTorch at import: every heavy import is
   photographs) when that entry is current and matches this profile (:func:`l1_zoo_entry`); otherwise (no
   zoo, a stale entry, another seed) stage 1 is trained here as before, :attr:`PCARNConfig.pretrain`'s 500
   steps at LR 1e-3 (halved twice), and the output says so. Then a short adversarial fine-tuning (300 steps).
+  **Stage 2 comes from the model zoo too** when stage 1 did: ``ch2/02c/pcarn-m-gan-seed<SEED>`` (the generator)
+  and ``ch2/02c/pcarn-m-gan-disc-seed<SEED>`` (the trained discriminator, Fig. 2.3's maps), one run of
+  :func:`finetune_gan` with exactly this profile's settings from that L1 entry (:func:`gan_zoo_entries`,
+  :func:`load_gan_from_zoo`; ``gan_zoo``); when they are missing or stale, or stage 1 was trained here, the
+  300 steps are trained here (2–4 minutes on one core: 142 s and 205 s when timed) and the output says why.
   Two substitutions, fixed before any run and said wherever a number is shown: the discriminator is
   Fig. 2.1's at 1/4 of its widths (``disc_width_divisor``; the full one costs ~6 s a step on two CPU cores),
   and the VGG term is replaced by an L1 content term (``perceptual="none"``): the VGG19 ImageNet weights are
@@ -32,7 +37,8 @@ profile discovery (it must stay free of PyTorch at import: every heavy import is
   64-px crop).
 
 **Experiments**: :func:`l1_stage` (stage 1 from the zoo, :func:`load_l1_from_zoo`, or trained,
-:func:`pretrain_l1`) and :func:`finetune_gan` (checkpointed under a digest of their settings and of the
+:func:`pretrain_l1`) and :func:`gan_stage` (stage 2 from the zoo, :func:`load_gan_from_zoo`, or trained,
+:func:`finetune_gan`; trained stages are checkpointed under a digest of their settings and of the
 generator they start from, so a rerun with the same settings only evaluates), :func:`super_resolve_all`
 (every model's output on the same test images), :func:`score_outputs` (PSNR / SSIM under the SR protocol
 and LPIPS where the user has its backbone weights: :func:`lpips_metric`), :func:`psd_comparison` (each
@@ -125,6 +131,7 @@ class PCARNConfig:
     lpips: bool                      # LPIPS (torchmetrics, AlexNet) when its weights are on this machine
     gan_checkpoint_every: int = 0
     l1_zoo: str = ""                 # zoo entry stage 1 is taken from when current (ZOO_L1); "" = always train
+    gan_zoo: bool = False            # take stage 2 from the zoo (ch2/02c/...) when current and stage 1 came from it
     cpu_threads: int = 1             # intra-op threads on a CPU (small convs on a busy 2-core machine: 1 is fastest)
 
     def required_folders(self) -> tuple[str, ...]:
@@ -150,7 +157,8 @@ PCARN_PROFILES = {
                          gan_steps=300, gan_batch=8, lr_g=1e-4, lr_d=1e-3, adversarial_weight=5e-3,
                          perceptual="none", perceptual_weight=0.0, content_weight=1e-2, grad_clip=10.0,
                          disc_width_divisor=4, eval_set="embedded", eval_sets=("embedded",), eval_images=HELD_OUT,
-                         eval_crop=0, crop=96, lpips=True, gan_checkpoint_every=50, l1_zoo=ZOO_L1, **_COMMON),
+                         eval_crop=0, crop=96, lpips=True, gan_checkpoint_every=50, l1_zoo=ZOO_L1, gan_zoo=True,
+                         **_COMMON),
     # The authors' recipe (see PAPER_L1_TRAINING and the module docstring).
     "full": PCARNConfig(source="data", size="paper", patch=48, train_images=(), pretrain=PAPER_L1_TRAINING,
                         gan_steps=200_000, gan_batch=32, lr_g=1e-4, lr_d=1e-4, adversarial_weight=5e-3,
@@ -203,6 +211,13 @@ def build_discriminator(cfg):
             patch.config["width_divisor"] = k
         disc.config["width_divisor"] = k
     return disc
+
+
+def discriminator_config(cfg) -> dict:
+    """:func:`build_discriminator`'s network as JSON (its ``config``: pooling factors, input channels, LeakyReLU
+    slope, width divisor), as the zoo's sidecar stores it; computed without building it."""
+    return dict(factors=[int(f) for f in cfg.disc_factors], in_channels=3, negative_slope=0.01,
+                width_divisor=int(cfg.disc_width_divisor))
 
 
 def perceptual_loss(cfg, data_root=None):
@@ -453,10 +468,89 @@ def finetune_gan(cfg, l1_model, seed: int, *, device="cpu", data_root=None, chec
                        batch=paired_batch("lr", "hr"), perceptual=perceptual_loss(cfg, data_root),
                        model_name="carn_m", device=device, checkpoint_path=path, progress=progress,
                        log=lambda _msg: None)
-    info = dict(stage="gan", steps=result.steps_done, seconds=round(result.seconds, 2), history=result.history,
-                checkpoint=None if path is None else path.name, disc_params=count_parameters(disc),
-                discriminator=disc.eval())
+    info = dict(stage="gan", source="trained", steps=result.steps_done, seconds=round(result.seconds, 2),
+                history=result.history, checkpoint=None if path is None else path.name,
+                disc_params=count_parameters(disc), discriminator=disc.eval(), fallback="")
     return model.eval(), info
+
+
+def gan_zoo_entries(cfg, seed: int, l1_info: dict):
+    """``((generator entry, discriminator entry), "")`` when stage 2 can come from the zoo: ``cfg.gan_zoo`` is on,
+    stage 1 came from the zoo (``l1_info["source"] == "zoo"``), the Chapter 2 zoo declares the GAN stage trained
+    with exactly ``cfg``'s settings from that generator (:func:`companion.ch2.zoo.find_gan`) and both entries
+    are current; else ``(None, why not)`` in one line (empty when ``cfg.gan_zoo`` is off)."""
+    if not cfg.gan_zoo:
+        return None, ""
+    if l1_info.get("source") != "zoo" or not l1_info.get("origin"):
+        return None, "stage 1 was trained here, and the zoo's GAN stage starts from the zoo's L1 generator"
+    from companion.ch2 import zoo as ch2_zoo
+    from companion.zoo import status
+
+    pair = ch2_zoo.find_gan(cfg, seed, l1_info["origin"])
+    if pair is None:
+        return None, (f"the model zoo holds no GAN stage trained with these settings from {l1_info['origin']['zoo']} "
+                      f"(seed {int(seed)})")
+    for entry in pair:
+        state = status(entry)
+        if state != "current":
+            return None, (f"zoo entry {entry.name} is {state} (`python -m companion zoo build ch2/02c` builds it and "
+                          f"its partner, 2-4 minutes on one core)")
+    return pair, ""
+
+
+def load_gan_from_zoo(cfg, generator_entry, discriminator_entry, *, device="cpu"):
+    """Stage 2 from the zoo: the generator (:func:`companion.zoo.load_entry`) and the discriminator, built by
+    :func:`build_discriminator` (it is not a registry model) and loaded strictly from its safetensors file
+    (stored in float16, loaded into float32). Returns ``(generator in eval mode, info)`` like
+    :func:`finetune_gan`'s: ``source="zoo"``, ``checkpoint`` ("zoo <generator> + <discriminator>"), ``steps`` /
+    ``seconds`` of the run that built them, ``history`` (the per-step record its sidecar keeps, 6 significant
+    digits), ``discriminator`` (eval mode, on ``device``), ``disc_params``."""
+    from safetensors.torch import load_model
+
+    from companion.models.common import count_parameters
+    from companion.zoo import load_entry, read_sidecar, status
+
+    model, meta = load_entry(generator_entry)
+    state = status(discriminator_entry)
+    if state != "current":
+        raise CompanionError(f"zoo entry {discriminator_entry.name} is {state}; rebuild it with `python -m companion "
+                             f"zoo build {discriminator_entry.name}`")
+    if discriminator_entry.config != discriminator_config(cfg):
+        raise CompanionError(f"zoo entry {discriminator_entry.name} holds the discriminator "
+                             f"{discriminator_entry.config}, this profile builds {discriminator_config(cfg)}")
+    disc = build_discriminator(cfg)
+    try:
+        load_model(disc, str(discriminator_entry.weights_path), strict=True)
+    except Exception as exc:  # SafetensorError, a missing or unexpected key, a shape mismatch
+        raise CompanionError(f"zoo entry {discriminator_entry.weights_path} cannot be loaded ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0]}); rebuild it with `python -m companion zoo build "
+                             f"{discriminator_entry.name}`") from None
+    history = meta.get("history") or {}
+    if not history.get("d"):
+        raise CompanionError(f"zoo entry {generator_entry.name} keeps no training history; rebuild it with "
+                             f"`python -m companion zoo build {generator_entry.name}`")
+    disc_meta = read_sidecar(discriminator_entry) or {}
+    info = dict(stage="gan", source="zoo", steps=int(meta["steps"]), seconds=float(meta["seconds"]),
+                history={k: [float(x) for x in v] for k, v in history.items()},
+                checkpoint=f"zoo {generator_entry.name} + {discriminator_entry.name}",
+                disc_params=count_parameters(disc), discriminator=disc.to(device).eval(), fallback="",
+                val_psnr=meta.get("val_psnr"), val_images=list(meta.get("val_images", [])),
+                disc_dtype=disc_meta.get("dtype", "float32"), device_built=meta.get("device", ""))
+    return model.to(device).eval(), info
+
+
+def gan_stage(cfg, l1_model, l1_info: dict, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None,
+              progress: bool = True):
+    """Stage 2: the zoo's generator and discriminator when :func:`gan_zoo_entries` finds them
+    (:func:`load_gan_from_zoo`), else ``l1_model`` fine-tuned here (:func:`finetune_gan`, from
+    ``l1_info["origin"]``); a fallback's reason goes into ``info["fallback"]``."""
+    pair, reason = gan_zoo_entries(cfg, seed, l1_info)
+    if pair is not None:
+        return load_gan_from_zoo(cfg, *pair, device=device)
+    model, info = finetune_gan(cfg, l1_model, seed, device=device, data_root=data_root, checkpoint_dir=checkpoint_dir,
+                               progress=progress, l1_origin=l1_info.get("origin"))
+    info["fallback"] = reason
+    return model, info
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -655,8 +749,8 @@ def run_experiment(cfg, *, seed: int = 0, device="cpu", data_root=None, checkpoi
 def _run_experiment(cfg, *, seed, device, data_root, checkpoint_dir, progress) -> dict:
     l1_model, l1_info = l1_stage(cfg, seed, device=device, data_root=data_root, checkpoint_dir=checkpoint_dir,
                                  progress=progress)
-    gan_model, gan_info = finetune_gan(cfg, l1_model, seed, device=device, data_root=data_root,
-                                       checkpoint_dir=checkpoint_dir, progress=progress, l1_origin=l1_info["origin"])
+    gan_model, gan_info = gan_stage(cfg, l1_model, l1_info, seed, device=device, data_root=data_root,
+                                    checkpoint_dir=checkpoint_dir, progress=progress)
     start = time.perf_counter()
     ours = {OURS_L1: l1_model, OURS_GAN: gan_model}
     theirs, missing = authors_models(cfg, data_root)
@@ -683,6 +777,12 @@ def _l1_source(l1: dict) -> str:
     return f"trained here, {l1['steps']} steps" + (f" (fallback: {l1['fallback']})" if l1.get("fallback") else "")
 
 
+def _gan_source(gan: dict) -> str:
+    if gan.get("source") == "zoo":
+        return gan["checkpoint"]
+    return f"trained here, {gan['steps']} steps" + (f" (fallback: {gan['fallback']})" if gan.get("fallback") else "")
+
+
 def stage_lines(result: dict) -> list[str]:
     """Printable lines about the two stages of :func:`run_experiment`'s ``result``: where stage 1 came from (the
     zoo, or trained here, and why it fell back), its loss; stage 2's steps, the discriminator's loss and mean
@@ -704,9 +804,16 @@ def stage_lines(result: dict) -> list[str]:
                      f"{losses[0]:.4f} -> {sum(losses[-k:]) / k:.4f} (last 10 %); {l1['checkpoint']}")
     h = gan["history"]
     k = max(1, len(h["d"]) // 10)
-    lines.append(f"stage 2: {gan['steps']} adversarial steps in {gan['seconds']:.0f} s; D loss {h['d'][0]:.3f} -> "
-                 f"{sum(h['d'][-k:]) / k:.3f}, D(HR) {sum(h['d_real'][-k:]) / k:.2f}, D(SR) "
-                 f"{sum(h['d_fake'][-k:]) / k:.2f} (last 10 %); {gan['checkpoint']}")
+    d_line = (f"D loss {h['d'][0]:.3f} -> {sum(h['d'][-k:]) / k:.3f}, D(HR) {sum(h['d_real'][-k:]) / k:.2f}, D(SR) "
+              f"{sum(h['d_fake'][-k:]) / k:.2f} (last 10 %)")
+    if gan.get("source") == "zoo":
+        lines.append(f"stage 2: adversarial, from the model zoo, {gan['checkpoint']} ({gan['steps']} steps, "
+                     f"{gan['seconds']:.0f} s when it was built; {d_line})")
+    else:
+        if gan.get("fallback"):
+            lines.append(f"stage 2 is trained here instead of taken from the model zoo: {gan['fallback']}")
+        lines.append(f"stage 2: {gan['steps']} adversarial steps in {gan['seconds']:.0f} s; {d_line}; "
+                     f"{gan['checkpoint']}")
     lines.append(f"evaluation: {result['eval_seconds']:.0f} s")
     lines += [f"not compared: {reason}" for reason in result.get("authors_missing", ())]
     return lines
@@ -759,10 +866,12 @@ def protocol_line(cfg, result: dict, eval_set: str | None = None) -> str:
             f"{cfg.size}-size CARN-M x{cfg.scale} (thesis reading), seed {result['seed']}; stage 1: L1 {origin}, "
             f"{l1['steps']} steps, batch {r['batch_size']} of {r['patch']}-px LR patches, Adam LR {r['lr']:g}"
             + (f" halved at {', '.join(map(str, r['milestones']))}" if r["milestones"] else "")
-            + f" (checkpoint {l1['checkpoint']}); stage 2: {result['gan']['steps']} adversarial steps, "
+            + f" (checkpoint {l1['checkpoint']}); stage 2: {result['gan']['steps']} adversarial steps"
+            + (" (from the model zoo)" if result["gan"].get("source") == "zoo" else "") + ", "
             f"batch {cfg.gan_batch}, L_G = {cfg.adversarial_weight:g}·L_GAN^MS"
             + (f" + {cfg.perceptual_weight:g}·L_VGG" if cfg.perceptual != "none" else "")
-            + (f" + {cfg.content_weight:g}·L1" if cfg.content_weight else "") + f", {perc}, "
+            + (f" + {cfg.content_weight:g}·L1" if cfg.content_weight else "")
+            + f", {perc}, "
             f"S = {len(cfg.disc_factors)} discriminators"
             + (f" at 1/{cfg.disc_width_divisor} of Fig. 2.1's widths" if cfg.disc_width_divisor > 1 else "")
             + f", Adam LR G {cfg.lr_g:g} / D {cfg.lr_d:g}, G grad-norm clip {cfg.grad_clip:g} "
@@ -783,7 +892,8 @@ def record_results(run, cfg, result: dict) -> list[str]:
         for label, row in ((OURS_L1, "CARN (L1)"), (OURS_GAN, "+MSD")):
             s = scores[label]
             note = (f"{caveat}our {cfg.size}-size CARN-M (the thesis' Table 2.2 is the paper-size CARN); "
-                    f"L1 stage: {_l1_source(result['l1'])}; bicubic {scores['bicubic']['psnr']:.2f} dB")
+                    f"L1 stage: {_l1_source(result['l1'])}; GAN stage: {_gan_source(result['gan'])}; "
+                    f"bicubic {scores['bicubic']['psnr']:.2f} dB")
             for metric, column in (("psnr", "PSNR"), ("ssim", "SSIM"), ("lpips", "LPIPS")):
                 if s[metric] is not None:
                     run.record(f"{eval_set}/{label}/{metric}", s[metric], entry="Table 2.2", row=row, column=column,
@@ -825,7 +935,8 @@ __all__ = ["HELD_OUT", "TRAIN_IMAGES", "FIT_IMAGES", "ZOO_L1", "PAPER_SETS", "AU
            "PAPER_L1_TRAINING",
            "PCARNConfig", "PCARN_PROFILES", "NOTEBOOKS", "OURS_L1", "OURS_GAN", "build_generator",
            "build_discriminator", "perceptual_loss", "gan_settings", "training_patches", "test_pairs",
-           "run_settings", "checkpoint_path", "pretrain_l1", "generator_config", "zoo_mismatch", "l1_zoo_entry",
-           "load_l1_from_zoo", "l1_stage", "finetune_gan", "authors_models", "super_resolve_all",
+           "run_settings", "checkpoint_path", "pretrain_l1", "generator_config", "discriminator_config",
+           "zoo_mismatch", "l1_zoo_entry", "load_l1_from_zoo", "l1_stage", "finetune_gan", "gan_zoo_entries",
+           "load_gan_from_zoo", "gan_stage", "authors_models", "super_resolve_all",
            "lpips_metric", "lpips_score", "score_outputs", "psd_comparison", "textured_crop", "run_experiment",
            "stage_lines", "scores_table", "psd_table", "protocol_line", "record_results"]

@@ -9,15 +9,26 @@
   with that profile's settings (:data:`companion.ch2.config.INIT_PROFILES`; the same split: seven photographs
   train, coffee validates, the three held-out ones are never seen); their key (:func:`init_key`) is
   :func:`companion.ch2.initialisation.run_settings` plus the network's configuration and the split, and the
-  notebook finds them with :func:`find_init`.
+  notebook finds them with :func:`find_init`;
+* ``ch2/02c/pcarn-m-gan-seed0`` and ``ch2/02c/pcarn-m-gan-disc-seed0``: ``02c_pcarn``'s quick adversarial stage
+  (:func:`companion.ch2.pcarn.finetune_gan`: ``ch2/carn-m-x4-seed0`` fine-tuned for 300 steps against the
+  quarter-width multi-scale discriminator), its generator (PCARN-M at quick size, float32) and its trained
+  discriminator (Fig. 2.3's maps; stored in float16 to halve its 4 MB, loaded back into float32), both written
+  by one training run (one job). Their key (:func:`gan_key`) is :func:`companion.ch2.pcarn.run_settings` of the
+  "gan" stage with the zoo L1 generator as its origin (that entry's name and digest: a rebuilt L1 entry makes
+  them stale), plus both networks' configurations and the split; the notebook finds them with
+  :func:`find_gan`. The discriminator is not a :data:`companion.models.MODELS` model (the registry lists
+  generators), so :func:`companion.zoo.load_entry` cannot build it: :func:`companion.ch2.pcarn.load_gan_from_zoo`
+  builds it with :func:`companion.ch2.pcarn.build_discriminator` and loads it strictly.
 
 The others are trained by :func:`companion.ch2.training.train_network` on seven embedded photographs (coffee
 validates, china / flower / rocket are never seen; :mod:`companion.ch2.training`), L1 loss, with the fixed recipe
 :data:`companion.ch2.training.QUICK_RECIPE` (the 02d sweep: its profile's). A notebook finds an entry by the
 digest of :func:`companion.ch2.training.run_key` (:func:`find`) and evaluates it instead of training.
-``python -m companion zoo build ch2`` (re)trains what is stale or missing (``ch2/02b`` only 02b's); the runs
-resume from checkpoints in the work folder (``runs/quick/work/checkpoints/ch2-zoo``, 02b's in its ``02b``
-sub-folder, or under ``$COMPANION_WORK_DIR``).
+``python -m companion zoo build ch2`` (re)trains what is stale or missing (``ch2/02b`` only 02b's, ``ch2/02c``
+only 02c's GAN stage, after the L1 entry it starts from); the runs resume from checkpoints in the work folder
+(``runs/quick/work/checkpoints/ch2-zoo``, 02b's and 02c's in their ``02b`` / ``02c`` sub-folders, or under
+``$COMPANION_WORK_DIR``).
 """
 from __future__ import annotations
 
@@ -73,16 +84,79 @@ def init_entries() -> list[ZooEntry]:
     return [init_entry(cfg, init, seed) for seed in range(cfg.seeds) for init in cfg.inits]
 
 
+#: 02c's GAN stage: the two parts one run trains, and the zoo model name each sidecar gives. The discriminator's
+#: name is not a companion.models.MODELS key (see the module docstring).
+GAN_PARTS = {"generator": "carn_m", "discriminator": "multiscale_discriminator"}
+#: How each part's weights are stored (the discriminator in float16: 2.0 MB instead of 4.0 MB).
+GAN_DTYPES = {"generator": "float32", "discriminator": "float16"}
+
+
+def gan_key(cfg, seed: int, l1_origin: dict, part: str) -> dict:
+    """Everything that shapes 02c's GAN-stage weights under ``cfg`` (a :class:`companion.ch2.pcarn.PCARNConfig`)
+    for ``seed``, starting from the zoo generator ``l1_origin`` (``{"zoo": name, "digest": digest}``):
+    :func:`companion.ch2.pcarn.run_settings` of the "gan" stage (data, patch, GAN settings, discriminator
+    pooling and width, the starting generator) plus both networks' configurations, the split and which
+    ``part`` ("generator" or "discriminator") the entry holds."""
+    from companion.ch2.pcarn import discriminator_config, generator_config, run_settings
+
+    if part not in GAN_PARTS:
+        raise CompanionError(f"part must be one of {', '.join(GAN_PARTS)}, got {part!r}")
+    images = {**{n: "train" for n in cfg.train_images}, **{n: "test" for n in cfg.eval_images}}
+    return dict(run_settings(cfg, "gan", seed, l1_origin), part=part, dtype=GAN_DTYPES[part],
+                generator=dict(model=GAN_PARTS["generator"], config=generator_config(cfg)),
+                discriminator=dict(model=GAN_PARTS["discriminator"], config=discriminator_config(cfg)),
+                init="discriminator: PyTorch default after torch.manual_seed(seed); generator: the L1 entry's",
+                data=dict(images=images, lr="matlab bicubic, 8-bit"), augment="flips + rotations")
+
+
+def gan_entry(cfg, seed: int, l1_entry: ZooEntry, part: str) -> ZooEntry:
+    from companion.ch2.pcarn import discriminator_config, generator_config
+
+    origin = {"zoo": l1_entry.name, "digest": l1_entry.digest}
+    name = f"ch2/02c/pcarn-m-gan-seed{seed}" if part == "generator" else f"ch2/02c/pcarn-m-gan-disc-seed{seed}"
+    label = ("PCARN-M (quick size, x4), 02c's GAN stage" if part == "generator" else
+             "02c's multi-scale discriminator (1/4 width; companion.ch2.pcarn.load_gan_from_zoo loads it)")
+    config = generator_config(cfg) if part == "generator" else discriminator_config(cfg)
+    return ZooEntry(name=name, model=GAN_PARTS[part], config=config, key=gan_key(cfg, seed, origin, part),
+                    label=label, job=("02c", cfg, int(seed), part))
+
+
+def gan_entries() -> list[ZooEntry]:
+    """02c's quick profile, per seed of :data:`SEEDS` whose L1 entry exists: the generator, then the
+    discriminator (one training run writes both)."""
+    from companion.ch2.pcarn import PCARN_PROFILES
+
+    cfg = PCARN_PROFILES["quick"]
+    out = []
+    for seed in SEEDS:
+        l1 = main_entry(cfg.l1_zoo.rsplit("/", 1)[1], seed)
+        out += [gan_entry(cfg, seed, l1, part) for part in GAN_PARTS]
+    return out
+
+
+def find_gan(cfg, seed: int, l1_origin: dict) -> tuple[ZooEntry, ZooEntry] | None:
+    """The (generator, discriminator) entries trained with exactly (``cfg``, ``seed``, ``l1_origin``), or None."""
+    found = {}
+    for part in GAN_PARTS:
+        wanted = gan_key(cfg, seed, l1_origin, part)
+        found[part] = next((e for e in gan_entries() if e.key == wanted), None)
+    return None if None in found.values() else (found["generator"], found["discriminator"])
+
+
+def _main_entries() -> list[ZooEntry]:
+    return [entry_for(f"ch2/{stem}-seed{seed}", spec, seed, label) for stem, (spec, label) in MAIN.items()
+            for seed in SEEDS]
+
+
 def entries() -> list[ZooEntry]:
     """The two ×4 models first, then 02d's sweep (its quick profile's variants and seeds), then 02b's Table 2.3
-    models."""
+    models, then 02c's GAN stage (generator and discriminator)."""
     from companion.ch2 import efficiency
 
-    out = [entry_for(f"ch2/{stem}-seed{seed}", spec, seed, label) for stem, (spec, label) in MAIN.items()
-           for seed in SEEDS]
+    out = _main_entries()
     for slug, spec, label, seed in efficiency.sweep_specs(efficiency.PROFILES["quick"]):
         out.append(entry_for(f"ch2/02d/{slug}-seed{seed}", spec, seed, label))
-    return out + init_entries()
+    return out + init_entries() + gan_entries()
 
 
 def find_init(cfg, init: str, seed: int) -> ZooEntry | None:
@@ -102,7 +176,7 @@ def find(spec: SRTraining, seed: int) -> ZooEntry | None:
 def main_entry(stem: str = "carn-x4", seed: int = 0) -> ZooEntry:
     """``ch2/<stem>-seed<seed>`` (``carn-x4`` or ``carn-m-x4``); a one-line error for another name."""
     name = f"ch2/{stem}-seed{seed}"
-    for entry in entries():
+    for entry in _main_entries():
         if entry.name == name:
             return entry
     raise CompanionError(f"the Chapter 2 zoo has no {name}; choose one of: "
@@ -140,6 +214,59 @@ def build_init_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unkn
     return meta
 
 
+def _significant(values, digits: int = 6) -> list[float]:
+    return [float(f"{float(v):.{digits}g}") for v in values]
+
+
+def build_gan_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown", progress: bool = False) -> dict:
+    """Train 02c's GAN stage for the entry's seed (:func:`companion.ch2.pcarn.finetune_gan` from the current L1
+    entry, on ``cfg.cpu_threads`` threads as the notebook runs it, resuming its checkpoint in the work folder's
+    ``02c`` sub-folder) and write both of its entries: the generator (float32; its sidecar keeps the per-step
+    history the notebook draws) and the discriminator (float16). Returns the generator's sidecar meta."""
+    import copy
+
+    import torch
+
+    from companion.ch2 import pcarn
+    from companion.ch2.training import loss_curve, validation_pairs
+    from companion.engine.loop import psnr_on_pairs
+    from companion.zoo import status
+
+    _, cfg, seed, _part = entry.job
+    l1_entry = main_entry(cfg.l1_zoo.rsplit("/", 1)[1], seed)
+    if status(l1_entry) != "current":
+        raise CompanionError(f"{entry.name} starts from {l1_entry.name}, which is {status(l1_entry)}; build it "
+                             f"first: `python -m companion zoo build {l1_entry.name}`")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(cfg.cpu_threads or threads or 1))
+    try:
+        l1_model, l1_info = pcarn.load_l1_from_zoo(l1_entry)
+        model, info = pcarn.finetune_gan(cfg, l1_model, seed, checkpoint_dir=work_folder() / "02c",
+                                         progress=progress, l1_origin=l1_info["origin"])
+        device = device_description("cpu")  # with the threads it trained on
+    finally:
+        torch.set_num_threads(before)
+    spec = l1_entry.job[0]
+    val_psnr = round(float(psnr_on_pairs(model.at_scale(cfg.scale), validation_pairs(spec))), 3)
+    history = {k: _significant(v) for k, v in info["history"].items()}
+    common = {"seed": seed, "steps": info["steps"], "seconds": round(info["seconds"], 1),
+              "device": device, "commit": commit, "l1_origin": l1_info["origin"],
+              "checkpoint": info["checkpoint"], "built": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    gen_entry, disc_entry = (gan_entry(cfg, seed, l1_entry, part) for part in GAN_PARTS)
+    gen_meta = {**common, "dtype": GAN_DTYPES["generator"], "val_psnr": val_psnr,
+                "val_images": [f"{spec.val_image} (centre {spec.val_crop} px, RGB PSNR; the zoo's validation "
+                               f"photograph, never trained on)"], "val": [[info["steps"], val_psnr]],
+                "loss_curve": loss_curve(info["history"]["g"]), "history": history}
+    d = info["history"]["d"]
+    disc_meta = {**common, "dtype": GAN_DTYPES["discriminator"], "params": info["disc_params"], "val_psnr": None,
+                 "val": [], "loss_curve": loss_curve(d), "first_loss": round(float(d[0]), 6),
+                 "final_loss": round(float(d[-1]), 6)}
+    disc = copy.deepcopy(info["discriminator"]).to(getattr(torch, GAN_DTYPES["discriminator"]))
+    save_entry(disc_entry, disc, disc_meta)
+    save_entry(gen_entry, model, gen_meta)  # the generator last: its sidecar carries the history the notebook needs
+    return gen_meta
+
+
 def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown", progress: bool = False) -> dict:
     """Train one entry (resuming its checkpoint), score it on the validation crop and write it into the zoo."""
     from companion.ch2.training import loss_curve, train_network, validation_pairs
@@ -147,6 +274,8 @@ def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown",
 
     if entry.job[0] == "02b":
         return build_init_one(entry, threads, commit)
+    if entry.job[0] == "02c":
+        return build_gan_one(entry, threads, commit, progress)
     spec, seed = entry.job
     model, result = train_network(spec, seed, device="cpu", checkpoint_dir=work_folder(), threads=threads,
                                   progress=progress)
@@ -164,9 +293,20 @@ def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown",
 
 
 def build(entries, *, workers: int = 2, progress: bool = True) -> None:
-    """Train ``entries`` (resumable), ``workers`` at a time with one thread each, with a progress bar."""
+    """Train ``entries`` (resumable), ``workers`` at a time with one thread each, with a progress bar. 02c's GAN
+    stage is one job per seed (its generator and discriminator come from one run), trained after the others, since
+    it starts from the L1 entry ``ch2/carn-m-x4-seed<k>``."""
     from companion.session import git_commit
 
     commit = git_commit()
-    train_entries(entries, build_one, commit=commit, workers=workers, progress=progress, desc="zoo build (ch2)",
-                  retry="python -m companion zoo build ch2")
+    gan = [e for e in entries if isinstance(e.job, tuple) and e.job[0] == "02c"]
+    gan_jobs: dict[int, ZooEntry] = {}
+    for e in sorted(gan, key=lambda e: e.job[3] != "generator"):  # one job per seed, named by its generator
+        gan_jobs.setdefault(e.job[2], e)
+    others = [e for e in entries if e not in gan]
+    if others:
+        train_entries(others, build_one, commit=commit, workers=workers, progress=progress, desc="zoo build (ch2)",
+                      retry="python -m companion zoo build ch2")
+    if gan_jobs:
+        train_entries(list(gan_jobs.values()), build_one, commit=commit, workers=min(workers, len(gan_jobs)),
+                      progress=progress, desc="zoo build (ch2/02c)", retry="python -m companion zoo build ch2/02c")
