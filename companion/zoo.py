@@ -130,9 +130,21 @@ def save_entry(entry: ZooEntry, model, meta: dict) -> Path:
     return entry.weights_path
 
 
-def load_entry(entry: ZooEntry):
-    """``(model, sidecar)`` of a current entry: the model built from its config, weights loaded strictly,
-    in eval mode. A stale or missing entry is a one-line error saying how to rebuild it."""
+def weights_text(checkpoints, unit: str = "seed") -> str:
+    """Where weights came from, in words: ``"weights: zoo checkpoints a, b; 1 seed trained in this run"`` for
+    a list of ``"zoo:<entry name>"`` markers (anything else counts as trained here; ``unit`` names what)."""
+    zoo = [c.split(":", 1)[1] for c in checkpoints if c and c.startswith("zoo:")]
+    trained = len(checkpoints) - len(zoo)
+    parts = [f"zoo checkpoint{'s' if len(zoo) > 1 else ''} " + ", ".join(zoo)] if zoo else []
+    if trained:
+        parts.append(f"{trained} {unit}{'s' if trained > 1 else ''} trained in this run")
+    return "weights: " + "; ".join(parts)
+
+
+def load_entry(entry: ZooEntry, model=None):
+    """``(model, sidecar)`` of a current entry: the model built from its config (or ``model``, for a network the
+    registry does not build), weights loaded strictly (a float16 file into float32 weights), in eval mode. A
+    stale or missing entry, or weights that do not fit, is a one-line error saying how to rebuild it."""
     from safetensors.torch import load_model
 
     from companion.models import build_model
@@ -141,7 +153,8 @@ def load_entry(entry: ZooEntry):
     if state != "current":
         raise CompanionError(f"zoo entry {entry.name} is {state}; rebuild it with `python -m companion zoo build "
                              f"{entry.name}`")
-    model = build_model(entry.model, **entry.config)
+    if model is None:
+        model = build_model(entry.model, **entry.config)
     try:
         load_model(model, str(entry.weights_path), strict=True)
     except Exception as exc:  # SafetensorError, a missing or unexpected key, a shape mismatch

@@ -73,6 +73,7 @@ from companion.data.images import centre_crop_at_most
 from companion.device import torch_threads
 from companion.errors import CompanionError
 from companion.summary import check_claims, mean_std, pm, verdict
+from companion.zoo import weights_text
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -838,16 +839,6 @@ def protocol_line(cfg, row: dict) -> str:
             + (f", gradient norm clipped to {t.grad_clip:g}" if t.grad_clip else "")
             + f"; mean ± std over {row['seeds']} seeds")
 
-
-def weights_text(checkpoints: Sequence[str | None]) -> str:
-    """Where a row's weights came from, in words: the zoo checkpoints by name (``checkpoints/<name>.safetensors``)
-    and / or how many seeds trained in this run."""
-    zoo = [c.split(":", 1)[1] for c in checkpoints if c and c.startswith("zoo:")]
-    trained = len(checkpoints) - len(zoo)
-    parts = [f"zoo checkpoint{'s' if len(zoo) > 1 else ''} " + ", ".join(zoo)] if zoo else []
-    if trained:
-        parts.append(f"{trained} seed{'s' if trained > 1 else ''} trained in this run")
-    return "weights: " + "; ".join(parts)
 
 
 def sources_text(summary: dict[str, dict]) -> str:

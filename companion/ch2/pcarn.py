@@ -505,26 +505,14 @@ def load_gan_from_zoo(cfg, generator_entry, discriminator_entry, *, device="cpu"
     :func:`finetune_gan`'s: ``source="zoo"``, ``checkpoint`` ("zoo <generator> + <discriminator>"), ``steps`` /
     ``seconds`` of the run that built them, ``history`` (the per-step record its sidecar keeps, 6 significant
     digits), ``discriminator`` (eval mode, on ``device``), ``disc_params``."""
-    from safetensors.torch import load_model
-
     from companion.models.common import count_parameters
-    from companion.zoo import load_entry, read_sidecar, status
+    from companion.zoo import load_entry, read_sidecar
 
     model, meta = load_entry(generator_entry)
-    state = status(discriminator_entry)
-    if state != "current":
-        raise CompanionError(f"zoo entry {discriminator_entry.name} is {state}; rebuild it with `python -m companion "
-                             f"zoo build {discriminator_entry.name}`")
     if discriminator_entry.config != discriminator_config(cfg):
         raise CompanionError(f"zoo entry {discriminator_entry.name} holds the discriminator "
                              f"{discriminator_entry.config}, this profile builds {discriminator_config(cfg)}")
-    disc = build_discriminator(cfg)
-    try:
-        load_model(disc, str(discriminator_entry.weights_path), strict=True)
-    except Exception as exc:  # SafetensorError, a missing or unexpected key, a shape mismatch
-        raise CompanionError(f"zoo entry {discriminator_entry.weights_path} cannot be loaded ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0]}); rebuild it with `python -m companion zoo build "
-                             f"{discriminator_entry.name}`") from None
+    disc, _ = load_entry(discriminator_entry, build_discriminator(cfg))
     history = meta.get("history") or {}
     if not history.get("d"):
         raise CompanionError(f"zoo entry {generator_entry.name} keeps no training history; rebuild it with "

@@ -22,6 +22,7 @@ import numpy as np
 from companion.analysis import costs
 from companion.ch3.progressive import HEAD_SCALES, LABELS, SCALE, baseline_label
 from companion.summary import check_claims, markdown_table, mean_std, pm
+from companion.zoo import weights_text as zoo_weights_text
 
 PARAMS_PROTOCOL = "trainable parameters of the paper-size model, biases included, each shared tensor once"
 MACS_PROTOCOL = ("Mult-Adds = conv weight MACs (no bias) x output pixels of each conv, for one {h}x{w} output "
@@ -148,16 +149,11 @@ def per_image_text(summary: dict) -> str:
     return markdown_table(["x8 PSNR (dB, Y)"] + [h for _, h in cols], rows)
 
 
-def weights_text(checkpoints) -> str:
-    """Where weights came from, in words: the zoo checkpoints by name (``checkpoints/<name>.safetensors``) and /
-    or how many trained in this run."""
-    zoo = [c.split(":", 1)[1] for c in checkpoints if c and c.startswith("zoo:")]
-    trained = len(checkpoints) - len(zoo)
-    parts = [f"zoo checkpoint{'s' if len(zoo) > 1 else ''} " + ", ".join(zoo)] if zoo else []
-    if trained:
-        parts.append(f"{trained} stage{'s' if trained > 1 else ''} trained in this run")
-    return "weights: " + "; ".join(parts)
 
+
+def weights_text(checkpoints) -> str:
+    """:func:`companion.zoo.weights_text`, counting stages."""
+    return zoo_weights_text(checkpoints, unit="stage")
 
 def sources_text(summary: dict) -> str:
     """Where the progressive model's stages and the baseline came from (:func:`weights_text`), one line each."""
