@@ -60,3 +60,16 @@ def markdown_table(header, rows) -> str:
 def record_mean_std(run, key: str, value: tuple[float, float], *, digits: int = 2, **where) -> str:
     """``run.record`` of a mean ± std as text (``where``: entry, row, column, protocol, note, status)."""
     return run.record(key, pm(value, digits), **where)
+
+
+def loss_curve(losses, points: int = 30, digits: int | None = None) -> list[list[float]]:
+    """``[[step, mean loss]]`` over ``points`` equal windows of a run (fewer when it is shorter); each mean
+    rounded to ``digits`` when given."""
+    import numpy as np
+
+    losses = np.asarray(losses, dtype=float)
+    if not losses.size:
+        return []
+    edges = np.linspace(0, losses.size, min(points, losses.size) + 1).astype(int)
+    means = [(int(b), float(losses[a:b].mean())) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [[b, m if digits is None else round(m, digits)] for b, m in means]

@@ -72,7 +72,7 @@ from torch import nn
 from companion.data.images import centre_crop_at_most
 from companion.device import torch_threads
 from companion.errors import CompanionError
-from companion.summary import check_claims, mean_std, pm, verdict
+from companion.summary import check_claims, loss_curve, mean_std, pm, verdict
 from companion.zoo import weights_text
 
 
@@ -637,15 +637,6 @@ def held_out_pairs(cfg, data_root=None) -> list[tuple[str, np.ndarray, np.ndarra
             pairs = sr_pairs(cfg.eval_set, cfg.scale, crop=cfg.eval_crop, root=data_root)
         _DATA[key] = pairs
     return _DATA[key]
-
-
-def loss_curve(losses: Sequence[float], points: int = 30) -> list[list[float]]:
-    """``[[step, mean loss]]`` over ``points`` equal windows of the run (fewer when it is shorter)."""
-    losses = np.asarray(losses, dtype=float)
-    if not losses.size:
-        return []
-    edges = np.linspace(0, losses.size, min(points, losses.size) + 1).astype(int)
-    return [[int(b), float(losses[a:b].mean())] for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def run_settings(cfg, init: str, seed: int) -> dict:

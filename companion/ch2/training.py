@@ -37,6 +37,7 @@ from companion.ch2.config import HELD_OUT, TRAIN_IMAGES
 from companion.data.images import centre_crop_at_most
 from companion.engine.settings import TrainConfig
 from companion.errors import CompanionError
+from companion.summary import loss_curve as summary_loss_curve
 
 #: The validation photograph (one of 02b's training images, left out of training here).
 VAL_IMAGE = "coffee"
@@ -160,12 +161,9 @@ def validation_pairs(spec: SRTraining) -> list:
 
 
 def loss_curve(losses, points: int = 40) -> list[list[float]]:
-    """``[[step, mean loss]]`` over ``points`` equal windows of the run."""
-    losses = np.asarray(losses, dtype=float)
-    if not losses.size:
-        return []
-    edges = np.linspace(0, losses.size, min(points, losses.size) + 1).astype(int)
-    return [[int(b), round(float(losses[a:b].mean()), 5)] for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    """``[[step, mean loss]]`` over ``points`` equal windows of the run, to 5 decimals
+    (:func:`companion.summary.loss_curve`)."""
+    return summary_loss_curve(losses, points, digits=5)
 
 
 def train_network(spec: SRTraining, seed: int, *, device="cpu", checkpoint_dir=None, threads: int | None = None,

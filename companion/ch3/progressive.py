@@ -51,6 +51,7 @@ from torch.utils.data import Dataset
 from companion.data.images import centre_crop_at_most
 from companion.device import torch_threads
 from companion.errors import CompanionError
+from companion.summary import loss_curve
 
 #: The output scales of the three stages' heads (vs the ×8 LR input), and the test-set scale.
 HEAD_SCALES = (2, 4, 8)
@@ -260,15 +261,6 @@ def checkpoint_path(folder, cfg, what: str, seed: int, stage: int) -> Path:
     from companion.zoo import digest
 
     return Path(folder) / f"{what}-stage{stage}-seed{seed}-{digest(run_settings(cfg, what, seed, stage))[:10]}.pt"
-
-
-def loss_curve(losses: Sequence[float], points: int = 30) -> list[list[float]]:
-    """``[[step, mean loss]]`` over ``points`` equal windows of the run (fewer when it is shorter)."""
-    losses = np.asarray(losses, dtype=float)
-    if not losses.size:
-        return []
-    edges = np.linspace(0, losses.size, min(points, losses.size) + 1).astype(int)
-    return [[int(b), float(losses[a:b].mean())] for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 # --------------------------------------------------------------------------------------------------------
