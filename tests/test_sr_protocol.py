@@ -266,6 +266,22 @@ def test_seeded_patches_are_reproducible():
     assert not torch.equal(a[2]["hr"], b[2]["hr"])
 
 
+
+def test_training_patches_are_made_once_per_process_and_reseeded():
+    from companion.data import sr
+
+    names = ("coffee", "chelsea")
+    a = sr.training_patches("bundled", names, scale=4, patch=8, seed=1)
+    a.set_epoch(3)
+    first = a[5]["hr"].clone()
+    b = sr.training_patches("bundled", names, scale=4, patch=8, seed=2)
+    assert b is a and a.seed == 2 and len(a) == 2 * 8  # the same LR images, new positions
+    assert not torch.equal(b[5]["hr"], first)
+    assert torch.equal(sr.training_patches("bundled", names, scale=4, patch=8, seed=1)[5]["hr"], first)
+    assert sr.training_patches("bundled", names, scale=2, patch=8, seed=1) is not a  # other data, other set
+    with pytest.raises(CompanionError, match="source must be"):
+        sr.training_patches("div2k", names, scale=4, patch=8, seed=0)
+
 def test_one_scale_per_batch_for_the_engine_and_a_dataloader():
     ds = SRPatches(_hr_images(), scales=(2, 3, 4), patch=10, seed=0, repeat=4)
     assert len(ds) == 12

@@ -575,22 +575,13 @@ def training_patches(cfg, seed: int, data_root=None):
     ``cfg.train_images`` (``"bundled"``) or DIV2K's 800 training images (``"data"``), ×``cfg.scale``,
     ``cfg.patch`` px LR patches with flips and rotations. The LR images are made once per process and kept;
     ``seed`` sets the patches' positions and flips."""
-    from companion.data.images import embedded_image
-    from companion.data.sr import SRPatches
+    from companion.data import sr
 
     leaked = set(cfg.train_images) & ({cfg.val_image} | set(cfg.eval_images)) if cfg.source != "data" else ()
     if leaked:
         raise CompanionError(f"training images {sorted(leaked)} are test or validation images; hold them out")
-    key = ("train", cfg.source, tuple(cfg.train_images), cfg.scale, cfg.patch, str(data_root))
-    if key not in _DATA:
-        if cfg.source == "data":
-            _DATA[key] = SRPatches.div2k(data_root, "train", scales=cfg.scale, patch=cfg.patch, seed=seed)
-        else:
-            _DATA[key] = SRPatches([embedded_image(n) for n in cfg.train_images], scales=cfg.scale, patch=cfg.patch,
-                                   seed=seed, repeat=8)
-    data = _DATA[key]
-    data.seed = int(seed)
-    return data
+    return sr.training_patches(cfg.source, cfg.train_images, scale=cfg.scale, patch=cfg.patch, seed=seed,
+                               data_root=data_root)
 
 
 

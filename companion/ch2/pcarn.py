@@ -247,29 +247,20 @@ def gan_settings(cfg, seed: int):
 # --------------------------------------------------------------------------------------------------------
 # Data.
 
-_DATA: dict = {}  # per process: training patches and test pairs, built once
+_DATA: dict = {}  # per process: the test pairs, built once
 
 
 def training_patches(cfg, seed: int, data_root=None):
     """The SR training patches (:class:`companion.data.sr.SRPatches`): the embedded photographs
     ``cfg.train_images`` (``"bundled"``, never a held-out one) or DIV2K's training images (``"data"``),
     ×``cfg.scale``, ``cfg.patch``-px LR patches with flips and rotations; ``seed`` sets positions and flips."""
-    from companion.data.images import embedded_image
-    from companion.data.sr import SRPatches
+    from companion.data import sr
 
     leaked = set(cfg.train_images) & set(cfg.eval_images)
     if leaked:
         raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
-    key = ("train", cfg.source, tuple(cfg.train_images), cfg.scale, cfg.patch, str(data_root))
-    if key not in _DATA:
-        if cfg.source == "data":
-            _DATA[key] = SRPatches.div2k(data_root, "train", scales=cfg.scale, patch=cfg.patch, seed=seed)
-        else:
-            _DATA[key] = SRPatches([embedded_image(n) for n in cfg.train_images], scales=cfg.scale,
-                                   patch=cfg.patch, seed=seed, repeat=8)
-    data = _DATA[key]
-    data.seed = int(seed)
-    return data
+    return sr.training_patches(cfg.source, cfg.train_images, scale=cfg.scale, patch=cfg.patch, seed=seed,
+                               data_root=data_root)
 
 
 def test_pairs(cfg, eval_set: str | None = None, data_root=None) -> list[tuple[str, object, object]]:

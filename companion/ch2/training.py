@@ -122,28 +122,18 @@ def checkpoint_path(folder, spec: SRTraining, seed: int) -> Path:
     return Path(folder) / f"{spec.model}-x{spec.scale}-seed{seed}-{digest(run_key(spec, seed))[:10]}.pt"
 
 
-_DATA: dict = {}  # per process: the patch datasets and validation pairs, built once
+_DATA: dict = {}  # per process: the validation pairs, built once
 
 
 def training_patches(spec: SRTraining, seed: int, data_root=None):
     """:class:`companion.data.sr.SRPatches` of ``spec``: the embedded ``spec.train_images`` (``"bundled"``) or
     DIV2K's training images (``"data"``) at ×``spec.scale``, ``spec.patch``-px LR patches with flips and
-    rotations, positions seeded by ``seed``. The LR images are made once per process."""
-    from companion.data.images import embedded_image
-    from companion.data.sr import SRPatches
+    rotations, positions seeded by ``seed``. The LR images are made once per process
+    (:func:`companion.data.sr.training_patches`)."""
+    from companion.data import sr
 
-    key = ("train", spec.source, spec.train_images, spec.scale, spec.patch, str(data_root))
-    if key not in _DATA:
-        if spec.source == "data":
-            _DATA[key] = SRPatches.div2k(data_root, "train", scales=spec.scale, patch=spec.patch, seed=seed)
-        else:
-            _DATA[key] = SRPatches([embedded_image(n) for n in spec.train_images], scales=spec.scale,
-                                   patch=spec.patch, seed=seed, repeat=8)
-    data = _DATA[key]
-    data.seed = int(seed)
-    return data
-
-
+    return sr.training_patches(spec.source, spec.train_images, scale=spec.scale, patch=spec.patch, seed=seed,
+                               data_root=data_root)
 
 
 def validation_pairs(spec: SRTraining) -> list:

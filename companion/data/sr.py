@@ -510,6 +510,31 @@ class SRBenchmark(Dataset):
                 "hr": f"cropped to a multiple of {self.scale} (top-left)"}
 
 
+_TRAINING_PATCHES: dict = {}  # per process: one SRPatches per (source, images, scale, patch, repeat, data root)
+
+
+def training_patches(source: str, images: Sequence[str] = (), *, scale: int, patch: int, seed: int,
+                     data_root: str | os.PathLike | None = None, repeat: int = 8) -> SRPatches:
+    """The :class:`SRPatches` a chapter trains on, made once per process and shared: ``source="bundled"``
+    takes the embedded photographs ``images`` (each ``repeat`` times per pass), ``source="data"`` DIV2K's
+    training images under ``data_root`` (``images`` and ``repeat`` unused). The LR images are the costly part
+    (:func:`bicubic_downscale` of every image), so a second call with the same data returns the same object
+    with its ``seed`` (patch positions and flips) set to ``seed``."""
+    if source not in ("bundled", "data"):
+        raise CompanionError(f"source must be 'bundled' (embedded photographs) or 'data' (DIV2K), got {source!r}")
+    key = (source, tuple(images) if source == "bundled" else (), int(scale), int(patch),
+           int(repeat) if source == "bundled" else 1, str(data_root))
+    if key not in _TRAINING_PATCHES:
+        if source == "data":
+            _TRAINING_PATCHES[key] = SRPatches.div2k(data_root, "train", scales=scale, patch=patch, seed=seed)
+        else:
+            _TRAINING_PATCHES[key] = SRPatches([embedded_image(n) for n in images], scales=scale, patch=patch,
+                                               seed=seed, repeat=repeat)
+    data = _TRAINING_PATCHES[key]
+    data.seed = int(seed)
+    return data
+
+
 __all__ = ["SCALES", "METHODS", "BENCHMARKS", "check_scale", "modcrop", "bicubic_downscale", "bicubic_upscale",
-           "lr_hr_pair", "benchmark_paths", "SRPatches", "collate_sr", "sr_batch", "OneScaleBatchSampler",
+           "lr_hr_pair", "benchmark_paths", "SRPatches", "training_patches", "collate_sr", "sr_batch", "OneScaleBatchSampler",
            "SRBenchmark"]
