@@ -240,6 +240,26 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path):
     assert again.steps_done == 10 and again.losses == a.losses
 
 
+
+def test_a_longer_schedule_resumed_from_a_shorter_run_equals_it_from_scratch(tmp_path):
+    # 4 steps halved at 2, then resumed to 8 steps with two more halvings at 4 and 6 (one on the saved step).
+    short = tiny()
+    run(short, NoiseToy(), tmp_path / "r.pt", steps=4, milestones=(2,), lr=8e-3)
+    msgs = []
+    resumed = tiny(seed=9)
+    b = run(resumed, NoiseToy(), tmp_path / "r.pt", steps=8, milestones=(2, 4, 6), lr=8e-3, log=msgs.append)
+    straight = tiny()
+    a = run(straight, NoiseToy(), tmp_path / "s.pt", steps=8, milestones=(2, 4, 6), lr=8e-3)
+    assert any("settings changed since: milestones" in m for m in msgs), msgs
+    assert b.losses == a.losses and same_tensors(straight.state_dict(), resumed.state_dict())
+    saved = torch.load(tmp_path / "r.pt", weights_only=True)
+    assert saved["optimizer"]["param_groups"][0]["lr"] == 8e-3 / 8  # three halvings passed
+    # without the extra milestones the same resume would keep 4e-3 and end elsewhere
+    other = tiny(seed=9)
+    run(tiny(), NoiseToy(), tmp_path / "o.pt", steps=4, milestones=(2,), lr=8e-3)
+    run(other, NoiseToy(), tmp_path / "o.pt", steps=8, milestones=(2,), lr=8e-3)
+    assert not same_tensors(other.state_dict(), straight.state_dict())
+
 def test_resume_names_changed_settings_and_resume_false_starts_over(tmp_path):
     path = tmp_path / "m.pt"
     run(tiny(), NoiseToy(), path, steps=3)

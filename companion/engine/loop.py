@@ -26,7 +26,9 @@ Readings chosen here:
   stream lives outside the checkpoint, so a resumed run is bit-identical to an uninterrupted one. (On CUDA
   that also needs ``torch.backends.cudnn.deterministic = True``; cuDNN's fastest kernels are not.)
 * **Checkpoints** (:mod:`companion.engine.checkpoint`) carry the loss/validation history and the training
-  seconds so far, so :class:`TrainResult` and ``max_seconds`` cover the whole run across resumes.
+  seconds so far, so :class:`TrainResult` and ``max_seconds`` cover the whole run across resumes. A run
+  resumed with more ``steps`` and extra ``milestones`` after the saved step (a longer schedule) follows the
+  config's milestones, and equals a run started with them.
   ``resume=False`` starts from scratch and replaces the file at the first save. An interrupt between saves
   keeps the last periodic checkpoint; a partial step is never saved.
 * **Weight decay** is Adam's classic L2 term (``torch.optim.Adam(weight_decay=…)``), not AdamW.
@@ -210,6 +212,21 @@ def check_param_groups(model: nn.Module, param_groups, default_lr: float) -> lis
     return out
 
 
+def _follow_milestones(scheduler, optimizer, bases: list[float], cfg: TrainConfig, step: int) -> None:
+    """After a resume, use ``cfg.milestones`` rather than the checkpoint's when they differ (a longer run that
+    adds halvings after the saved step): each group's rate becomes its base rate × ``gamma`` ** (milestones
+    passed by ``step``). When every changed milestone lies at or after the saved step, that is exactly the rate
+    a run started with these milestones has there, so the resumed run is bit-identical to it (tested)."""
+    from collections import Counter
+
+    if sorted(scheduler.milestones.elements()) == sorted(cfg.milestones):
+        return
+    scheduler.milestones = Counter(cfg.milestones)
+    for group, base in zip(optimizer.param_groups, bases):
+        group["lr"] = base * cfg.gamma ** sum(1 for m in cfg.milestones if m <= step)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
 def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, resume, validate, progress, log,
            world, groups=None) -> TrainResult:
     device = world.device
@@ -233,8 +250,10 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
     step, seconds, losses, val = 0, 0.0, [], []
     last_good: int | None = None
     if path is not None and resume and path.exists():
+        bases = list(scheduler.base_lrs)
         state = load_checkpoint(path, model=model, model_name=model_name, optimizer=optimizer, scheduler=scheduler)
         step = last_good = int(state["step"])
+        _follow_milestones(scheduler, optimizer, bases, cfg, step)
         restore_rng(state)
         extra = state.get("extra") or {}
         seconds = float(extra.get("seconds", 0.0))
