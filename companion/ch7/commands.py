@@ -138,7 +138,7 @@ def _zoo_alternatives(model: str) -> str:
 def zoo_model(model: str = "mepsnet", *, alternatives: str = ""):
     """``(model in eval mode, description)`` of the zoo entry ``restore --checkpoint zoo`` uses for ``model``
     (:func:`companion.ch7.zoo.restore_entry`, loaded by :func:`companion.zoo.load_entry`). The description names
-    the entry, its steps and final validation PSNR: ``zoo ch7/07b/mepsnet-seed0 (6000 steps, val 27.9 dB)``.
+    the entry, its steps and final validation PSNR: ``zoo ch7/07b/mepsnet-seed0 (9000 steps, val 28.4 dB)``.
 
     A missing or stale entry (or weights that do not load) is a one-line :class:`CompanionError` giving the
     fix, ``python -m companion zoo build <entry>``, followed by ``alternatives`` (e.g. other --checkpoint values).

@@ -55,8 +55,8 @@ def psnr_key(name: str, box: str) -> str:
 def restore_with_zoo(image: np.ndarray, model: str = "mepsnet", *, device="cpu") -> tuple[np.ndarray, str]:
     """Restore an ``H×W×3`` float image in [0, 1] with the model zoo's ``model`` (Table 7.1's seed-0 run,
     :func:`companion.ch7.zoo.restore_entry`, a quick-size model trained on SHDD from the embedded photographs);
-    returns ``(restored H×W×3 float32 array, description)``, e.g. ``zoo ch7/07b/mepsnet-seed0 (6000 steps,
-    val 26.9 dB)``.
+    returns ``(restored H×W×3 float32 array, description)``, e.g. ``zoo ch7/07b/mepsnet-seed0 (9000 steps,
+    val 28.4 dB)``.
 
     Inference is exact float32 through :func:`companion.engine.inference.restore`, tiled above 512 px
     (:func:`companion.tour.upload.tiles_for`). A missing or stale zoo entry is a one-line
