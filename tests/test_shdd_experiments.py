@@ -120,6 +120,24 @@ def test_checkpoint_names_change_with_what_shapes_the_model(tmp_path):
     assert a != ex.checkpoint_path(run, v, dataclasses.replace(QUICK, patch_size=48), 0)
 
 
+
+def test_a_model_s_own_learning_rate_changes_only_its_runs(tmp_path, tiny_shdd):
+    own = dataclasses.replace(TINY, model_lr=(("vdsr", 5e-4),))
+    assert ex.train_config(own, 0, "vdsr").lr == 5e-4 and ex.train_config(own, 0, "dncnn").lr == TINY.train.lr
+    run = fake_run(tmp_path)
+    vdsr, dncnn = ex.Variant("VDSR", "vdsr", {"depth": 3, "features": 8}), ex.Variant("DnCNN", "dncnn")
+    assert ex.checkpoint_path(run, dncnn, own, 0) == ex.checkpoint_path(run, dncnn, TINY, 0)  # zoo digests kept
+    assert ex.checkpoint_path(run, vdsr, own, 0) != ex.checkpoint_path(run, vdsr, TINY, 0)
+    ex.train_variant(run, vdsr, own, 0, tiny_shdd, progress=False)
+    saved = torch.load(ex.checkpoint_path(run, vdsr, own, 0), weights_only=True)
+    assert saved["optimizer"]["param_groups"][0]["initial_lr"] == 5e-4  # the trainer used it
+    summary = {"VDSR": {"lr": 5e-4, "params": 10, "steps": (3, 0), "seconds": (1, 0), "seeds": 1,
+                        ("moderate", "psnr"): (20.0, 0.0), ("moderate", "ssim"): (0.5, 0.0),
+                        ("moderate", "protocol"): {"tiles": [2, 4]}}}
+    rec = RecordingRun()
+    ex.record_table(rec, summary, entry="Table 7.1", cfg=own, levels=("moderate",))
+    assert rec.records and all("LR 0.0005 (its own)" in where["protocol"] for _, _, where in rec.records)
+
 @pytest.fixture(scope="module")
 def tiny_shdd(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shdd")

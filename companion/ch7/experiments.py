@@ -79,9 +79,15 @@ def shdd_root(run, cfg, *, progress: bool = True, build: bool = True) -> Path:
     return out
 
 
-def train_config(cfg, seed: int) -> TrainConfig:
-    """The profile's training settings with this run's seed."""
-    return replace(cfg.train, seed=seed)
+def train_config(cfg, seed: int, model: str | None = None) -> TrainConfig:
+    """The profile's training settings with this run's seed, and ``model``'s own learning rate where the
+    profile gives it one (``cfg.model_lr``; the schedule scales it like the shared one)."""
+    return replace(cfg.train, seed=seed, lr=model_lr(cfg, model))
+
+
+def model_lr(cfg, model: str | None) -> float:
+    """The learning rate ``model`` trains with: its entry in ``cfg.model_lr``, else ``cfg.train.lr``."""
+    return dict(cfg.model_lr).get(model, cfg.train.lr)
 
 
 def analysis_variant() -> Variant:
@@ -98,7 +104,8 @@ def variant_key(variant: Variant, cfg, seed: int, data_seed: int) -> dict:
     """Everything that shapes a trained variant's weights: model and arguments, initialisation, training
     settings and seed, loss, patches and their channel permutation, and the data (source, images and their
     split, versions, data seed). How often the loop validates or saves does not change the weights and is left out."""
-    train = {k: v for k, v in asdict(train_config(cfg, seed)).items() if k not in ("checkpoint_every", "val_every")}
+    train = {k: v for k, v in asdict(train_config(cfg, seed, variant.model)).items()
+             if k not in ("checkpoint_every", "val_every")}
     data = {"source": cfg.source, "references": cfg.references, "crop": cfg.reference_crop,
             "versions": cfg.versions, "seed": data_seed, "level": cfg.train_level}
     if cfg.source == "bundled":
@@ -179,7 +186,7 @@ def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress
     model = build_model(variant.model, **variant.kwargs(cfg.size))
     dataset = SHDDTrain(root, level=cfg.train_level, patch_size=cfg.patch_size, seed=seed, cache=cfg.cache,
                         permute_channels=cfg.permute_channels)
-    tc = train_config(cfg, seed)
+    tc = train_config(cfg, seed, variant.model)
     validate = None
     if tc.val_every:  # the fixed validation images; their PSNR shows in the progress bar and makes the curves
         pairs = validation_pairs(root, cfg)
@@ -217,7 +224,8 @@ def _train_and_evaluate(run, variant: Variant, cfg, seed: int, root: Path, level
     if threads:
         torch.set_num_threads(threads)
     model, res = train_variant(run, variant, cfg, seed, root, progress=False)
-    return dict(seed=seed, model=variant.model, kwargs=variant.kwargs(cfg.size), steps=res.steps_done,
+    return dict(seed=seed, model=variant.model, kwargs=variant.kwargs(cfg.size), lr=model_lr(cfg, variant.model),
+                steps=res.steps_done,
                 seconds=round(res.seconds, 2), stopped=res.stopped, params=count_parameters(model),
                 final_loss=res.loss_curve[-1][1] if res.loss_curve else None, loss_curve=res.loss_curve,
                 val=res.val, checkpoint=res.source, levels=evaluate_levels(model, root, cfg, run.device, levels=levels))
@@ -301,7 +309,8 @@ def summarise(results: dict) -> dict:
     (level, "input_psnr"): value, (level, "psnr_by_type"): {type: (mean, std)}}}``."""
     summary = {}
     for label, runs in results.items():
-        row = {"params": runs[0]["params"], "steps": mean_std([r["steps"] for r in runs]), "seeds": len(runs),
+        row = {"params": runs[0]["params"], "lr": runs[0].get("lr"), "steps": mean_std([r["steps"] for r in runs]),
+               "seeds": len(runs),
                "seconds": mean_std([r["seconds"] for r in runs]),
                "checkpoints": [r["checkpoint"] for r in runs if r.get("checkpoint")]}
         for level in runs[0]["levels"]:
@@ -392,6 +401,7 @@ def record_table(run, summary: dict, *, entry: str, cfg, levels, columns=("PSNR"
         for level in levels:
             protocol = (f"SHDD {level} test, {protocol_text(row[(level, 'protocol')])}; trained on {cfg.train_level}, "
                         f"{cfg.size} model size, {cfg.patch_size}px patches, batch {cfg.train.batch_size}, "
+                        + (f"LR {row['lr']:g} (its own), " if row.get("lr") not in (None, cfg.train.lr) else "")
                         + (f"{cfg.train.max_seconds:.0f} s CPU budget per model" if cfg.train.max_seconds
                            else f"{cfg.train.steps} steps for every model") + f"; mean ± std over {row['seeds']} seeds")
             source = checkpoint_text(row.get("checkpoints", []))

@@ -536,5 +536,5 @@ def training_patches(source: str, images: Sequence[str] = (), *, scale: int, pat
 
 
 __all__ = ["SCALES", "METHODS", "BENCHMARKS", "check_scale", "modcrop", "bicubic_downscale", "bicubic_upscale",
-           "lr_hr_pair", "benchmark_paths", "SRPatches", "training_patches", "collate_sr", "sr_batch", "OneScaleBatchSampler",
-           "SRBenchmark"]
+           "lr_hr_pair", "benchmark_paths", "SRPatches", "training_patches", "collate_sr", "sr_batch",
+           "OneScaleBatchSampler", "SRBenchmark"]
