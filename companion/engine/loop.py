@@ -47,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -217,8 +217,6 @@ def _follow_milestones(scheduler, optimizer, bases: list[float], cfg: TrainConfi
     adds halvings after the saved step): each group's rate becomes its base rate × ``gamma`` ** (milestones
     passed by ``step``). When every changed milestone lies at or after the saved step, that is exactly the rate
     a run started with these milestones has there, so the resumed run is bit-identical to it (tested)."""
-    from collections import Counter
-
     if sorted(scheduler.milestones.elements()) == sorted(cfg.milestones):
         return
     scheduler.milestones = Counter(cfg.milestones)
