@@ -281,14 +281,15 @@ def ablation_variants(cfg) -> dict[str, dict]:
     ``cfg.total_blocks`` SResidual blocks in the whole expert module (paper 36: one expert of 3 × 12, or three
     experts of 3 × 4); Fig. 7.6 sweeps the blocks per SRIR (shown as blocks per expert) and the templates K.
     """
-    base = model_config("mepsnet", cfg.size)
+    start = dict(cfg.ablation_base)  # the profile's ablation base (07c quick: sharing that matters)
+    base = model_config("mepsnet", cfg.size, **start)
     srir = base["srir"]
     if cfg.total_blocks % (3 * srir):
         raise CompanionError(f"total_blocks={cfg.total_blocks} must split evenly over 3 experts × {srir} SRIRs")
     one, three = cfg.total_blocks // srir, cfg.total_blocks // (3 * srir)
 
     def v(label, **overrides):
-        return Variant(label, "mepsnet", overrides)
+        return Variant(label, "mepsnet", {**start, **overrides})
 
     return {
         "Table 7.3": {"No ME, no PS (1 expert)": v("No ME, no PS (1 expert)", experts=1, share=False),

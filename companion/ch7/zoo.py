@@ -41,10 +41,12 @@ def _variants(group: str, cfg):
 
 
 def slug(variant, cfg) -> str:
-    """``mepsnet`` for the profile's own size, else the settings that differ: ``mepsnet-experts1-share0``."""
+    """``mepsnet`` for the profile's own size (07c: its ablation base), else the settings that differ:
+    ``mepsnet-experts1-share0``."""
     from companion.models import model_config
 
-    base = model_config(variant.model, cfg.size)
+    start = dict(cfg.ablation_base) if variant.model == "mepsnet" else {}
+    base = model_config(variant.model, cfg.size, **start)
     changed = [f"{k}{int(v) if isinstance(v, bool) else v}" for k, v in sorted(variant.kwargs(cfg.size).items())
                if base.get(k) != v]
     return "-".join([variant.model, *changed])
