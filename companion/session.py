@@ -96,6 +96,7 @@ class NotebookRun:
     rng: Any = None
     measurements: list[dict] = field(default_factory=list)
     figures: list[dict] = field(default_factory=list)
+    conclusions: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -151,11 +152,19 @@ class NotebookRun:
                                   "column": column, "status": status, "protocol": protocol, "note": note})
         return value
 
+    def conclude(self, paragraphs) -> str:
+        """Keep the notebook's conclusions (Markdown paragraphs rendered from its measurements by a chapter's
+        tested function, never typed numbers) in the results file, where the book reads them, and return them
+        as one Markdown text for the notebook to display (``IPython.display.Markdown``)."""
+        paragraphs = [str(p).strip() for p in paragraphs if str(p).strip()]
+        self.conclusions = paragraphs
+        return "\n\n".join(paragraphs)
+
     def finish(self) -> Path:
         """Write the results file atomically and return its path."""
         doc = {**self.provenance, "config": _jsonable(self.config),
                "wall_seconds": round(time.perf_counter() - self.started, 2),
-               "measurements": self.measurements, "figures": self.figures}
+               "measurements": self.measurements, "figures": self.figures, "conclusions": self.conclusions}
         text = json.dumps(doc, indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
         atomic_write_text(self.results_path, text + "\n")
         return self.results_path

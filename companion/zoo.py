@@ -94,6 +94,15 @@ def status(entry: ZooEntry) -> str:
     return "current"
 
 
+def find(spec, seed: int) -> ZooEntry | None:
+    """The zoo entry that ``spec`` (an experiment spec of any chapter: a frozen dataclass with a method
+    ``zoo_entry(seed) -> ZooEntry``) trains for ``seed``, when the zoo holds it with exactly these settings
+    (status "current"); None when it is missing or stale, so the caller trains it. The one look-up every
+    chapter uses."""
+    entry = spec.zoo_entry(seed)
+    return entry if status(entry) == "current" else None
+
+
 def device_description(device) -> str:
     """The hardware a run used, in words: the CPU model and thread count, or the GPU's name."""
     import torch
