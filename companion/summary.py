@@ -60,6 +60,12 @@ def paired_interval(better, worse, *, confidence: float = CONFIDENCE, resamples:
     ``confidence`` (seeds and images resampled independently, ``resamples`` times). With one seed and one
     image there is nothing to resample: the interval is the difference itself, and the verdict is "unclear"
     (one number is no evidence). Non-finite scores make the verdict "unclear".
+
+    What the rule asks, in words: with three seeds a resample draws the worst seed three times in 1 of 27
+    cases (3.7 %, more than the 2.5 % tail), so the interval's lower end sits near the worst seed's own mean
+    difference, lowered further by the images' spread: "agrees" means every seed's model is ahead, on these
+    images, beyond the images' noise. With one seed only the images are resampled, so the verdict says nothing
+    about how another training run would come out (the results say how many seeds stood behind each verdict).
     """
     a, b = _as_seed_image_grid(better, "better"), _as_seed_image_grid(worse, "worse")
     if a.shape != b.shape:
