@@ -4,6 +4,9 @@ The committed notebooks carry no outputs and a quick run of all of them takes a 
 book is built from committed files only, in seconds:
 
 - each notebook's prose (its markdown cells, rendered with mistune) and, folded away, its code cells;
+- under the prose, the notebook's conclusions: the Markdown paragraphs its run rendered from its measurements
+  (``run.conclude``) into its results file ``figures/results/<notebook>.json`` (``"conclusions"``); nothing
+  when the file has none;
 - every PNG in ``figures/`` (and ``figures/full/``): the provenance the notebook run wrote into it
   (:meth:`companion.session.NotebookRun.save_figure`: notebook, profile, seed, commit, device, read with
   Pillow), the paper entry it reproduces (the notebook's results file ``figures/results/<notebook>.json``,
@@ -88,6 +91,7 @@ def page_name(chapter: str) -> str:
 
 def read_provenance(path: Path) -> tuple[dict, str, tuple[int, int]]:
     """(provenance dict, description, size) from a figure's PNG text chunks; ({}, "", size) without them."""
+    # reason: Pillow is needed only when the book is built, not when the module is imported
     from PIL import Image
 
     with Image.open(path) as im:  # the text chunks come before the pixels: ``info`` has them without decoding
@@ -122,6 +126,20 @@ def results_entries(figures_dir: Path) -> dict[tuple[str, str], str]:
     return out
 
 
+def results_conclusions(figures_dir: Path, notebook: str) -> list[str]:
+    """The conclusions (Markdown paragraphs) a notebook's run wrote into ``<figures_dir>/results/<notebook>.json``
+    with ``run.conclude``; [] when the file or the list is absent (a run from before ``conclude`` existed)."""
+    path = Path(figures_dir) / "results" / f"{notebook}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    found = data.get("conclusions") if isinstance(data, dict) else None
+    if not isinstance(found, list):
+        return []
+    return [p.strip() for p in found if isinstance(p, str) and p.strip()]
+
+
 def ledger_sections(text: str) -> dict[str, str]:
     """The markdown of each ``### <entry>: <status>`` section of ``LEDGER.md``, keyed by entry."""
     sections, current, lines = {}, None, []
@@ -147,6 +165,7 @@ def ledger_sections(text: str) -> dict[str, str]:
 
 
 def _markdown():
+    # reason: mistune is needed only when the book is built
     import mistune
 
     return mistune.create_markdown(escape=False, plugins=["table", "strikethrough", "url"])
@@ -191,8 +210,9 @@ class Section:
     blocks: list[tuple[str, object]] = field(default_factory=list)  # ("html", str) | ("code", str) | ("figure", Figure)
 
 
-def notebook_section(path: Path, figures: list[Figure], md) -> Section:
-    """The prose and code of one notebook with its figures placed after the cell that makes them."""
+def notebook_section(path: Path, figures: list[Figure], md, conclusions: list[str] = ()) -> Section:
+    """The prose and code of one notebook with its figures placed after the cell that makes them, then its
+    conclusions (Markdown paragraphs from its results file)."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     cells = [(c["cell_type"], "".join(c.get("source", ""))) for c in nb.get("cells", [])]
     title = path.stem
@@ -226,6 +246,9 @@ def notebook_section(path: Path, figures: list[Figure], md) -> Section:
             section.blocks.append(("code", src))
         for fig in placed.get(i, []):
             section.blocks.append(("figure", fig))
+    if conclusions:
+        section.blocks.append(("html", '<div class="conclusions"><h3>Conclusions of this run</h3>\n'
+                               + "\n".join(md(p) for p in conclusions) + "</div>"))
     if left:
         section.blocks.append(("html", "<h3>More figures of this notebook</h3>"))
         section.blocks.extend(("figure", fig) for fig in left)
@@ -243,7 +266,11 @@ details.code summary { cursor: pointer; color: #555; font-size: 0.9em; }
 figure.fig { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1.2em;
              border-top: 1px solid #ddd; margin: 1.5em 0; padding-top: 1em; }
 figure.fig img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figure.fig aside { font-size: 0.85em; overflow-x: auto; max-height: 42em; overflow-y: auto; }
+figure.fig aside { font-size: 0.85em; max-height: 42em; overflow-y: auto; overflow-x: hidden;
+                   overflow-wrap: anywhere; }
+figure.fig aside table { table-layout: fixed; width: 100%; }
+figure.fig aside td, figure.fig aside th { overflow-wrap: anywhere; word-break: break-word; }
+div.conclusions { border-left: 3px solid #243447; padding-left: 1em; margin: 1.5em 0; }
 table { border-collapse: collapse; margin: 0.5em 0; }
 td, th { border: 1px solid #ddd; padding: 0.2em 0.5em; vertical-align: top; }
 table.provenance td:first-child { color: #555; }
@@ -314,9 +341,12 @@ def _swap_in(built: Path, out: Path) -> None:
 def build_book(out_dir: Path = OUT_DIR, *, figures_dir: Path = FIGURES_DIR, notebooks_dir: Path = NOTEBOOKS_DIR,
                paper_file: Path = PAPER_FILE, progress: bool = True) -> Path:
     """Build the site into ``out_dir`` (replaced whole); return its ``index.html``."""
+    # reason: jinja2 is needed only when the book is built
     import jinja2
+    # reason: tqdm is needed only when the book is built
     from tqdm.auto import tqdm
 
+    # reason: companion.session imports NumPy, which building the book otherwise never needs
     from companion.session import git_commit
 
     out_dir = Path(out_dir)
@@ -336,7 +366,8 @@ def build_book(out_dir: Path = OUT_DIR, *, figures_dir: Path = FIGURES_DIR, note
     for chapter in sorted(pages, key=lambda c: (c == OTHER, c)):
         stems = pages[chapter]["notebooks"]
         mine = [f for f in figures if chapter_of(f.notebook) == chapter]
-        sections = [notebook_section(notebooks[s], [f for f in mine if f.notebook == s], md) for s in stems]
+        sections = [notebook_section(notebooks[s], [f for f in mine if f.notebook == s], md,
+                                     results_conclusions(Path(figures_dir), s)) for s in stems]
         loose = [f for f in mine if f.notebook not in stems]
         chapters.append({"id": chapter, "title": chapter_title(chapter), "page": page_name(chapter),
                          "notebooks": stems, "sections": sections, "loose": loose,

@@ -141,3 +141,40 @@ def test_command_line_and_errors(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     with pytest.raises(CompanionError, match="is a file"):
         book.build_book(tmp_path / "file", progress=False)
+
+
+def test_conclusions_from_the_results_file_render_under_the_prose(tmp_path):
+    """A results file with ``conclusions`` (what ``run.conclude`` writes): its paragraphs appear after the
+    notebook's prose and code, before the leftover figures; a results file without them renders nothing."""
+    figures, notebooks = tmp_path / "figures", tmp_path / "notebooks"
+    make_notebook(notebooks / "03_progressive_x8.ipynb", ["PROFILE = 'quick'", "print('last cell')"])
+    make_notebook(notebooks / "07b_mepsnet_training.ipynb", ["PROFILE = 'quick'"])
+    _figure(figures / "loose_figure.png", "03_progressive_x8")
+    (figures / "results").mkdir(parents=True)
+    (figures / "results" / "03_progressive_x8.json").write_text(json.dumps({
+        "notebook": "03_progressive_x8", "measurements": [], "figures": [],
+        "conclusions": ["At ×8 the progressive model scores **25.54 dB** against bicubic's 25.80.",
+                        "All three claims are *unclear* at this scale."]}))
+    (figures / "results" / "07b_mepsnet_training.json").write_text(json.dumps({
+        "notebook": "07b_mepsnet_training", "measurements": [], "figures": []}))
+    site = book.build_book(tmp_path / "site", figures_dir=figures, notebooks_dir=notebooks, progress=False).parent
+    ch3 = (site / "chapter-03.html").read_text(encoding="utf-8")
+    assert "<strong>25.54 dB</strong>" in ch3 and "<em>unclear</em>" in ch3
+    assert ch3.index("last cell") < ch3.index("Conclusions of this run") < ch3.index("25.54") \
+        < ch3.index("More figures")
+    ch7 = (site / "chapter-07.html").read_text(encoding="utf-8")
+    assert "Conclusions of this run" not in ch7
+    assert book.results_conclusions(figures, "07b_mepsnet_training") == []
+    assert book.results_conclusions(figures, "no_such_notebook") == []
+    (figures / "results" / "bad.json").write_text("{")
+    assert book.results_conclusions(figures, "bad") == []
+
+
+def test_ledger_boxes_wrap_instead_of_scrolling_sideways(built):
+    html = (built / "chapter-07.html").read_text(encoding="utf-8")
+    rules = dict(re.findall(r"([^{}]+)\{([^}]*)\}", html.split("<style>", 1)[1].split("</style>", 1)[0]))
+    aside = next(body for selector, body in rules.items() if selector.strip() == "figure.fig aside")
+    assert "overflow-x: hidden" in aside and "overflow-wrap: anywhere" in aside
+    assert "overflow-x: auto" not in aside
+    cells = next(body for selector, body in rules.items() if "aside td" in selector)
+    assert "overflow-wrap: anywhere" in cells

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -51,7 +52,8 @@ def test_measured_statuses_take_the_weakest(tmp_path):
 
 
 def test_exact_only_mixed_and_summary_counts(tmp_path):
-    """Table 7.3 mixes exact parameter counts with small-scale PSNRs: the entry says both, and it is counted."""
+    """Table 7.3 mixes exact parameter counts with small-scale PSNRs: each column group says its own status, and
+    the summary counts each group."""
     paper = PAPER + [{"id": "Table 2.1", "source": "thesis", "kind": "table", "chapter": 2, "caption": "c",
                       "columns": ["Params"], "rows": [{"label": "CARN", "values": {"Params": 1592000}}]},
                      {"id": "ACCV Table 3", "source": "seed000", "kind": "table", "chapter": 7, "caption": "c",
@@ -64,18 +66,64 @@ def test_exact_only_mixed_and_summary_counts(tmp_path):
     by_id = {e.paper["id"]: e for e in entries}
     assert by_id["Table 2.1"].status == "exact" and by_id["Table 2.1"].has_exact
     assert by_id["Table 7.3"].status == "exact + measured at small scale" and by_id["Table 7.3"].has_exact
-    assert by_id["ACCV Table 3"].status == "exact + measured at small scale"  # follows its thesis twin
-    assert by_id["Figure 7.3"].status == "not yet" and not by_id["Figure 7.3"].has_exact
+    assert by_id["Table 7.3"].group_statuses == {"costs": "exact", "PSNR/SSIM": "measured at small scale"}
+    assert by_id["Table 7.3"].status_text == "costs exact · PSNR/SSIM measured at small scale"
+    assert by_id["ACCV Table 3"].status_text == "costs exact · PSNR/SSIM measured at small scale"  # its twin's
+    assert by_id["Figure 7.3"].status_text == "not yet" and not by_id["Figure 7.3"].has_exact
     counts = ledger.status_counts(entries)
-    assert counts == {"exact": 1, "exact + measured at small scale": 2, "not yet": 3,
-                      "entries with exact numbers": 3}
+    assert counts == {"costs": {"exact": 3}, "PSNR/SSIM": {"measured at small scale": 2}, "perceptual": {},
+                      "recognition": {}, "figure": {"not yet": 3}}
     text = ledger.render_markdown(entries, 2)
     summary = text.split("## ")[0]
-    assert "| exact | 1 |" in summary and "| exact + measured at small scale | 2 |" in summary
-    assert "| measured at small scale | 0 |" in summary and "| not yet | 3 |" in summary
-    assert "| entries with exact numbers | 3 |" in summary
-    assert "### Table 7.3: exact + measured at small scale" in text and "### Table 2.1: exact" in text
-    assert "| Table 7.3 | exact + measured at small scale |" in text
+    assert "| status | costs | PSNR/SSIM | perceptual | recognition | figure |" in summary
+    assert "| exact | 3 | 0 | 0 | 0 | 0 |" in summary
+    assert "| measured at small scale | 0 | 2 | 0 | 0 | 0 |" in summary
+    assert "| not yet | 0 | 0 | 0 | 0 | 3 |" in summary
+    assert "| entries with the group | 3 | 2 | 0 | 0 | 3 |" in summary
+    assert "### Table 7.3: costs exact · PSNR/SSIM measured at small scale" in text
+    assert "### Table 2.1: costs exact" in text
+    assert "| Table 7.3 | costs exact · PSNR/SSIM measured at small scale |" in text
+
+
+def test_exact_costs_do_not_stand_for_unmeasured_psnr_columns(tmp_path):
+    """The issue's case: Table 2.4 holds our exact costs but none of its PSNRs, so it is not "exact" as a
+    whole; a measurement without a column counts in the group its key names, else the table's result group."""
+    paper = [{"id": "Table 2.4", "source": "thesis", "kind": "table", "chapter": 2, "caption": "c",
+              "columns": ["Scale", "Params", "Mult-Adds (G)", "Set5 PSNR", "Set5 SSIM", "Set5 LPIPS"],
+              "rows": [{"label": "CARN x4", "values": {"Scale": 4, "Params": 1592000, "Mult-Adds (G)": 90.9,
+                                                       "Set5 PSNR": 32.13, "Set5 SSIM": 0.8937,
+                                                       "Set5 LPIPS": 0.2}}]}]
+    _results(tmp_path, "02a", "quick", [_m("p", 1591939, "exact", "CARN x4", "Params", entry="Table 2.4"),
+                                        _m("m", 90.87, "exact", "CARN x4", "Mult-Adds (G)", entry="Table 2.4")])
+    entries, _ = ledger.build_ledger(paper, ledger.load_results([tmp_path]))
+    [entry] = entries
+    assert entry.status == "exact"  # the whole-entry rule alone would say so
+    assert entry.status_text == "costs exact · PSNR/SSIM not yet · perceptual not yet"
+    assert ledger.cell_coverage(entry) == {"costs": (2, 2), "PSNR/SSIM": (0, 2), "perceptual": (0, 1)}
+    assert "- Paper cells with a number of ours: costs 2 of 2, PSNR/SSIM 0 of 2, perceptual 0 of 1" in \
+        ledger.render_markdown(entries, 1)
+    _results(tmp_path, "02c", "quick", [_m("embedded/x4/lpips", 0.3, "small-scale", "CARN x4", entry="Table 2.4"),
+                                        _m("claim/beats bicubic", "unclear", "full-only", entry="Table 2.4")])
+    entries, _ = ledger.build_ledger(paper, ledger.load_results([tmp_path]))
+    assert entries[0].group_statuses == {"costs": "exact", "PSNR/SSIM": "full profile only",
+                                         "perceptual": "measured at small scale"}
+
+
+def test_every_paper_column_has_a_group_or_is_a_setting():
+    groups = {ledger.column_group(c) for e in ledger.load_paper() for c in e.get("columns") or []}
+    assert groups == {None, *ledger.COLUMN_GROUPS}
+    assert ledger.column_group("Params") == "costs" and ledger.column_group("Urban100 NIMA") == "perceptual"
+    assert ledger.column_group("Moderate delta") == "PSNR/SSIM" and ledger.column_group("mAP@0.5") == "recognition"
+    assert ledger.column_group("Scale") is None
+    with pytest.raises(CompanionError, match="'FLOPs' has no column group"):
+        ledger.column_group("FLOPs")
+
+
+def test_committed_results_give_tables_2_1_and_2_4_to_2_6_a_status_per_group():
+    entries, _ = ledger.build_ledger(ledger.load_paper(), ledger.load_results([ledger.QUICK_RESULTS_DIR]))
+    text = ledger.render_markdown(entries, 0)
+    for table, scores in (("2.1", "PSNR/SSIM"), ("2.4", "PSNR/SSIM"), ("2.5", "perceptual"), ("2.6", "perceptual")):
+        assert f"| Table {table} | costs exact · {scores} not yet |" in text, table
 
 
 def test_each_measured_cell_shows_its_own_status(tmp_path):
@@ -153,12 +201,33 @@ def test_write_ledger_and_summary(tmp_path):
     _results(res, "07b", "full", [_m("psnr", 34.0, "full-scale", "ME,PS,3", "PSNR")])
     lines = []
     counts = ledger.write_ledger(tmp_path / "LEDGER.md", paper_file=paper, results_dirs=[res], echo=lines.append)
-    assert counts == {"measured (full profile)": 1, "not yet": 3, "entries with exact numbers": 0}
+    assert counts == {"costs": {"not yet": 1}, "PSNR/SSIM": {"measured (full profile)": 1}, "perceptual": {},
+                      "recognition": {}, "figure": {"not yet": 3}}
     text = (tmp_path / "LEDGER.md").read_text()
-    assert text.startswith("# Reproduction ledger") and "| measured (full profile) | 1 |" in text
+    assert text.startswith("# Reproduction ledger") and "| measured (full profile) | 0 | 1 | 0 | 0 | 0 |" in text
     assert "| ME,PS,3 / PSNR | 34.29 | 34 | measured (full profile) | full · 0 · abc | p |" in text
     assert lines[0] == f"ledger: 4 entries from 1 results file(s) -> {tmp_path / 'LEDGER.md'}"
-    assert f"  {'measured (full profile)':<36}{1:>4}" in lines and f"  {'not yet':<36}{3:>4}" in lines
+    assert lines[1:6] == ["  costs       not yet 1", "  PSNR/SSIM   measured (full profile) 1",
+                          "  perceptual  no entries", "  recognition no entries", "  figure      not yet 3"]
+    assert not any("README" in line for line in lines), "a ledger of other folders leaves README alone"
+
+
+def test_an_unchanged_ledger_is_not_rewritten(tmp_path):
+    paper = tmp_path / "paper.json"
+    paper.write_text(json.dumps({"entries": PAPER}))
+    res = tmp_path / "results"
+    res.mkdir()
+    _results(res, "07b", "full", [_m("psnr", 34.0, "full-scale", "ME,PS,3", "PSNR")])
+    out = tmp_path / "LEDGER.md"
+    ledger.write_ledger(out, paper_file=paper, results_dirs=[res], echo=lambda *_: None)
+    os.utime(out, (1_000_000, 1_000_000))
+    lines = []
+    ledger.write_ledger(out, paper_file=paper, results_dirs=[res], echo=lines.append)
+    assert out.stat().st_mtime == 1_000_000, "the same text must not be written again"
+    assert lines[0].endswith("(unchanged)")
+    _results(res, "07c", "quick", [_m("params", 2241187, "exact", "ME,PS,3", "Params")])
+    ledger.write_ledger(out, paper_file=paper, results_dirs=[res], echo=lambda *_: None)
+    assert out.stat().st_mtime != 1_000_000 and "2,241,187" in out.read_text()
 
 
 def test_corrupt_results_file_is_a_clear_error(tmp_path):
