@@ -22,6 +22,10 @@ VERDICTS = ("agrees", "disagrees", "unclear")
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
+#: Fewer paired differences than this give "unclear" whatever they say: even when every one has the same sign,
+#: a two-sided sign test cannot reject "no difference" at 5 % below six (2 · 2⁻⁵ = 0.0625), and a bootstrap
+#: of so few values only restates their range.
+MIN_PAIRS = 6
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -58,8 +62,9 @@ def paired_interval(better, worse, *, confidence: float = CONFIDENCE, resamples:
     (shape seeds × images; a 1-D list is one score per seed). Returns ``{"verdict", "difference", "low",
     "high", "seeds", "images"}``: the mean paired difference and its two-way bootstrap percentile interval at
     ``confidence`` (seeds and images resampled independently, ``resamples`` times). With one seed and one
-    image there is nothing to resample: the interval is the difference itself, and the verdict is "unclear"
-    (one number is no evidence). Non-finite scores make the verdict "unclear".
+    image there is nothing to resample: the interval is the difference itself. Fewer than :data:`MIN_PAIRS`
+    paired differences (e.g. the smoke profile's 2 seeds × 1 image) always give "unclear", as do non-finite
+    scores.
 
     What the rule asks, in words: with three seeds a resample draws the worst seed three times in 1 of 27
     cases (3.7 %, more than the 2.5 % tail), so the interval's lower end sits near the worst seed's own mean
@@ -88,7 +93,8 @@ def paired_interval(better, worse, *, confidence: float = CONFIDENCE, resamples:
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     out["low"], out["high"] = float(low), float(high)
-    out["verdict"] = "agrees" if low > 0 else "disagrees" if high < 0 else "unclear"
+    if seeds * images >= MIN_PAIRS:
+        out["verdict"] = "agrees" if low > 0 else "disagrees" if high < 0 else "unclear"
     return out
 
 

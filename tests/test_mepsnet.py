@@ -2,8 +2,9 @@
 import pytest
 import torch
 
+from companion.ch7.config import ABLATIONS, TRAINING
 from companion.errors import CompanionError
-from companion.models import MODELS, build_model, count_parameters, model_label
+from companion.models import MODELS, build_model, count_parameters, model_config, model_label
 from companion.models.mepsnet import MEPSNet, SConv, for_inference, macs_per_pixel, receptive_field
 
 TINY = dict(experts=3, srir=2, blocks=2, templates=4, extract_width=8, expert_width=4)
@@ -259,3 +260,18 @@ def test_init_statistics_per_part():
     assert rows.shape == (72, 16)
     assert torch.allclose(rows.T @ rows, torch.eye(16), atol=1e-5)  # orthonormal columns: one row per SConv
     assert len({tuple(r.tolist()) for r in rows}) == 72  # no two SConvs start alike (the reference: 48 distinct)
+
+
+def test_sharing_removes_a_fraction_of_the_07c_quick_base_like_the_papers():
+    """07c's quick ablations start from ``ablation_base``: there, as in the paper (one expert 3.76M -> 1.69M,
+    -55 %), the template bank replaces many more weights than it holds; with 07b's quick MEPSNet it saved 0.2 %."""
+    def removed(cfg, experts):
+        kwargs = model_config("mepsnet", "quick", **dict(cfg.ablation_base), experts=experts)
+        plain = count_parameters(MEPSNet(**{**kwargs, "share": False}))
+        return 1 - count_parameters(MEPSNet(**{**kwargs, "share": True})) / plain
+
+    paper = 1 - count_parameters(MEPSNet(experts=1)) / count_parameters(MEPSNet(experts=1, share=False))
+    assert 0.5 < paper < 0.6
+    assert removed(ABLATIONS["quick"], 1) == pytest.approx(0.49, abs=0.01)
+    assert removed(ABLATIONS["quick"], 3) == pytest.approx(0.65, abs=0.01)
+    assert removed(TRAINING["quick"], 1) < 0.01  # why 07c has its own base

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from companion import zoo
-from companion.ch7 import experiments as ex
+from companion.ch7 import experiments, training, variants
 from companion.ch7 import zoo as ch7_zoo
 from companion.cli import main
 from companion.errors import CompanionError
@@ -40,7 +40,11 @@ def test_chapter_7_declares_the_quick_models_of_its_three_notebooks():
     assert "ch7/07c/mepsnet-experts1-share0-seed2" in names
     # 07d's analysis model is trained exactly like 07b's seed-0 MEPSNet, so the zoo gives it that entry
     notebook_07d, cfg_07d = ch7_zoo.GROUPS["07d"]
-    assert ch7_zoo.find(ex.analysis_variant(), cfg_07d, 0, 0).name == "ch7/07b/mepsnet-seed0"
+    analysis = variants.VariantSpec(variants.analysis_variant(), cfg_07d, 0).zoo_entry(0)
+    assert analysis.name == "ch7/07b/mepsnet-seed0" and analysis in entries
+    # the one look-up (companion.zoo.find) returns an entry only when it is current
+    missing = variants.VariantSpec(variants.analysis_variant(), cfg_07d, 1)  # another data seed: never trained
+    assert zoo.status(missing.zoo_entry(0)) == "stale" and zoo.find(missing, 0) is None
     by_name = {e.name: e for e in entries}
     # one model per distinct network: the 07c base MEPSNet keeps Table 7.3's label
     assert by_name["ch7/07c/mepsnet-seed0"].label == "ME+PS (3 experts)"
@@ -48,14 +52,14 @@ def test_chapter_7_declares_the_quick_models_of_its_three_notebooks():
     assert by_name["ch7/07b/mepsnet-seed0"].digest != by_name["ch7/07b/mepsnet-seed1"].digest
     assert by_name["ch7/07b/mepsnet-seed0"].digest != by_name["ch7/07c/mepsnet-seed0"].digest
     cfg = ch7_zoo.GROUPS["07b"][1]
-    v = ex.Variant("MEPSNet", "mepsnet")
-    key = ex.variant_key(v, cfg, 0, 0)
-    assert key == ex.variant_key(v, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, val_every=7)), 0, 0)
-    assert key != ex.variant_key(v, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=7)), 0, 0)
-    assert key != ex.variant_key(v, cfg, 0, 1)  # another data seed is another dataset
+    v = variants.Variant("MEPSNet", "mepsnet")
+    key = variants.variant_key(v, cfg, 0, 0)
+    assert key == variants.variant_key(v, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, val_every=7)), 0, 0)
+    assert key != variants.variant_key(v, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=7)), 0, 0)
+    assert key != variants.variant_key(v, cfg, 0, 1)  # another data seed is another dataset
     # the channel permutation shapes the weights; off, it leaves the key as it was before the option existed
     assert key["permute_channels"] is True
-    assert "permute_channels" not in ex.variant_key(v, dataclasses.replace(cfg, permute_channels=False), 0, 0)
+    assert "permute_channels" not in variants.variant_key(v, dataclasses.replace(cfg, permute_channels=False), 0, 0)
     assert key["data"]["images"]["china"] == "test" and key["data"]["images"]["chelsea"] == "val"
 
 
@@ -107,18 +111,18 @@ def test_zoo_build_trains_what_is_missing_and_notebooks_load_it(tiny_zoo, capsys
         device: object = "cpu"
 
     run = Run(tiny_zoo / "notebook")
-    root = ex.shdd_root(Run(tiny_zoo / "work"), TINY, progress=False)
-    variant = ex.baselines(TINY)[0]
-    model, trained = ex.train_variant(run, variant, TINY, 0, root, progress=False)
+    root = training.shdd_root(Run(tiny_zoo / "work"), TINY, progress=False)
+    variant = variants.baselines(TINY)[0]
+    model, trained = training.train_variant(run, variant, TINY, 0, root, progress=False)
     assert trained.source == "zoo:ch7/07b/dncnn-seed0" and trained.steps_done == 4
-    assert not ex.checkpoint_path(run, variant, TINY, 0).exists()  # nothing trained
-    fresh, again = ex.train_variant(run, variant, TINY, 0, root, progress=False, use_zoo=False)
+    assert not training.checkpoint_path(run, variant, TINY, 0).exists()  # nothing trained
+    fresh, again = training.train_variant(run, variant, TINY, 0, root, progress=False, use_zoo=False)
     assert again.val == [tuple(v) for v in meta["val"]] or [round(v, 3) for _, v in again.val] == \
         [v for _, v in meta["val"]]
     for a, b in zip(model.state_dict().values(), fresh.state_dict().values()):
         assert torch.equal(a, b)  # the zoo holds exactly what training gives
     # another data seed finds no entry
-    _, other = ex.train_variant(Run(tiny_zoo / "other", seed=1), variant, TINY, 0, root, progress=False)
+    _, other = training.train_variant(Run(tiny_zoo / "other", seed=1), variant, TINY, 0, root, progress=False)
     assert not other.source.startswith("zoo:")
 
 

@@ -54,6 +54,8 @@ from pathlib import Path
 from typing import Mapping
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
 
 from companion.atomic import atomic_path
 from companion.data import folders
@@ -279,9 +281,6 @@ def _model(state: dict[str, torch.Tensor], config: Mapping) -> MEPSNet:
 
 
 def _read_safetensors(path: Path) -> MEPSNet:
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
@@ -321,7 +320,6 @@ def convert_official_file(src, dest) -> Path:
     The file holds the companion's key names and tensors (as :func:`convert_reference_state_dict` makes
     them) and, as metadata, the format marker, the MEPSNet configuration and where it came from.
     """
-    from safetensors.torch import save_file
 
     src, dest = Path(src), Path(dest)
     ref = read_reference_state_dict(src)

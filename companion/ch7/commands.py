@@ -7,9 +7,14 @@ until a command runs, so parsing stays fast.
 """
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import replace
 from pathlib import Path
 
 from companion import arguments
+from companion.ch7.config import TRAINING
+from companion.errors import CompanionError
 
 
 def add_data_commands(data_sub) -> None:
@@ -23,7 +28,7 @@ def add_data_commands(data_sub) -> None:
 
 
 def _data_shdd(args, levels) -> None:
-    from companion.ch7.shdd import build_shdd
+    from companion.ch7.shdd import build_shdd  # reason: NumPy and the generators load only when the command runs
 
     arguments.print_build("shdd", build_shdd(source=arguments.source_of(args), out=args.out, levels=levels,
                                              seed=args.seed, workers=args.workers, versions=args.versions))
@@ -32,8 +37,6 @@ def _data_shdd(args, levels) -> None:
 def add_commands(sub) -> None:
     """``train``: one restoration model on a generated SHDD folder, the full profile's settings by default;
     ``restore``: restore image files with a trained model."""
-    from companion.ch7.config import TRAINING
-
     full = TRAINING["full"]
     tc = full.train
     tr = sub.add_parser("train", help="train a Chapter 7 restoration model on SHDD (the paper's settings by "
@@ -71,12 +74,9 @@ def add_commands(sub) -> None:
 
 
 def _train(args) -> int:
-    import os
-    from dataclasses import replace
-
+    # reason: PyTorch and the models load only when a command runs, so parsing the CLI stays fast
     import torch
 
-    from companion.ch7.config import TRAINING
     from companion.ch7.datasets import SHDDTrain
     from companion.device import resolve_device
     from companion.engine.loop import LOSSES, paired_batch, train
@@ -143,8 +143,8 @@ def zoo_model(model: str = "mepsnet", *, alternatives: str = ""):
     A missing or stale entry (or weights that do not load) is a one-line :class:`CompanionError` giving the
     fix, ``python -m companion zoo build <entry>``, followed by ``alternatives`` (e.g. other --checkpoint values).
     """
+    # reason: the zoo loads PyTorch and the models; parsing the CLI stays fast without them
     from companion.ch7.zoo import restore_entry
-    from companion.errors import CompanionError
     from companion.zoo import load_entry, status, zoo_dir
 
     entry = restore_entry(model)
@@ -169,8 +169,7 @@ def zoo_model(model: str = "mepsnet", *, alternatives: str = ""):
 
 
 def _build(name: str, config, path):
-    from companion.errors import CompanionError
-    from companion.models import build_model
+    from companion.models import build_model  # reason: PyTorch loads only when a command runs
 
     if not isinstance(config, dict):
         raise CompanionError(f"checkpoint {path} holds no model configuration (got {type(config).__name__}); "
@@ -183,10 +182,6 @@ def _build(name: str, config, path):
 
 
 def _load_safetensors(name: str, path: Path):
-    import json
-
-    from companion.errors import CompanionError
-
     sidecar = Path(f"{path}.json")
     if not sidecar.is_file():
         raise CompanionError(f"{path} has no sidecar {sidecar}; write it as JSON "
@@ -200,7 +195,7 @@ def _load_safetensors(name: str, path: Path):
         raise CompanionError(f"sidecar {sidecar} must be a JSON object {{\"model\": NAME, \"config\": {{...}}}}; "
                              "rewrite it")
     try:
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # reason: loads PyTorch; only when a command runs
 
         weights = load_file(str(path), device="cpu")
     except Exception as exc:  # SafetensorError, a header that is not JSON, a truncated file, ...
@@ -212,7 +207,7 @@ def _load_safetensors(name: str, path: Path):
 
 def _model_from_state(name: str, state: dict, path):
     """Build model ``name`` from a checkpoint's configuration and load its weights, after checking they fit."""
-    from companion.engine.checkpoint import check_fits
+    from companion.engine.checkpoint import check_fits  # reason: PyTorch loads only when a command runs
 
     check_fits(path, state, None, name)  # the model's name first: another model's config cannot be built
     model = _build(name, state["model_config"], path)
@@ -223,8 +218,6 @@ def _model_from_state(name: str, state: dict, path):
 
 def _load_model(args):
     """The model of ``--model`` with the weights of ``--checkpoint``."""
-    from companion.errors import CompanionError
-
     source = args.checkpoint
     if source == "zoo":
         return zoo_model(args.model, alternatives=_zoo_alternatives(args.model))
@@ -232,6 +225,7 @@ def _load_model(args):
         if args.model != "mepsnet":
             raise CompanionError(f"--checkpoint official is the MEPSNet authors' weights, not {args.model}'s; "
                                  "pass --model mepsnet or a --checkpoint FILE")
+        # reason: PyTorch and the models load only when a command runs
         from companion.ch7.authors_weights import load_authors_mepsnet, official_weights_path
 
         path = official_weights_path(Path(args.data) if args.data else None)
@@ -247,12 +241,13 @@ def _load_model(args):
                              "file with a JSON sidecar, or 'official'")
     if path.suffix.lower() == ".safetensors":
         return _load_safetensors(args.model, path), str(path)
-    from companion.engine.checkpoint import read_checkpoint
+    from companion.engine.checkpoint import read_checkpoint  # reason: PyTorch loads only when a command runs
 
     return _model_from_state(args.model, read_checkpoint(path), path), str(path)
 
 
 def _restore(args) -> int:
+    # reason: PyTorch and the models load only when a command runs, so parsing the CLI stays fast
     from tqdm import tqdm
 
     from companion.device import resolve_device

@@ -1,65 +1,37 @@
-"""Profiles of the Chapter 7 notebooks: ``07a_shdd`` (:class:`SHDDConfig`) and the model notebooks
-``07b_mepsnet_training``, ``07c_ablations``, ``07d_what_experts_learn`` (:class:`MEPSNetExperimentConfig`).
+"""Specs of the Chapter 7 notebooks: ``07a_shdd`` (:class:`SHDDConfig`) and the model notebooks
+``07b_mepsnet_training``, ``07c_ablations``, ``07d_what_experts_learn`` (:class:`MEPSNetExperimentConfig`: one
+frozen spec per experiment holding its data split, model size, training recipe and seeds).
 
-One dataclass serves the three model notebooks (they share the data, the trainer and the evaluation); each has its
-own ``smoke`` / ``quick`` / ``full`` instances below.
+Each notebook has a ``full`` spec, the paper (§7.5), and a ``quick`` spec written as ``replace(full, …)`` with
+one comment per override saying why; ``smoke`` is ``replace(quick, …)`` cut down to run every code path in
+seconds.
 
-* ``full`` is the paper (§7.5): SHDD from DIV2K, moderate level for training, batch 16 of 80×80 patches
-  (48×48 for the analysis models of §7.5.2), 1.2M iterations, Adam (0.9, 0.99, 1e-8), weight decay 1e-4,
-  LR 1e-4 halved at 120K and 300K, the paper-size models, evaluation on the 50 test images of every level
-  with the authors' 2×4 tiling, bf16 and channels-last on the GPU.
+* ``full`` is the paper: SHDD from DIV2K (0001-0800 train, 0801-0850 validation, 0851-0900 test), moderate level
+  for training, batch 16 of 80×80 patches (48×48 for the analysis models of §7.5.2), 1.2M iterations, Adam
+  (0.9, 0.99, 1e-8), weight decay 1e-4, LR 1e-4 halved at 120K and 300K, the paper-size models, evaluation on
+  the 50 test images of every level with the authors' 2×4 tiling, bf16 and channels-last on the GPU.
 * ``quick`` is a CPU-laptop scale whose models ship in the zoo (``checkpoints/ch7``, :mod:`companion.ch7.zoo`),
-  so the notebooks evaluate instead of training. Data: the eleven embedded photographs at full size
-  (:data:`companion.ch7.shdd.BUNDLED_SPLITS`: seven train (4.4 Mpx), ``chelsea`` validation, ``china``,
-  ``flower`` and ``rocket`` test), 12 distorted versions each; the test numbers use the first 4 versions of
-  each test photograph per level (12 images), the validation curves the first 4 versions of ``chelsea``.
-  Models: small variants of every model (``QUICK_CONFIG`` in each model's module). Training: **the same
-  number of steps for every model** of a table, as in the paper (07b: 9,000; 07c: 1,200; 07d is 07b's seed-0
-  MEPSNet), batches of 8 patches of 32×32, Adam (0.9, 0.99), weight decay 1e-4 and ε 1e-8 as the authors
-  apply them (to 0-255 pixels: :data:`PIXEL_SCALE`), L2, learning rate 2e-3 halved after 50 % and
-  75 % of the steps (07c), or at 3,000 and then every 1,500 steps (07b: 3,000, 4,500, 6,000, 7,500; see
-  below). The paper halves twice, at 10 % and 25 % of 1.2M; a short run has no long tail, so the halvings
-  come later. Measured on the validation images of a 3,000-step MEPSNet: a constant 2e-3 reached
-  the same 26.5-27 dB but its last point swung to 25.0 dB, the halved one ended at 26.9 dB (input 23.1 dB).
-  The paper's 16 × 80×80 patches and 1e-4 learn too slowly for a few thousand steps. Runs train one thread
-  each, two side by side. The 256- to 640-px test images are restored whole (the 2×4 tiling of the authors'
-  test code only bounds memory on 2K images; smoke and full use it).
+  so the notebooks evaluate instead of training. Its data is :data:`SHDD_EMBEDDED_SPLIT` (the eleven embedded
+  photographs at full size); targets, curves and every recipe choice are judged on its validation images,
+  the test images are scored once per recipe and reported.
 
-  Changes from the paper's recipe, all chosen without the test split:
-
-  - **Random RGB channel order** per training pair (``permute_channels``, :class:`~companion.ch7.datasets.
-    SHDDTrain`). Three of the seven training photographs are not everyday colour scenes (``hubble_deep_field``,
-    ``retina``, ``ihc``), and the models learnt their colours: on a photograph outside every split
-    (matplotlib's ``grace_hopper.jpg``, six moderate versions) the 3,000-step MEPSNet scored only 24.0 dB
-    inside the *undistorted* regions, with a colour cast. Permuting the channels of both images of a pair is
-    exact for SHDD's distortions (each acts on every channel alike) and raised that photograph's gain from
-    +1.63 to +2.50 dB (MEPSNet) and +2.33 to +3.50 dB (DnCNN). DIV2K's 800 photographs need no such help, so
-    the full profile leaves it off.
-  - **9,000 steps** instead of 3,000, with two more halvings: the validation curves were still rising at
-    3,000 and again at 6,000 (MEPSNet's most, +1.1 dB over its last 500 steps). Continued at a constant 5e-4
-    from 6,000, the validation PSNR of DnCNN stopped rising and swung by up to 1.1 dB between checkpoints
-    500 steps apart, so the last checkpoint was a lottery; the rate is therefore halved again at 6,000 and
-    7,500 (final 1.25e-4). The first 6,000 steps are those of the former 6,000-step recipe, so the zoo's
-    models were resumed from its checkpoints (:func:`companion.engine.loop.train` follows the new milestones
-    and a resumed run equals one from scratch).
-  - **VDSR at 1e-3**, every other model at the shared 2e-3 (``model_lr``). With the shared rate, VDSR's seed 0
-    sat near the identity's training loss (5.5e-3 against 5.8e-3) for its first 3,000 steps and ended with up
-    to half of a layer's ReLU channels dead, so the rate was chosen for every model alike, on validation, by
-    a rule fixed before the pilots: 3,000-step runs (seed 0, halved at 1,500 and 2,250) at 2e-3, 1e-3 and
-    5e-4; score = mean validation PSNR of the last 4 checkpoints; keep 2e-3 unless another rate scores
-    ≥ 0.3 dB higher. Scores (2e-3 / 1e-3 / 5e-4, dB): DnCNN 28.78 / 27.78 / 28.07, VDSR 28.19 / **28.64** /
-    28.26, OWAN 28.63 / 28.56 / 28.16, RIDNet 29.09 / 28.76 / 28.53, MEPSNet 28.07 / 27.96 / 27.59. Only VDSR
-    moves. (The paper trains every model at
-    1e-4; 2e-3 is the quick profile's, 20× higher, and the plain 8-layer VDSR is the one it hurts.)
-
-  07c keeps its 1,200 steps (36 models) and takes the permutation too. Everything else is the paper's.
-* ``smoke`` runs every code path in seconds.
+The dated history of the quick recipe (what was tried, on which split) is in ``docs/decisions.md``; the
+learning-rate pilot behind ``model_lr`` is ``pilots/ch7_model_lr.py`` (its results file:
+``pilots/results/ch7_model_lr.json``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from companion.data.splits import Split
 from companion.engine.settings import TrainConfig
+
+#: SHDD's split of the eleven embedded photographs (:data:`companion.ch7.shdd.BUNDLED_SPLITS` is its SHDD form):
+#: ``chelsea`` chooses (validation curves, the +1 dB target, pilots), three everyday scenes are scored once
+#: per recipe (4 versions each per level in the quick profile), the other seven (4.4 Mpx) train.
+SHDD_EMBEDDED_SPLIT = Split(
+    train=("astronaut", "coffee", "hubble_deep_field", "ihc", "motorcycle_left", "motorcycle_right", "retina"),
+    validation=("chelsea",), test=("china", "flower", "rocket"))
 
 
 @dataclass(frozen=True)
@@ -119,6 +91,10 @@ class MEPSNetExperimentConfig:
     model_lr: tuple[tuple[str, float], ...] = ()
     # 07c: overrides of the profile's MEPSNet that every ablation variant starts from ((argument, value), ...)
     ablation_base: tuple[tuple[str, object], ...] = ()
+    # the embedded photographs' split (bundled source); None for DIV2K's numbered split (full profile)
+    split: Split | None = None
+    # where the zoo holds the models this spec trains: checkpoints/ch7/<zoo_group>/ (not part of any digest)
+    zoo_group: str = "07b"
 
     def required_folders(self) -> tuple[str, ...]:
         """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
@@ -158,26 +134,6 @@ PAPER_TRAINING = TrainConfig(steps=1_200_000, batch_size=16, lr=1e-4, milestones
                              betas=(0.9, 0.99), eps=1e-8 / PIXEL_SCALE**2, weight_decay=1e-4 / PIXEL_SCALE**2,
                              bf16=True, channels_last=True, checkpoint_every=5_000, val_every=5_000)
 
-_SMOKE = MEPSNetExperimentConfig(
-    source="bundled", references=3, reference_crop=224, versions=1, workers=1, train_level="moderate",
-    eval_levels=("easy", "moderate", "difficult"), eval_versions=1, patch_size=32, cache=True,
-    permute_channels=True, models=ALL_MODELS,
-    size="quick", seeds=2, loss="l2",
-    train=replace(PAPER_TRAINING, steps=2, batch_size=2, lr=2e-3, milestones=(), bf16=False, channels_last=False,
-                  checkpoint_every=1, val_every=1),
-    train_workers=1, tiles=(2, 4), overlap=16, blocks_sweep=(1, 2), templates_sweep=(4, 8), total_blocks=6,
-    tsne_per_label=20, analysis_size=128)
-
-_QUICK = MEPSNetExperimentConfig(
-    source="bundled", references=0, reference_crop=0, versions=12, workers=2, train_level="moderate",
-    eval_levels=("easy", "moderate", "difficult"), eval_versions=4, patch_size=32, cache=True,
-    permute_channels=True, models=ALL_MODELS,
-    size="quick", seeds=3, loss="l2",
-    train=replace(PAPER_TRAINING, steps=9_000, batch_size=8, lr=2e-3, milestones=(3_000, 4_500, 6_000, 7_500),
-                  bf16=False, channels_last=False, checkpoint_every=500, val_every=500),
-    train_workers=2, tiles=(1, 1), overlap=16, blocks_sweep=(1, 2, 4), templates_sweep=(4, 8, 16, 32),
-    total_blocks=6, tsne_per_label=150, analysis_size=256, model_lr=(("vdsr", 1e-3),))
-
 _FULL = MEPSNetExperimentConfig(
     source="data", references=0, reference_crop=0, versions=12, workers=16, train_level="moderate",
     eval_levels=("easy", "moderate", "difficult"), eval_versions=0, patch_size=80, cache=False,
@@ -185,6 +141,61 @@ _FULL = MEPSNetExperimentConfig(
     size="paper", seeds=1, loss="l2", train=PAPER_TRAINING, train_workers=1, tiles=(2, 4), overlap=16,
     blocks_sweep=(6, 12, 15), templates_sweep=(4, 8, 16, 32), total_blocks=36, tsne_per_label=500,
     analysis_size=512)
+
+_QUICK = replace(
+    _FULL,
+    # a CPU laptop has no DIV2K: the eleven embedded photographs at full size, 12 distorted versions each
+    source="bundled", split=SHDD_EMBEDDED_SPLIT,
+    # two generator processes for the small copy
+    workers=2,
+    # 4 versions of each test photograph per level (12 test images) keep one evaluation under a minute
+    eval_versions=4,
+    # the quick models see 32-px patches: 8 × 32×32 per step keeps a 9,000-step run near an hour on one thread
+    patch_size=32,
+    # the eleven photographs fit in memory; decoding them every step would dominate a small model's step
+    cache=True,
+    # three of the seven training photographs are not everyday colour scenes (hubble_deep_field, retina, ihc)
+    # and the models learnt their colours; one random RGB order per training pair is exact for SHDD (every
+    # distortion treats the channels alike) and was chosen on a photograph outside every split
+    permute_channels=True,
+    # small variants of every model (QUICK_CONFIG in each model's module): 11K-67K parameters
+    size="quick",
+    # three seeds: the paired interval of every claim (companion.summary.paired_interval) resamples them
+    seeds=3,
+    # Adam as the paper's, but the paper's 16 × 80×80 patches at 1e-4 learn too slowly for a few thousand
+    # steps: 8 × 32×32 at 2e-3; a short run has no long tail, so the halvings come later than the paper's (10 %
+    # and 25 %): at 3,000 steps and every 1,500 after (validation curves were still rising at 3,000 and 6,000,
+    # and at a constant rate after 6,000 they swung between checkpoints); every model gets the same 9,000
+    # steps, as the paper gives every model the same iterations; fp32 on the CPU; validation every 500 steps
+    train=replace(PAPER_TRAINING, steps=9_000, batch_size=8, lr=2e-3, milestones=(3_000, 4_500, 6_000, 7_500),
+                  bf16=False, channels_last=False, checkpoint_every=500, val_every=500),
+    # the small models gain almost nothing from a second thread: two one-thread runs side by side
+    train_workers=2,
+    # the 256- to 640-px test images are restored whole (the 2×4 tiling only bounds memory on 2K images)
+    tiles=(1, 1),
+    # Fig. 7.6 and Table 7.4 at the quick model's depth (2 SRIRs): 1, 2 and 4 blocks per SRIR, 6 in all
+    blocks_sweep=(1, 2, 4), total_blocks=6,
+    # t-SNE on fewer pixels, analysis on smaller crops: minutes on a CPU instead of hours
+    tsne_per_label=150, analysis_size=256,
+    # at the shared 2e-3 a VDSR seed sat near the identity; the pilot (pilots/ch7_model_lr.py, judged on
+    # validation by a rule fixed before it ran) moved VDSR alone to 1e-3
+    model_lr=(("vdsr", 1e-3),))
+
+_SMOKE = replace(
+    _QUICK,
+    # three photographs centre-cropped to 224 px, one version each: the data builds in seconds (a cut-down
+    # copy, not the embedded split)
+    references=3, reference_crop=224, versions=1, workers=1, eval_versions=1, split=None,
+    # two seeds, so every mean ± std and paired interval has something to resample
+    seeds=2,
+    # two steps, validating and saving after each, run every code path of the loop
+    train=replace(_QUICK.train, steps=2, batch_size=2, milestones=(), checkpoint_every=1, val_every=1),
+    # one process; the paper's 2×4 tiling, so the tiled code path runs
+    train_workers=1, tiles=(2, 4),
+    # the shortest sweeps that still draw a line, and a few hundred pixels for t-SNE
+    blocks_sweep=(1, 2), templates_sweep=(4, 8), tsne_per_label=20, analysis_size=128,
+    # one shared rate: a 2-step run has no rate to choose
+    model_lr=())
 
 TRAINING = {"smoke": _SMOKE, "quick": _QUICK, "full": _FULL}
 
@@ -199,13 +210,16 @@ ABLATIONS = {"smoke": replace(_SMOKE, eval_levels=("moderate",)),
                               # show sharing. Three SRIRs as in the paper, K = 4 templates for 12 SConvs per expert
                               # (the paper: 16 for 72) and a 16-wide extraction (the experts' share of the weights
                               # is then near the paper's): sharing removes 49 % of one expert's parameters and
-                              # 53 % of three experts' (tests/test_mepsnet.py computes both).
+                              # 65 % of three experts' (tests/test_mepsnet.py checks both; 07c shows them).
                               ablation_base=(("extract_width", 16), ("srir", 3), ("templates", 4)),
                               # Table 7.4's 36 blocks scaled down: 1 expert of 3 SRIR × 6, or 3 experts of 3 × 2.
                               total_blocks=18),
              "full": replace(_FULL, patch_size=48, eval_levels=("moderate",))}
+# the zoo holds 07c's models under checkpoints/ch7/07c
+ABLATIONS = {profile: replace(spec, zoo_group="07c") for profile, spec in ABLATIONS.items()}
 
-# 07d: one MEPSNet; on the quick profile it is 07b's seed-0 MEPSNet (same recipe, so the zoo holds it once).
+# 07d: one MEPSNet; on the quick profile it is 07b's seed-0 MEPSNet (same recipe, so the zoo holds it once,
+# under 07b).
 ANALYSIS = {"smoke": replace(_SMOKE, seeds=1, eval_levels=("moderate",)),
             "quick": replace(_QUICK, seeds=1, eval_levels=("moderate",)),
             "full": replace(_FULL, patch_size=48, eval_levels=("moderate",))}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from companion.ch7.shdd import SHDD_TYPES
 from companion.engine.inference import check_tiling, restore
@@ -53,11 +54,9 @@ def evaluate_shdd(model: nn.Module, dataset, *, tiles=PAPER_TILES, overlap: int 
     type, mean over the images where it is present), ``input_psnr`` / ``input_psnr_by_type`` (the distorted
     input scored the same way: the do-nothing baseline; identity regions score ``inf`` there, and a test image
     whose regions all drew identity is left out of ``input_psnr`` and counted in ``input_unchanged``), ``per_image``
-    (name, psnr, ssim, psnr_by_type, ssim_by_type) and ``protocol`` (channel, border, tiles, overlap,
+    (name, psnr, ssim, psnr_by_type, ssim_by_type, input_psnr: the scores paired claims compare image by image) and ``protocol`` (channel, border, tiles, overlap,
     images, bf16). An exactly restored image or region scores ``inf`` and so does any mean that includes it.
     """
-    from tqdm.auto import tqdm
-
     check_tiling(tiles, overlap)
     total = len(dataset)
     if limit is not None:
@@ -75,9 +74,10 @@ def evaluate_shdd(model: nn.Module, dataset, *, tiles=PAPER_TILES, overlap: int 
         clean, distorted = _hwc(item["clean"]), _hwc(item["distorted"])
         labels = np.asarray(item["label"].cpu() if isinstance(item["label"], torch.Tensor) else item["label"])
         opts = {"channel": channel, "border": border}
-        per_image.append({"name": item.get("name", str(index)),
-                          **restoration_scores(restored, clean, labels, names=SHDD_TYPES, **opts)})
         before = restoration_scores(distorted, clean, labels, names=SHDD_TYPES, with_ssim=False, **opts)
+        per_image.append({"name": item.get("name", str(index)),
+                          **restoration_scores(restored, clean, labels, names=SHDD_TYPES, **opts),
+                          "input_psnr": before["psnr"]})
         input_psnrs.append(before["psnr"])
         input_by_type.append(before["psnr_by_type"])
 

@@ -15,12 +15,18 @@ summary choice; the picture goes to the browser as a PNG.
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import numpy as np
 import torch
+from matplotlib import colormaps
+from PIL import Image, ImageDraw, ImageFont
 
 from companion.analysis.features import expert_feature_maps, summarise_map
+from companion.ch7.playground import SHDDPlayground, default_settings, grid_boxes
 from companion.engine.inference import restore
+from companion.errors import CompanionError
 
 
 def _rgb(image) -> np.ndarray:
@@ -35,7 +41,6 @@ class ExpertExplorer:
     def __init__(self, model, items, *, device="cpu"):
         self.model, self.items, self.device = model, list(items), device
         if not self.items:
-            from companion.errors import CompanionError
 
             raise CompanionError("the expert explorer needs at least one SHDD test item")
         self._maps: dict[int, tuple[list[torch.Tensor], np.ndarray]] = {}
@@ -83,8 +88,6 @@ class ExpertExplorer:
         its feature hooks must not be shared between threads). Errors are left to the foreground draw."""
         if index not in self._maps or (self._prefetching is not None and self._prefetching.is_alive()):
             return None
-        import threading
-
         def work():
             try:
                 for method in methods:
@@ -107,8 +110,6 @@ def _font():
     """Pillow's default font at 13 px (FreeType), loaded once."""
     global _FONT
     if _FONT is None:
-        from PIL import ImageFont
-
         _FONT = ImageFont.load_default(size=13)
     return _FONT
 
@@ -118,8 +119,6 @@ _FONT = None
 
 def _fit(picture: "Image.Image", side: int) -> "Image.Image":
     """``picture`` scaled to fit a ``side`` square, aspect kept: nearest-neighbour up, area-averaging down."""
-    from PIL import Image
-
     scale = side / max(picture.size)
     size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
     return picture.resize(size, Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.BOX)
@@ -128,9 +127,6 @@ def _fit(picture: "Image.Image", side: int) -> "Image.Image":
 def panel_strip(panels: dict[str, np.ndarray], side: int = PANEL) -> bytes:
     """PNG bytes of one row of titled panels: RGB crops as they are, H×W maps through ``magma`` (scaled from
     their own min to max, which is written under the panel)."""
-    from matplotlib import colormaps
-    from PIL import Image, ImageDraw
-
     font = _font()
     cell = side + _GAP
     strip = Image.new("RGB", (cell * len(panels) - _GAP, _TITLE + side + _FOOT), "white")
@@ -158,8 +154,6 @@ def demo_items(images, *, rows: int = 2, cols: int = 2, seed: int = 0) -> list[d
     playground's default setting (:func:`companion.ch7.playground.default_settings`), with the same keys as an
     SHDD test item (``distorted``, ``clean``, ``label``, ``record``, ``name``). For trying the explorer on
     pictures of your own size (the browser test uses 512 × 512)."""
-    from companion.ch7.playground import SHDDPlayground, default_settings, grid_boxes
-
     items = []
     for n, image in enumerate(images):
         play = SHDDPlayground(image, seed=seed + n)
@@ -182,10 +176,7 @@ def expert_explorer(model, items, *, device="cpu"):
     Children: the two dropdowns (an HBox), the summary choice, the picture (``widgets.Image``), a status line.
     The picture has a fixed size (:func:`panel_strip`) and keeps its aspect ratio when the notebook is narrower.
     """
-    import time
-
-    import ipywidgets as widgets
-    from PIL import Image
+    import ipywidgets as widgets  # reason: the widget library loads only where a live notebook draws the explorer
 
     explorer = ExpertExplorer(model, items, device=device)
     image = widgets.Dropdown(options=[(it.get("name", str(i)), i) for i, it in enumerate(explorer.items)],

@@ -5,7 +5,10 @@ Each function draws one figure from numbers the notebook measured and saves it w
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
+from matplotlib.ticker import NullFormatter
 
 from companion.ch7.shdd import SHDD_TYPES
 from companion.ch7.shdd_figures import SHORT, TYPE_COLOURS, label_map_rgb, type_legend
@@ -15,14 +18,12 @@ MODEL_COLOURS = {"DnCNN": "#8c8c8c", "VDSR": "#b07aa1", "OWAN": "#edc948", "RIDN
 
 
 def _colour(label: str, i: int) -> str:
-    import matplotlib.pyplot as plt
 
     return MODEL_COLOURS.get(label, plt.rcParams["axes.prop_cycle"].by_key()["color"][i % 10])
 
 
 def fig_table7_1(run, summary: dict, levels, *, name: str = "table7_1_psnr", entry: str = "Table 7.1"):
     """Mean PSNR ± std over seeds per model and level, with the distorted input's PSNR as a dashed line."""
-    import matplotlib.pyplot as plt
 
     labels = list(summary)
     fig, axes = plt.subplots(1, len(levels), figsize=(4.2 * len(levels), 3.6), sharey=True, squeeze=False)
@@ -45,8 +46,6 @@ def fig_table7_1(run, summary: dict, levels, *, name: str = "table7_1_psnr", ent
 def fig_psnr_by_type(run, summary: dict, level: str, *, name: str = "table7_1_psnr_by_type",
                      entry: str | None = "Table 7.1"):
     """Heat map of the PSNR *gain over the input* per model and distortion type (from the SHDD label maps)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     labels = list(summary)
     types = [t for t in SHDD_TYPES if t != "identity" and any(t in summary[m][(level, "psnr_by_type")]
@@ -64,7 +63,6 @@ def fig_psnr_by_type(run, summary: dict, level: str, *, name: str = "table7_1_ps
 
 def fig_training_curves(run, results: dict, *, name: str = "mepsnet_training_curves"):
     """Training loss of every model and seed against the step (the 20-step means kept in ``loss_curve``)."""
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for i, (label, runs) in enumerate(results.items()):
@@ -102,7 +100,6 @@ def fig_validation_curves(run, results: dict, input_psnr: float, *, x: str = "st
                           name: str = "table7_1_validation_curves", entry: str | None = "Table 7.1"):
     """Validation PSNR of every model (mean over seeds, band = ± std) on one axis, against the training step
     (``x="steps"``: the paper's equal-steps comparison) or the training seconds (``x="seconds"``)."""
-    import matplotlib.pyplot as plt
 
     curves = validation_curves(results, x)
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -124,7 +121,6 @@ def fig_validation_curves(run, results: dict, input_psnr: float, *, x: str = "st
 
 def fig7_6_sweeps(run, blocks: dict, templates: dict, level: str, *, name: str = "fig7_6_sweeps"):
     """Fig. 7.6: PSNR against SResidual blocks per expert (left) and templates K (right), mean ± std."""
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, sweep, xlabel in ((axes[0], blocks, "SResidual blocks per expert"), (axes[1], templates, "templates K")):
@@ -148,7 +144,6 @@ def fig7_7_feature_maps(run, distorted: np.ndarray, restored: np.ndarray, maps: 
     The label map has a legend of the distortion types present; each expert map has its own colorbar (the
     maps are not normalised, so the bars say how strongly each expert responds).
     """
-    import matplotlib.pyplot as plt
 
     n = len(maps)
     fig, axes = plt.subplots(1, n + 3, figsize=(3.0 * (n + 3), 3.1))
@@ -174,7 +169,6 @@ def fig7_7_feature_maps(run, distorted: np.ndarray, restored: np.ndarray, maps: 
 
 def fig_tsne(run, scores: dict, *, name: str = "mepsnet_tsne", title: str = "expert features"):
     """t-SNE of pixel features coloured by distortion type, with the silhouette scores in the title."""
-    import matplotlib.pyplot as plt
 
     emb, lab = scores["embedding"], scores["labels"]
     fig, ax = plt.subplots(figsize=(5, 4.5))
@@ -193,8 +187,6 @@ def fig_tsne(run, scores: dict, *, name: str = "mepsnet_tsne", title: str = "exp
 
 def fig_psd_by_type(run, psd: dict, *, name: str = "mepsnet_psd_by_type"):
     """Radially averaged PSD of clean, distorted and restored regions per distortion type (log–log), with α."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
 
     types = list(psd)
     fig, axes = plt.subplots(1, len(types), figsize=(3.3 * len(types), 3.2), squeeze=False)
@@ -215,7 +207,6 @@ def fig_psd_by_type(run, psd: dict, *, name: str = "mepsnet_psd_by_type"):
 
 def fig_fusion_weights(run, fusion: dict, n_experts: int, *, name: str = "mepsnet_fusion_weights"):
     """Mean attention weight of each expert's channels (Eq. 7.5) for crops of each distortion type."""
-    import matplotlib.pyplot as plt
 
     types = list(fusion)
     width = 0.8 / n_experts

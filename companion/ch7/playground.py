@@ -102,7 +102,7 @@ def default_settings(n: int) -> list[tuple[str, float]]:
 def picture_layout(width: int):
     """The layout of a picture that keeps its aspect ratio: at most ``width`` px (its own size) and at most the
     width of the output area, height from the aspect ratio, never stretched by its neighbours."""
-    import ipywidgets as w
+    import ipywidgets as w  # reason: the widget library loads only where a live notebook draws the playground
 
     return w.Layout(width=f"{width}px", max_width="100%", height="auto", object_fit="contain",
                     align_self="flex-start", flex="0 1 auto")
@@ -114,7 +114,7 @@ def shdd_playground(image: np.ndarray, *, rows: int = 2, cols: int = 2, seed: in
     The controls keep their width (``flex: 0 0 auto``); the row wraps, so on a narrow notebook the image goes
     under them instead of squeezing them. ``lossless=True`` sends PNG instead of JPEG (see :func:`encode_image`).
     """
-    import ipywidgets as w
+    import ipywidgets as w  # reason: the widget library loads only where a live notebook draws the playground
 
     play = SHDDPlayground(image, seed)
     height, width = play.image.shape[:2]

@@ -53,7 +53,9 @@ from pathlib import Path
 
 import numpy as np
 
+from companion.ch7.config import SHDD_EMBEDDED_SPLIT
 from companion.data.distortions import DISTORTIONS, sample_strength
+from companion.data.folders import data_root, div2k_hr_paths
 from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, bundled_images, check_seed,
                                        div2k_root, dumps, finish_sources, folder_images, list_image_files,
                                        run_jobs, seeded_order, source_folder, stable_int, tail_split)
@@ -74,9 +76,10 @@ SHDD_RANGES = {
 #: DIV2K numbering of the paper's SHDD split (§7.3): train, then half of DIV2K valid each for val and test.
 DIV2K_SHDD_SPLITS = {"train": (1, 800), "val": (801, 850), "test": (851, 900)}
 
-#: The split of the embedded photographs (everything not named here trains): validation and test are
-#: separate photographs, and test has three so that no number rests on one image.
-BUNDLED_SPLITS = {"val": ("chelsea",), "test": ("china", "flower", "rocket")}
+#: The split of the embedded photographs in SHDD's split names (everything not named here trains), from the
+#: one declaration :data:`companion.ch7.config.SHDD_EMBEDDED_SPLIT`: validation and test are separate
+#: photographs, and test has three so that no number rests on one image.
+BUNDLED_SPLITS = {"val": SHDD_EMBEDDED_SPLIT.validation, "test": SHDD_EMBEDDED_SPLIT.test}
 
 LEVELS = {"easy": 2, "moderate": 3, "difficult": 4}  # level -> number of virtual lines
 MIN_REGION_SIDE = 16
@@ -209,8 +212,6 @@ def build_shdd(source="bundled", out: str | os.PathLike | None = None,
     if int(versions) < 1:
         raise CompanionError(f"versions={versions} must be at least 1 (paper: 12)")
     if out is None:
-        from companion.data.folders import data_root
-
         out = data_root()
     root = Path(out) / "shdd"
     images = clean_images(source, seed)
@@ -267,8 +268,6 @@ def clean_images(source="bundled", seed: int = 0) -> list[CleanImage]:
     folder = source_folder(source)
     root = div2k_root(folder)
     if root is not None:
-        from companion.data.folders import div2k_hr_paths
-
         paths = div2k_hr_paths(root, "train") + div2k_hr_paths(root, "valid")
         images = [CleanImage(p.stem, _split_of_number(int(p.stem)), path=p) for p in paths]
         missing = {"val", "test"} - {c.split for c in images}

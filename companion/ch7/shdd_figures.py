@@ -7,7 +7,9 @@ Fig. 3) shows one image at each level (easy, moderate, difficult) of :func:`divi
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch, Rectangle
 
 from companion.ch7.shdd import LEVELS, SHDD_TYPES, divide_and_distort, plan_regions
 from companion.data.distortions import apply_distortion
@@ -37,7 +39,6 @@ def modality_examples(image: np.ndarray, rng: np.random.Generator, *, noise_vari
 
 def fig7_1_modality(run, image: np.ndarray, rng: np.random.Generator):
     """Fig. 7.1: clean, single distortion, sequentially mixed, spatially heterogeneous."""
-    import matplotlib.pyplot as plt
 
     panels = modality_examples(image, rng)
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
@@ -54,7 +55,6 @@ def fig7_1_modality(run, image: np.ndarray, rng: np.random.Generator):
 
 def draw_regions(ax, record: dict, *, fontsize: int = 7) -> None:
     """Outline each region of an SHDD record and name its distortion and strength."""
-    from matplotlib.patches import Rectangle
 
     for r in record["regions"]:
         ax.add_patch(Rectangle((r["xmin"] - 0.5, r["ymin"] - 0.5), r["xmax"] - r["xmin"], r["ymax"] - r["ymin"],
@@ -83,8 +83,6 @@ def level_examples(image: np.ndarray, seed: int) -> dict[str, tuple[np.ndarray, 
 
 def fig7_3_levels(run, image: np.ndarray, seed: int):
     """Fig. 7.3: one image at each SHDD level, with its regions named (top) and its label map (bottom)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
 
     samples = level_examples(image, seed)
     fig, axes = plt.subplots(2, 3, figsize=(15, 10.5))
@@ -115,7 +113,6 @@ def fig_training_sample(run, sample: dict, *, level: str | None = None, name: st
     ``sample``: the dataset's dict (``distorted`` and ``clean`` 3×H×W tensors, ``label`` H×W); the label map
     gets a legend of the distortion types present in the crop.
     """
-    import matplotlib.pyplot as plt
 
     labels = np.asarray(sample["label"].detach().cpu() if hasattr(sample["label"], "detach") else sample["label"])
     fig, axes = plt.subplots(1, 3, figsize=(9.8, 3))
@@ -153,7 +150,6 @@ def region_statistics(height: int, width: int, n: int, seed: int) -> dict[str, d
 
 def fig_region_counts(run, stats: dict[str, dict]):
     """Bar chart of how many regions each level yields (the measured version of 'chopping {2, 3, 4} times')."""
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(stats), figsize=(12, 3.2), sharey=True)
     for ax, (level, s) in zip(axes, stats.items()):

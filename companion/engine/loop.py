@@ -31,6 +31,12 @@ Readings chosen here:
   config's milestones, and equals a run started with them.
   ``resume=False`` starts from scratch and replaces the file at the first save. An interrupt between saves
   keeps the last periodic checkpoint; a partial step is never saved.
+* **Which weights come back** (``keep=``): ``"last"`` (the default) returns the weights of the last step;
+  ``"best"`` the weights of the validation step with the highest ``validate`` score; ``"average"`` the mean of
+  the weights saved at the last ``average_last`` checkpoints (every ``cfg.checkpoint_every`` steps, and the
+  last step). The choice is made on validation, never on a test split. The checkpoint file still holds the
+  last step's training state (so a longer run resumes from it) and, for ``"best"`` / ``"average"``, the
+  candidate weights too, so a resumed run chooses among the same steps as an uninterrupted one.
 * **Weight decay** is Adam's classic L2 term (``torch.optim.Adam(weight_decay=…)``), not AdamW.
 * **Parameter groups** (``param_groups=``, optional): a list of optimizer groups, ``{"params": [...], "lr":
   ...}`` plus any other keys (``"name"``), for per-group learning rates such as staged training's (thesis
@@ -65,6 +71,10 @@ from companion.models.common import to_channels_last
 #: Pixel losses by name, for configs that name their loss.
 LOSSES: dict[str, Callable] = {"l2": F.mse_loss, "l1": F.l1_loss}
 
+#: What ``train(keep=...)`` returns: the last step's weights, the best validation step's, or the average of the
+#: last checkpoints'.
+KEEP = ("last", "best", "average")
+
 
 @dataclass
 class TrainResult:
@@ -77,6 +87,7 @@ class TrainResult:
     val: list[tuple[int, float]] = field(default_factory=list)
     stopped: str = "steps"  # "steps" | "time"
     checkpoint: Path | None = None
+    kept: str = "last"  # which weights the model holds: "last", "best at step S", "average of steps A, B, ..."
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -159,9 +170,11 @@ def psnr_on_pairs(model: nn.Module, pairs, *, device="cpu", bf16: bool = False, 
 def train(model: nn.Module, dataset, cfg: TrainConfig, *, loss: Callable, batch: Callable, model_name: str,
           device="cpu", checkpoint_path=None, resume: bool = True, validate: Callable | None = None,
           progress: bool = True, log: Callable[[str], None] | None = None,
-          param_groups: list[dict] | None = None) -> TrainResult:
+          param_groups: list[dict] | None = None, keep: str = "last", average_last: int = 4) -> TrainResult:
     """Train ``model`` on ``dataset`` with ``cfg``; see the module docstring for ``loss``, ``batch``, ``validate``
-    and ``param_groups`` (per-group learning rates; default: every parameter at ``cfg.lr``).
+    and ``param_groups`` (per-group learning rates; default: every parameter at ``cfg.lr``). ``keep`` chooses the
+    weights the model holds at the end (:data:`KEEP`; ``"best"`` needs ``validate`` and ``cfg.val_every``,
+    ``"average"`` averages the last ``average_last`` checkpoints and needs ``cfg.checkpoint_every``).
 
     With ``checkpoint_path`` the state is saved every ``cfg.checkpoint_every`` steps and at the end, and an
     existing checkpoint there is resumed (``resume=True``) after checking it fits the model. ``log`` receives
@@ -174,10 +187,39 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, *, loss: Callable, batch:
     if len(dataset) == 0:
         raise CompanionError("the training dataset is empty; generate the data first")
     groups = check_param_groups(model, param_groups, cfg.lr) if param_groups is not None else None
+    check_keep(keep, average_last, cfg, validate)
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     with distributed.setup(device) as world:
         return _train(model, dataset, cfg, loss, batch, model_name, checkpoint_path, resume, validate, progress,
-                      log, world, groups)
+                      log, world, groups, keep, average_last)
+
+
+def check_keep(keep: str, average_last: int, cfg: TrainConfig, validate) -> None:
+    """Raise :class:`CompanionError` when ``keep`` cannot be honoured with these settings."""
+    if keep not in KEEP:
+        raise CompanionError(f"keep={keep!r}; choose one of {', '.join(KEEP)}")
+    if keep == "best" and (validate is None or not cfg.val_every):
+        raise CompanionError("keep='best' chooses the best validation step: pass validate= and set val_every")
+    if keep == "average" and (not cfg.checkpoint_every or isinstance(average_last, bool)
+                              or not isinstance(average_last, int) or average_last < 1):
+        raise CompanionError(f"keep='average' averages the last checkpoints: set checkpoint_every and "
+                             f"average_last >= 1 (got {average_last!r})")
+
+
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the model's weights and buffers."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def average_weights(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of floating-point tensors over ``states``; other tensors (counters) from the last."""
+    out = {}
+    for key, last in states[-1].items():
+        if last.is_floating_point():
+            out[key] = torch.stack([s[key].double() for s in states]).mean(0).to(last.dtype)
+        else:
+            out[key] = last.clone()
+    return out
 
 
 def check_param_groups(model: nn.Module, param_groups, default_lr: float) -> list[dict]:
@@ -226,7 +268,7 @@ def _follow_milestones(scheduler, optimizer, bases: list[float], cfg: TrainConfi
 
 
 def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, resume, validate, progress, log,
-           world, groups=None) -> TrainResult:
+           world, groups=None, keep="last", average_last=4) -> TrainResult:
     device = world.device
     say = (log or (print if progress else (lambda _msg: None))) if world.main else (lambda _msg: None)
     if cfg.batch_size % world.size:
@@ -246,6 +288,7 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
 
     # Resume.
     step, seconds, losses, val = 0, 0.0, [], []
+    candidates: list[tuple[int, float, dict]] = []  # keep="best": [(step, score, weights)]; "average": the last ones
     last_good: int | None = None
     if path is not None and resume and path.exists():
         bases = list(scheduler.base_lrs)
@@ -257,6 +300,7 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
         seconds = float(extra.get("seconds", 0.0))
         losses = [float(v) for v in extra.get("losses", torch.zeros(0)).tolist()]
         val = [(int(s), float(p)) for s, p in extra.get("val", torch.zeros(0, 2)).tolist()]
+        candidates = [(int(c["step"]), float(c["score"]), c["weights"]) for c in extra.get("kept", [])]
         saved_cfg = state.get("train_config") or {}
         changed = [k for k, v in asdict(cfg).items() if k in saved_cfg and saved_cfg[k] != v
                    and k not in ("steps", "max_seconds", "checkpoint_every", "val_every")]
@@ -278,6 +322,8 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
         if world.main and path is not None:
             extra = {"seconds": seconds, "losses": torch.tensor(losses, dtype=torch.float64),
                      "val": torch.tensor(val, dtype=torch.float64).reshape(-1, 2)}
+            if keep != "last":
+                extra["kept"] = [{"step": s, "score": v, "weights": w} for s, v, w in candidates]
             save_checkpoint(path, model=model, model_name=model_name, optimizer=optimizer, scheduler=scheduler,
                             step=at, cfg=cfg, extra=extra)
         distributed.barrier(world)
@@ -326,6 +372,10 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
             if validate is not None and cfg.val_every and step % cfg.val_every == 0 and world.main:
                 val.append((step, float(validate(model))))
                 seconds = time.perf_counter() - t0
+                if keep == "best" and (not candidates or val[-1][1] > candidates[0][1]):
+                    candidates = [(step, val[-1][1], _weights(model))]
+            if keep == "average" and step % cfg.checkpoint_every == 0:
+                candidates = (candidates + [(step, float("nan"), _weights(model))])[-average_last:]
             bar.update(1)
             bar.set_postfix({"loss": f"{sum(recent) / len(recent):.4g}",
                              **({"val": f"{val[-1][1]:.2f}"} if val else {})}, refresh=False)
@@ -335,7 +385,15 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
         bar.close()
     if stopped == "time":
         say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {step}")
+    if keep == "average" and (not candidates or candidates[-1][0] != step):
+        candidates = (candidates + [(step, float("nan"), _weights(model))])[-average_last:]
     if path is not None and last_good != step:
         save(step)
+    kept = "last"
+    if keep != "last" and candidates:
+        chosen = candidates[0][2] if keep == "best" else average_weights([w for _, _, w in candidates])
+        model.load_state_dict(chosen)
+        kept = (f"best at step {candidates[0][0]}" if keep == "best"
+                else "average of steps " + ", ".join(str(s) for s, _, _ in candidates))
     return TrainResult(steps_done=step, seconds=seconds, losses=losses, val=val, stopped=stopped,
-                       checkpoint=path if path is not None and last_good is not None else None)
+                       checkpoint=path if path is not None and last_good is not None else None, kept=kept)
