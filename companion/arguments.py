@@ -35,14 +35,14 @@ def check_seed(value) -> int:
     return int(number)
 
 
-def _whole_number(text: str, low: int, high: int | None, what: str) -> int:
+def _whole_number(text: str, low: int, high: int | None, name: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
     if value < low or (high is not None and value > high):
         bounds = f"between {low} and {high:,}" if high is not None else f">= {low}"
-        raise argparse.ArgumentTypeError(f"{what} must be {bounds}, got {value}")
+        raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {value}")
     return value
 
 
@@ -99,8 +99,8 @@ def existing_folder(text: str) -> Path:
     """A folder that exists."""
     path = Path(text).expanduser()
     if not path.is_dir():
-        what = "is a file, not a folder" if path.exists() else "does not exist"
-        raise argparse.ArgumentTypeError(f"{path} {what}")
+        problem = "is a file, not a folder" if path.exists() else "does not exist"
+        raise argparse.ArgumentTypeError(f"{path} {problem}")
     return path
 
 

@@ -24,6 +24,7 @@ def check_device(name: str) -> str:
     if base not in DEVICE_CHOICES or (":" in name and (base != "cuda" or not name.split(":", 1)[1].isdigit())):
         raise CompanionError(f"unknown device {name!r}; choose one of auto, cpu, cuda (or cuda:N)")
     if base == "cuda":
+        # reason: start-up time; checking a device name (the CLI, the runner) loads no PyTorch unless CUDA is named
         import torch
 
         if not torch.cuda.is_available():
@@ -38,7 +39,7 @@ def check_device(name: str) -> str:
 
 def resolve_device(name: str = "auto"):
     """The :class:`torch.device` for ``name``: ``auto`` means CUDA when available, else CPU."""
-    import torch
+    import torch  # reason: start-up time; the runner imports this module (through session) without PyTorch
 
     check_device(name)
     if name == "auto":
@@ -51,8 +52,9 @@ def seed_everything(seed: int) -> np.random.Generator:
 
     ``seed`` is a whole number from 0 to :data:`companion.arguments.MAX_SEED` (a CompanionError otherwise).
     """
+    # reason: start-up time; the runner imports this module (through session) without NumPy or PyTorch
     import numpy as np
-    import torch
+    import torch  # reason: as NumPy, above
 
     seed = check_seed(seed)
     random.seed(seed)
@@ -65,7 +67,7 @@ def seed_everything(seed: int) -> np.random.Generator:
 def torch_threads(threads: int = 1):
     """Run the block on ``threads`` PyTorch CPU threads and restore the previous count after it (small
     convolutions on a busy two-core CPU evaluate far faster on one thread than on two)."""
-    import torch
+    import torch  # reason: start-up time; the runner imports this module (through session) without PyTorch
 
     before = torch.get_num_threads()
     torch.set_num_threads(int(threads))

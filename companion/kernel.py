@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from companion.atomic import atomic_write_text
@@ -41,10 +44,7 @@ def install_kernel(prefix: str | Path | None = None) -> Path:
     environment. Unlike ``ipykernel install``, nothing is read from or created in the user's home (it would
     make ``~/.ipython``).
     """
-    import platform
-    import shutil
-    import tempfile
-
+    # reason: start-up time; ipykernel takes a quarter of a second to import, and `set` and `check` never use it
     from ipykernel.kernelspec import write_kernel_spec
 
     dest = kernel_dir(prefix)
@@ -70,6 +70,7 @@ def install_kernel(prefix: str | Path | None = None) -> Path:
 def installed_kernel() -> dict | None:
     """The kernelspec Jupyter finds for :data:`KERNEL_NAME` from this environment (``resource_dir``,
     ``argv``), or None when it is not installed."""
+    # reason: start-up time; jupyter_client takes a quarter of a second to import, and `set` never uses it
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:

@@ -26,6 +26,7 @@ import numpy as np
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from companion.data.images import EMBEDDED_IMAGES, embedded_image
 from companion.errors import CompanionError
 
 #: SSIM Gaussian window of :func:`ssim` (Wang et al. 2004): sigma 1.5, truncated at 3.5 sigma as in scikit-image.
@@ -182,7 +183,7 @@ def sr_protocol(scale: int, *, channel: str = "y", border: int | None = None, ro
     """The protocol dict of an SR score: ``scale``, ``channel`` ('y' or 'rgb'), ``border`` (default: the
     scale) and ``rounding`` ('8-bit' or 'none'); :func:`protocol_text` writes it as one line, e.g.
     ``"Y (BT.601), 4 px border crop, ×4, whole image, outputs rounded to 8 bits"``."""
-    from companion.data.sr import check_scale  # lazily: the data layer imports torch
+    from companion.data.sr import check_scale  # reason: heavy; data.sr loads PyTorch, the image scores do not
 
     scale = check_scale(scale)
     if channel not in ("rgb", "y"):
@@ -258,14 +259,13 @@ def downscale_method_shift(images: dict | None = None, scale: int = 4, *, other:
     ``shift_db`` = other − matlab. The result also holds the means, ``protocol`` and ``text``: one line for
     the ledger. The Bicubic baseline stands in for a model: a trained network's shift is not measured here.
     """
-    from companion.data import sr  # lazily: the data layer imports torch
+    from companion.data import sr  # reason: heavy; data.sr loads PyTorch, the image scores do not
 
     scale = sr.check_scale(scale)
     if other not in sr.METHODS or other == "matlab":
         raise CompanionError(f"other must be one of: {', '.join(m for m in sr.METHODS if m != 'matlab')}; "
                              f"got {other!r}")
     if images is None:
-        from companion.data.images import EMBEDDED_IMAGES, embedded_image
         images = {name: embedded_image(name) for name in EMBEDDED_IMAGES}
     if not images:
         raise CompanionError("no images given to measure the shift on")

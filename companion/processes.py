@@ -19,14 +19,17 @@ use and shut down a pool from one thread that outlives it (as every caller in th
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable
+
+from tqdm.auto import tqdm
 
 #: Seconds between two checks of the watchdog thread.
 POLL_S = 0.5
@@ -41,8 +44,6 @@ def _kernel_death_signal() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(int(signal.SIGKILL)),
                           ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
@@ -96,8 +97,6 @@ def run_per_seed(fn: Callable, jobs, *, workers: int, desc: str, progress: bool 
     (small models gain little from a second thread, so two one-thread runs do about twice the work of one
     two-thread run); otherwise they run here one after another with ``threads=None``. ``fn`` and its bound
     arguments must be picklable (a module-level function, or a ``functools.partial`` of one)."""
-    from tqdm.auto import tqdm
-
     jobs = list(jobs)
     done: dict[object, dict[int, object]] = {key: {} for key, _ in jobs}
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
@@ -107,8 +106,6 @@ def run_per_seed(fn: Callable, jobs, *, workers: int, desc: str, progress: bool 
             done[key][seed] = fn(key, seed, threads=None)
             bar.update()
     else:
-        from concurrent.futures import as_completed
-
         with process_pool(workers) as pool:
             futures = {pool.submit(fn, key, seed, threads=1): (key, seed) for key, seed in jobs}
             for future in as_completed(futures):

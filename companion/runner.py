@@ -24,7 +24,7 @@ from pathlib import Path
 
 from companion.arguments import check_seed
 from companion.atomic import atomic_write_text
-from companion.profiles import check_profile
+from companion.profiles import check_profile, config_for, notebook_configs
 from companion.device import check_device
 from companion.errors import CompanionError
 from companion.session import REPO_ROOT, default_figures_dir
@@ -70,8 +70,8 @@ def resolve_notebooks(names: list[str] | None, notebooks_dir: Path = NOTEBOOKS_D
                                  f"{example.split('_')[0]}), not their folder")
         if len(matches) != 1:
             known = ", ".join(p.stem for p in found)
-            what = "ambiguous" if matches else "unknown"
-            raise CompanionError(f"{what} notebook {name!r}; choose from: {known}")
+            problem = "ambiguous" if matches else "unknown"
+            raise CompanionError(f"{problem} notebook {name!r}; choose from: {known}")
         chosen.append(matches[0])
     return chosen
 
@@ -100,8 +100,8 @@ def check_parameters_cell(path: Path) -> None:
 
 def check_datasets(notebook: str, profile: str) -> None:
     """Raise before anything runs when the profile needs a dataset folder that is not there."""
+    # reason: start-up time; data.references loads NumPy and PIL, which the runner does not need before a run
     from companion.data.references import prepare_source
-    from companion.profiles import config_for, notebook_configs
 
     if notebook not in notebook_configs():
         return
@@ -112,7 +112,7 @@ def check_datasets(notebook: str, profile: str) -> None:
 
 def _failure_summary(exc: Exception, executed: Path | None) -> str:
     """One line: which cell failed (numbered as in the original notebook, from 1) and why."""
-    import nbformat
+    import nbformat  # reason: heavy; seconds to import, needed only to read a failed notebook
 
     ename = getattr(exc, "ename", exc.__class__.__name__)
     evalue = str(getattr(exc, "evalue", exc)).strip().splitlines()
@@ -132,13 +132,13 @@ def _failure_summary(exc: Exception, executed: Path | None) -> str:
     return f"before any cell finished: {reason}"[:400]
 
 
-def _check_folder(path: Path, what: str) -> Path:
+def _check_folder(path: Path, role: str) -> Path:
     """``path`` if it is a folder or can become one; a CompanionError naming the file in the way otherwise."""
     path = Path(path)
     for candidate in (path, *path.parents):
         if candidate.exists():
             if not candidate.is_dir():
-                raise CompanionError(f"{candidate} is a file; {what} must be a folder" if candidate == path else
+                raise CompanionError(f"{candidate} is a file; {role} must be a folder" if candidate == path else
                                      f"{path} cannot be created: {candidate} is a file")
             break
     return path
@@ -147,8 +147,9 @@ def _check_folder(path: Path, what: str) -> Path:
 def _kernel_config():
     """nbclient configuration for the kernel manager: CurveZMQ transport encryption where the kernel's spec
     declares support (ipykernel >= 7), so the kernel has no reason to warn that it runs unencrypted."""
+    # reason: start-up time; loaded only when notebooks run (the CLI's argument checks come first)
     import zmq
-    from traitlets.config import Config
+    from traitlets.config import Config  # reason: as zmq, above
 
     if not zmq.has("curve"):
         return Config()
@@ -180,8 +181,9 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
     figures = _check_folder(Path(figures_dir) if figures_dir else default_figures_dir(profile), "figures dir")
     _check_folder(out_dir, "runs dir")
 
+    # reason: heavy; papermill takes seconds to import, so bad arguments are answered before it loads
     import papermill
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # reason: start-up time, as papermill (above)
 
     echo = echo or tqdm.write
     kernel_config = _kernel_config()

@@ -123,7 +123,7 @@ class NotebookRun:
         ``dpi`` defaults to :data:`companion.figures.style.DPI`.
         """
         if dpi is None:
-            from companion.figures.style import DPI  # loads NumPy: not at import (the runner imports this module)
+            from companion.figures.style import DPI  # reason: loads NumPy; the runner imports this module without it
 
             dpi = DPI
         if not name or "/" in name or name.startswith("."):

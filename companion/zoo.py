@@ -28,11 +28,19 @@ import json
 import os
 import pkgutil
 import platform
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+from safetensors.torch import load_model, save_model
+from tqdm.auto import tqdm
+
+import companion
 from companion.atomic import atomic_path, atomic_write_text
 from companion.errors import CompanionError
+from companion.models import build_model
+from companion.processes import process_pool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STATES = ("current", "stale", "missing")
@@ -105,8 +113,6 @@ def find(spec, seed: int) -> ZooEntry | None:
 
 def device_description(device) -> str:
     """The hardware a run used, in words: the CPU model and thread count, or the GPU's name."""
-    import torch
-
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
@@ -126,8 +132,6 @@ def save_entry(entry: ZooEntry, model, meta: dict) -> Path:
 
     The sidecar goes last, so a run killed in between leaves an entry that reads as stale, never as current.
     """
-    from safetensors.torch import save_model
-
     entry.weights_path.parent.mkdir(parents=True, exist_ok=True)
     entry.sidecar_path.unlink(missing_ok=True)
     with atomic_path(entry.weights_path) as tmp:
@@ -154,10 +158,6 @@ def load_entry(entry: ZooEntry, model=None):
     """``(model, sidecar)`` of a current entry: the model built from its config (or ``model``, for a network the
     registry does not build), weights loaded strictly (a float16 file into float32 weights), in eval mode. A
     stale or missing entry, or weights that do not fit, is a one-line error saying how to rebuild it."""
-    from safetensors.torch import load_model
-
-    from companion.models import build_model
-
     state = status(entry)
     if state != "current":
         raise CompanionError(f"zoo entry {entry.name} is {state}; rebuild it with `python -m companion zoo build "
@@ -179,8 +179,6 @@ def train_entries(entries, build_one, *, commit: str, workers: int = 2, progress
     at a time with one thread each (in this process, with PyTorch's threads, when ``workers <= 1``), under one
     progress bar that names each finished model. A failed entry does not stop the others; the call fails at the
     end naming every failure and the command (``retry``) that retries them (builds resume from checkpoints)."""
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(entries), desc=desc, unit="model", disable=not progress)
     failed = []
 
@@ -200,10 +198,6 @@ def train_entries(entries, build_one, *, commit: str, workers: int = 2, progress
             except CompanionError as exc:
                 done(entry, error=exc)
     else:
-        from concurrent.futures import as_completed
-
-        from companion.processes import process_pool
-
         with process_pool(workers) as pool:
             futures = {pool.submit(build_one, entry, 1, commit): entry for entry in entries}
             for future in as_completed(futures):
@@ -219,8 +213,6 @@ def train_entries(entries, build_one, *, commit: str, workers: int = 2, progress
 
 def chapter_zoos() -> dict[str, object]:
     """``{chapter package name: its zoo module}`` for every chapter package with a ``zoo.py``."""
-    import companion
-
     found = {}
     for info in pkgutil.iter_modules(companion.__path__):
         if info.ispkg and (Path(companion.__path__[0]) / info.name / "zoo.py").is_file():

@@ -22,7 +22,8 @@ from companion.ch7.shdd import SHDD_TYPES  # noqa: E402
 from companion.data.images import embedded_image  # noqa: E402
 from companion.figures.style import DPI  # noqa: E402
 from companion.session import NotebookRun  # noqa: E402
-from companion.tour import quickstart  # noqa: E402
+from companion.data.images import centre_square  # noqa: E402
+from companion.tour import figures as tour_figures  # noqa: E402
 
 SHORT7 = [shdd_figures.SHORT[t] for t in SHDD_TYPES]
 
@@ -88,8 +89,8 @@ def test_fig7_7_feature_maps_have_a_type_legend_and_a_colorbar_per_expert(run):
 
 
 def test_quickstart_shdd_preview_names_the_distortion_types(run):
-    clean = quickstart.centre_square(embedded_image("astronaut"), 128, "astronaut")
-    fig = quickstart.shdd_preview(run, clean, np.random.default_rng(3))
+    clean = centre_square(embedded_image("astronaut"), 128, "astronaut")
+    fig = tour_figures.shdd_preview(run, clean, np.random.default_rng(3))
     saved(run, "quickstart_shdd_preview")
     texts = legend_texts(fig.axes[1].get_legend())
     assert texts and set(texts) <= set(SHORT7)

@@ -126,3 +126,27 @@ def test_unknown_set_is_refused(tmp_path):
         build_flickr_distortion("bundled", tmp_path, sets=("hard",), progress=False)
     with pytest.raises(CompanionError, match="per_reference"):
         build_flickr_distortion("bundled", tmp_path, per_reference=0, progress=False)
+
+
+def test_the_conclusions_are_rendered_from_the_measurements():
+    """06a's conclusions: measured detection statistics beside §6.2.2's means, a severity table whose ordering
+    decides the wording, the classification count against one image per type and level."""
+    from companion.ch6 import conclusions
+    from companion.ch6.measurements import detection_statistics
+
+    stats = {name: detection_statistics(name, 200, 0) for name in ("basic", "difficult")}
+    text = conclusions.detection(stats)
+    for name, s in stats.items():
+        assert f"{name}: {s['min_regions']}–{s['max_regions']} regions" in text
+        assert f"mean side ratio {s['mean_side_ratio']:.3f} against the thesis' " in text
+    assert "200 sampled plans" in text
+    falling = {kind: [30.0, 25.0, 20.0] for kind in FLICKR_TYPES}
+    assert "falls level by level for 8 of the 8 types" in conclusions.severity(falling)
+    assert "It does not" not in conclusions.severity(falling)
+    mixed = {**falling, "jpeg": [30.0, 31.0, 20.0]}
+    assert "for 7 of the 8 types" in conclusions.severity(mixed)
+    assert "It does not for jpeg 30.00 → 31.00 → 20.00" in conclusions.severity(mixed)
+    per_reference = sum(len(FLICKR_LEVELS[k]) for k in FLICKR_TYPES)
+    assert "as §6.2.1 has it (8 types × 3 levels)" in conclusions.classification(per_reference)
+    assert f"where §6.2.1 has {per_reference}" in conclusions.classification(per_reference - 1)
+    assert len(conclusions.distortion_datasets(falling, stats, per_reference)) == 3

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from companion.data.images import embedded_image, to_uint8
+from companion.data.images import centre_square, embedded_image, to_uint8
 from companion.engine.inference import restore
 from companion.errors import CompanionError
 from companion.models import build_model
@@ -171,3 +171,27 @@ def test_a_given_module_is_used_as_is(zoo):
     restorer = UploadRestorer(model, device="cpu", precision="fp32")
     assert restorer.handle("a.png", _png(_crop(32, 32)))
     assert "MEPSNet" in restorer.status.value and restorer.restored.shape == (32, 32, 3)
+
+
+def test_the_conclusions_follow_the_measured_table():
+    """The tour's conclusions come from psnr_table's numbers: a real run of the tour's restorer, then tables
+    that flip the outcome."""
+    from companion.tour import conclusions, quickstart
+
+    clean = centre_square(embedded_image("astronaut"), 96, "astronaut")
+    distorted, boxes = quickstart.distort_two_boxes(clean, 0.02, 2.0, np.random.default_rng(0))
+    restored = quickstart.restore_nl_means(distorted, 0.08)
+    table = psnr_table(clean, {"distorted": distorted, "restored": restored}, boxes)
+    [paragraph, *rest] = conclusions.quickstart(table)
+    noise = table["restored"]["noise"] - table["distorted"]["noise"]
+    assert f"the noisy box {noise:+.2f} dB" in paragraph
+    assert f"the clean middle, untouched before, at {table['restored']['clean']:.2f} dB" in paragraph
+    assert paragraph.endswith("the clean middle.")  # among the costs: the filter blurs what was clean
+    assert rest and "Chapter 7" in rest[-1]
+    # a restorer better everywhere is no argument for Chapter 7; the zoo's row adds its own paragraph
+    better = {"distorted": {"whole": 20.0, "noise": 18.0, "clean": 30.0, "blur": 22.0},
+              "restored": {"whole": 21.0, "noise": 19.0, "clean": 31.0, "blur": 23.0},
+              conclusions.ZOO_ROW: {"whole": 19.0, "noise": 17.5, "clean": 29.0, "blur": 22.5}}
+    paragraphs = conclusions.quickstart(better)
+    assert len(paragraphs) == 2 and "costs nothing measured here" in paragraphs[0]
+    assert "the blurred box +0.50 dB (22.00 → 22.50)" in paragraphs[1] and "not a held-out test" in paragraphs[1]

@@ -41,6 +41,9 @@ from fractions import Fraction
 import torch
 from torch import nn
 
+from companion.models import build_model, carn
+from companion.models.carn_m import EResidual
+
 #: Chapter 2's output size (height, width): a 720p HR image (§2.4.2).
 CH2_OUTPUT = (720, 1280)
 #: Table 3.1's output size (height, width): 1920×1080.
@@ -187,19 +190,15 @@ def eq_2_10_ratio(groups: int, kernel: int = 3) -> Fraction:
 def eresidual_ratio(groups: int, channels: int = 64) -> Fraction:
     """Eq. 2.10 measured: Mult-Adds of CARN-M's :class:`~companion.models.carn_m.EResidual` (3×3, ``groups``)
     over CARN's :class:`~companion.models.carn.ResidualUnit`, both ``channels`` wide, per output pixel."""
-    from companion.models.carn import ResidualUnit
-    from companion.models.carn_m import EResidual
-
     def per_pixel(module):
         return sum((c.macs for c in conv_costs(module, output_size=(1, 1), probe=(4, 4), in_channels=channels)),
                    Fraction(0))
     with torch.device("meta"):
-        efficient, standard = EResidual(channels, groups), ResidualUnit(channels)
+        efficient, standard = EResidual(channels, groups), carn.ResidualUnit(channels)
     return per_pixel(efficient) / per_pixel(standard)
 
 
 def _paper_model(name: str, **overrides) -> nn.Module:
-    from companion.models import build_model
     return build_model(name, "paper", **overrides)
 
 
@@ -229,9 +228,8 @@ def table_2_4(output_size: Sequence[int] = CH2_OUTPUT) -> list[dict]:
 def table_2_1() -> list[dict]:
     """Table 2.1's parameter column recomputed from the CARN variants (:data:`companion.models.carn.TABLE_2_1`):
     ``label``, ``params``, ``printed_params``, ``params_match``."""
-    from companion.models.carn import TABLE_2_1 as variants
     rows = []
-    for label, overrides in variants.items():
+    for label, overrides in carn.TABLE_2_1.items():
         params = parameter_count(_paper_model("carn", **overrides))
         printed = TABLE_2_1[label]["printed"]
         rows.append(dict(label=label, params=params, printed_params=printed,

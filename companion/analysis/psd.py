@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 import numpy as np
+from scipy.signal.windows import hann
 
 from companion.errors import CompanionError
 from companion.metrics import rgb_to_y
@@ -84,8 +85,6 @@ def _window(name, h: int, w: int) -> np.ndarray | None:
         return None
     if name != "hann":
         raise CompanionError(f"unknown window {name!r}; use None or 'hann'")
-    from scipy.signal.windows import hann
-
     return np.outer(hann(h, sym=False), hann(w, sym=False))
 
 

@@ -99,8 +99,9 @@ def tsne_embedding(vectors, *, perplexity: float = 30.0, seed: int = 0) -> np.nd
     clipped to ``(N − 1)/3`` with a ``UserWarning``. Needs at least 4 points. Single-threaded (module notes):
     about 20 s for 1000 points of 64 dimensions on one core.
     """
+    # reason: heavy; scikit-learn takes seconds to import and only the t-SNE figures use it
     from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # reason: scikit-learn's thread control, loaded with it
 
     v = _numpy(vectors, "vectors").astype(np.float32)
     if v.ndim != 2 or v.shape[0] < 4:
@@ -124,7 +125,7 @@ def silhouette(vectors_or_embedding, labels) -> float:
     About 1: tight, well-separated groups; about 0: no structure by label. Needs at least 2 distinct labels
     and fewer labels than points (:class:`CompanionError` otherwise).
     """
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import silhouette_score  # reason: heavy; scikit-learn takes seconds to import
 
     x = _numpy(vectors_or_embedding, "vectors").astype(np.float64)
     y = _numpy(labels, "labels").reshape(-1)

@@ -4,9 +4,12 @@ Fig. 3.2) and Table 3.2 beside ours. Each function draws one figure from numbers
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-from companion.ch3.progressive import HEAD_SCALES, SCALE, baseline_label
+from companion.ch3.config import baseline_label
+from companion.ch3.staged import HEAD_SCALES, SCALE
+from companion.ch3.tables import TABLE_3_2_SETS, paper_table, x8_rows
 
 #: One colour per stage (its module and head), the "+" and the single-stage baseline.
 STAGE_COLOURS = {1: "#4e79a7", 2: "#f28e2b", 3: "#59a14f"}
@@ -25,8 +28,6 @@ def fig3_1_stages(run, results: dict, summary: dict, *, name: str = "fig3_1_stag
     PSNR gain over bicubic on the test images after each stage, the "+" of the last, and the baseline's ×8.
     ``results``: :func:`companion.ch3.progressive.run_experiment` (its first seed's curves); ``summary``:
     :func:`companion.ch3.tables.summarise`."""
-    import matplotlib.pyplot as plt
-
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(12.5, 4.2), gridspec_kw=dict(width_ratios=[1.1, 1]))
     run0 = results["progressive"][0]
     offset = 0
@@ -104,8 +105,6 @@ def fig3_2_crops(run, crops: dict, baseline_crops: dict | None = None, *, name: 
     targets (shown at the crop's size; they are 4× and 2× smaller), the ×8 head, its "+", and the single-stage
     baseline; each titled with the whole image's PSNR / SSIM. ``crops``:
     :func:`companion.ch3.progressive.figure_crops` of the progressive model."""
-    import matplotlib.pyplot as plt
-
     sc = crops["scores"]
     panels = [(crops["hr"], "HR (PSNR / SSIM)")]
     panels.append((crops["bicubic"], f"bicubic x8\n{sc['bicubic']['psnr']:.2f} / {sc['bicubic']['ssim']:.4f}"))
@@ -144,10 +143,6 @@ def table3_2_gains(run, summary: dict, eval_set: str, *, name: str = "table3_2_x
     """Table 3.2 beside ours, as gains over bicubic at ×8: the paper's CARN, EDSR, Progressive CARN and
     Progressive CARN+ on each of its four sets (bars), and ours on ``eval_set`` (the single-stage baseline,
     Progressive CARN and "+", mean ± std over seeds)."""
-    import matplotlib.pyplot as plt
-
-    from companion.ch3.tables import TABLE_3_2_SETS, paper_table, x8_rows
-
     paper = paper_table("Table 3.2")
     methods = ["LapSRN", "CARN", "EDSR", "Progressive CARN", "Progressive CARN+"]
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 3.9), gridspec_kw=dict(width_ratios=[1.6, 1]))

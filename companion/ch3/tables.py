@@ -9,7 +9,8 @@
 * :func:`x8_rows` / :func:`table_text`: Table 3.2's ×8 columns (Bicubic, the single-stage baseline,
   Progressive CARN, Progressive CARN+) with the paper's beside them;
 * :func:`claims`: the chapter's claims (progressive beats bicubic, beats the single-stage model of the same
-  modules, "+" adds to it) against the seed spread (:func:`companion.summary.check_claims`);
+  modules, "+" adds to it), each judged on the paired per-seed, per-image ×8 PSNRs
+  (:func:`companion.summary.check_claims`: a two-way bootstrap interval over seeds and test images);
 * :func:`record_results`: every measured cell, beside Table 3.1 / 3.2 where the set is the paper's (DIV2K
   validation / Set5 ... Urban100), as a plain measurement of the entry otherwise (the embedded photographs are
   not a paper test set: compare the gain over bicubic, not the absolute PSNR), and the per-stage heads beside
@@ -20,9 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from companion.analysis import costs
-from companion.ch3.progressive import HEAD_SCALES, LABELS, SCALE, baseline_label
+from companion.ch3.config import LABELS, ProgressiveSpec, baseline_label
+from companion.ch3.staged import HEAD_SCALES, SCALE
+from companion.ledger import load_paper
+from companion.metrics import protocol_text
 from companion.summary import check_claims, markdown_table, mean_std, pm
-from companion.zoo import weights_text as zoo_weights_text
+from companion import zoo
 
 PARAMS_PROTOCOL = "trainable parameters of the paper-size model, biases included, each shared tensor once"
 MACS_PROTOCOL = ("Mult-Adds = conv weight MACs (no bias) x output pixels of each conv, for one {h}x{w} output "
@@ -94,7 +98,7 @@ def summarise(results: dict[str, list[dict]], eval_set: str) -> dict:
     {psnr, ssim}}), ``baseline`` ({psnr, ssim, gain, plus_psnr, plus_ssim, plus_gain} at ×8, or None),
     ``seeds``, ``per_image`` (the first seed's ×8 numbers), ``protocol``, ``steps``, ``seconds``,
     ``checkpoints`` (where every stage's weights came from: ``"zoo:<entry>"`` or a work file; the baseline's
-    in ``baseline["checkpoints"]``)."""
+    in ``baseline["checkpoints"]``), ``scores`` (:func:`x8_scores`: every seed's ×8 PSNR per test image)."""
     runs = results["progressive"]
     last = [r["stages"][-1]["heads"][eval_set] for r in runs]
 
@@ -128,10 +132,30 @@ def summarise(results: dict[str, list[dict]], eval_set: str) -> dict:
                                checkpoints=[b["checkpoint"] for b in results["baseline"]])
         for name, v in base[0]["per_image"].items():
             out["per_image"][name]["baseline_psnr"] = v["psnr"]
+    out["scores"] = x8_scores(results, eval_set)
     first = out["per_image"].values()
     out["wins"] = {key: sum(v[col] > v["bicubic_psnr"] for v in first) for key, col in
                    (("progressive", "psnr"), ("progressive+", "plus_psnr"), ("baseline", "baseline_psnr"))
                    if all(col in v for v in first)}
+    return out
+
+
+def x8_scores(results: dict[str, list[dict]], eval_set: str) -> dict:
+    """Every seed's ×8 PSNR (dB, Y) on every test image of ``eval_set``, as lists shaped seeds × images:
+    ``images`` (the names, in order), ``bicubic``, ``progressive``, and ``progressive+`` / ``baseline`` when
+    they ran. Seed ``k`` of the baseline pairs with seed ``k`` of the progressive model."""
+    runs = results["progressive"]
+    images = list(runs[0]["stages"][-1]["heads"][eval_set][SCALE]["per_image"])
+
+    def grid(heads_per_seed, column):
+        return [[heads[eval_set][SCALE]["per_image"][name][column] for name in images] for heads in heads_per_seed]
+
+    last = [r["stages"][-1]["heads"] for r in runs]
+    out = {"images": images, "bicubic": grid(last, "bicubic_psnr"), "progressive": grid(last, "psnr")}
+    if runs[0]["plus"]:
+        out["progressive+"] = grid([r["plus"] for r in runs], "plus_psnr")
+    if results.get("baseline"):
+        out["baseline"] = grid([b["heads"] for b in results["baseline"]], "psnr")
     return out
 
 
@@ -153,7 +177,8 @@ def per_image_text(summary: dict) -> str:
 
 def weights_text(checkpoints) -> str:
     """:func:`companion.zoo.weights_text`, counting stages."""
-    return zoo_weights_text(checkpoints, unit="stage")
+    return zoo.weights_text(checkpoints, unit="stage")
+
 
 def sources_text(summary: dict) -> str:
     """Where the progressive model's stages and the baseline came from (:func:`weights_text`), one line each."""
@@ -177,8 +202,6 @@ def cost_line(summary: dict) -> str:
 
 def paper_table(entry_id: str) -> dict[str, dict]:
     """A paper table from ``companion/paper/thesis.json``: ``{row label: {column: value}}``."""
-    from companion.ledger import load_paper
-
     [table] = [e for e in load_paper() if e["id"] == entry_id]
     return {r["label"]: r["values"] for r in table["rows"]}
 
@@ -230,40 +253,48 @@ def stage_text(summary: dict) -> str:
     return markdown_table(["gain over bicubic (dB)"] + [f"x{s} head" for s in heads], rows)
 
 
-def claims(summary: dict) -> list[dict]:
-    """The chapter's claims at ×8, each against the seed spread: the progressive model beats bicubic; it beats
-    the single-stage model (Table 3.1: 25.53 vs 25.36 dB); "+" beats the plain model (Tables 3.1-3.2)."""
-    final = summary["final"][SCALE]
-    items = [("Table 3.2", "Progressive CARN beats bicubic at x8", final["gain"], (0.0, 0.0))]
-    if summary["baseline"]:
+def claim_scores(summary: dict) -> list[tuple[str, str, list, list]]:
+    """The chapter's claims at ×8 as (entry, claim, better scores, worse scores), each scores list seeds × test
+    images (:func:`x8_scores`): the progressive model beats bicubic; it beats the single-stage model (Table 3.1);
+    "+" beats the plain model (Tables 3.1-3.2)."""
+    scores = summary["scores"]
+    items = [("Table 3.2", "Progressive CARN beats bicubic at x8", scores["progressive"], scores["bicubic"])]
+    if "baseline" in scores:
         label = baseline_label(summary["baseline"]["layout"])
-        items.append(("Table 3.1", f"Progressive CARN beats the single-stage {label}",
-                      final["psnr"], summary["baseline"]["psnr"]))
-    if summary["plus"]:
+        items.append(("Table 3.1", f"Progressive CARN beats the single-stage {label}", scores["progressive"],
+                      scores["baseline"]))
+    if "progressive+" in scores:
         items.append(("Table 3.2", "Progressive CARN+ (self-ensemble) beats Progressive CARN",
-                      summary["plus"][SCALE]["psnr"], final["psnr"]))
-    return check_claims(items)
+                      scores["progressive+"], scores["progressive"]))
+    return items
 
 
-def _protocol(cfg, summary, eval_set) -> str:
-    from companion.metrics import protocol_text
+def claims(summary: dict) -> list[dict]:
+    """The chapter's claims (:func:`claim_scores`), each judged on the paired differences over seeds and test
+    images (:func:`companion.summary.check_claims`): "agrees" when the 95 % interval of the mean difference is
+    above zero, "disagrees" below, "unclear" when it holds zero."""
+    return check_claims(claim_scores(summary))
 
-    where = (f"held-out embedded photographs {', '.join(cfg.eval_images)}" if eval_set == "embedded" else eval_set)
-    where += f" ({cfg.eval_crop}-px centre crops)" if cfg.eval_crop else ", whole images"
-    t = cfg.train
-    return (f"{where} x8 (MATLAB-bicubic LR), {protocol_text(summary['protocol'])}; {cfg.size}-size progressive "
-            f"CARN, stages of {', '.join(map(str, cfg.steps))} steps at batch {', '.join(map(str, cfg.batches))} of "
-            f"{cfg.patch}-px LR patches, {cfg.loss.upper()} loss, Adam {tuple(t.betas)} at {t.lr:g} with "
-            f"{'Algorithm 1' if cfg.decay == 'algorithm' else 'the prose'}'s 0.1x decay of earlier modules; "
+
+def _protocol(spec: ProgressiveSpec, summary, eval_set) -> str:
+    where = (f"held-out embedded photographs {', '.join(spec.split.test)}" if eval_set == "embedded" else eval_set)
+    where += f" ({spec.eval_crop}-px centre crops)" if spec.eval_crop else ", whole images"
+    recipe = spec.recipe
+    t = recipe.train
+    return (f"{where} x8 (MATLAB-bicubic LR), {protocol_text(summary['protocol'])}; {spec.size}-size progressive "
+            f"CARN, stages of {', '.join(map(str, recipe.steps))} steps at batch "
+            f"{', '.join(map(str, recipe.batches))} of {recipe.patch}-px LR patches, {recipe.loss.upper()} loss, "
+            f"Adam {tuple(t.betas)} at {t.lr:g} with "
+            f"{'Algorithm 1' if recipe.decay == 'algorithm' else 'the prose'}'s 0.1x decay of earlier modules; "
             f"{summary['seeds']} seed(s)")
 
 
-def record_results(run, summary: dict, cfg, eval_set: str) -> None:
+def record_results(run, summary: dict, spec: ProgressiveSpec, eval_set: str) -> None:
     """Record ours on ``eval_set``: ×8 rows beside Table 3.2 (in its cells where the set is one of its four) and
     Table 3.1 (in its cells on DIV2K validation), every head after every stage beside Figure 3.1. On another set
     (the embedded photographs) the numbers go to the entry's measurement list under their keys, not into a
     paper cell."""
-    proto = _protocol(cfg, summary, eval_set)
+    proto = _protocol(spec, summary, eval_set)
     paper_set = eval_set if eval_set in TABLE_3_2_SETS else None
     caveat = "" if eval_set in (*TABLE_3_2_SETS, TABLE_3_1_SET) else \
         "not a paper test set: compare the gain over bicubic, not the absolute PSNR; "
@@ -277,7 +308,7 @@ def record_results(run, summary: dict, cfg, eval_set: str) -> None:
                    f"{weights_text(summary['checkpoints'])}" if r["key"].startswith("progressive") else ""))
         if r["key"] == "baseline":
             b = summary["baseline"]
-            note += (f"; trained in one stage for {b['steps']} steps at batch {cfg.baseline_batch} "
+            note += (f"; trained in one stage for {b['steps']} steps at batch {spec.recipe.baseline_batch} "
                      f"({b['seconds']:.0f} s, one thread), {b['params']:,} parameters; "
                      f"{weights_text(b['checkpoints'])}")
             row1 = "CARN-B24U4" if b["layout"] == "end" else None

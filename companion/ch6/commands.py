@@ -15,6 +15,7 @@ def add_data_commands(data_sub) -> None:
 
 
 def _data_flickr(args, sets) -> None:
+    # reason: start-up time; the CLI imports this module for --help, which loads no NumPy
     from companion.ch6.flickr_distortion import build_flickr_distortion
 
     arguments.print_build("flickr-distortion", build_flickr_distortion(

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Rectangle
 
 from companion.ch6.flickr_distortion import FLICKR_LEVELS, FLICKR_TYPES, centre_crop, detection_image
 from companion.data.distortions import apply_distortion
+from companion.data.images import load_image
 from companion.figures.style import label_legend
 
 SHORT = {"gaussian_noise": "GWN", "gaussian_blur": "blur", "salt_and_pepper": "S&P", "quantization": "quant.",
@@ -22,8 +25,6 @@ COLOURS = dict(zip(FLICKR_TYPES, ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#
 
 def draw_boxes(ax, regions: list[dict], *, fontsize: int = 7) -> None:
     """Outline detection regions (``ymin, xmin, ymax, xmax, type``) with their class names."""
-    from matplotlib.patches import Rectangle
-
     for r in regions:
         colour = COLOURS[r["type"]]
         ax.add_patch(Rectangle((r["xmin"] - 0.5, r["ymin"] - 0.5), r["xmax"] - r["xmin"], r["ymax"] - r["ymin"],
@@ -44,8 +45,6 @@ def fig6_1_examples(run, reference: np.ndarray, rng: np.random.Generator):
 
     Box colours name the distortion (the legend lists the types in (c) and (d)).
     """
-    import matplotlib.pyplot as plt
-
     crop = centre_crop(reference)
     sp = apply_distortion("salt_and_pepper", crop, FLICKR_LEVELS["salt_and_pepper"][1], rng)
     basic, _, basic_regions = detection_image(crop, "basic", rng)
@@ -74,8 +73,6 @@ def distortion_grid(image: np.ndarray, rng: np.random.Generator) -> dict[tuple[s
 
 def fig_distortion_grid(run, image: np.ndarray, rng: np.random.Generator):
     """The classification set's 8 types × 3 levels on one crop (rows: types; columns: mild → severe)."""
-    import matplotlib.pyplot as plt
-
     grid = distortion_grid(image, rng)
     fig, axes = plt.subplots(len(FLICKR_TYPES), 3, figsize=(7.5, 2.5 * len(FLICKR_TYPES)))
     for (kind, i), img in grid.items():
@@ -93,8 +90,6 @@ def fig_distortion_grid(run, image: np.ndarray, rng: np.random.Generator):
 
 def load_detection_samples(root: Path, set_name: str, split: str = "train", n: int = 6) -> list[dict]:
     """The first ``n`` images of a built detection set with their COCO boxes, as region dicts."""
-    from companion.data.images import load_image
-
     folder = Path(root) / "flickr-distortion" / f"detection-{set_name}" / split
     coco = json.loads((folder / "annotations.json").read_text())
     names = {c["id"]: c["name"] for c in coco["categories"]}
@@ -111,8 +106,6 @@ def load_detection_samples(root: Path, set_name: str, split: str = "train", n: i
 def fig_detection_samples(run, root: Path, set_name: str, n: int = 6):
     """Detection images read back from a built set (files + COCO JSON), boxes drawn from the JSON; the legend
     names the box colours of the types shown."""
-    import matplotlib.pyplot as plt
-
     samples = load_detection_samples(root, set_name, n=n)
     cols = min(3, len(samples))
     rows = -(-len(samples) // cols)
@@ -127,28 +120,3 @@ def fig_detection_samples(run, root: Path, set_name: str, n: int = 6):
     run.save_figure(fig, f"fig6_detection_{set_name}",
                     caption=f"Detection-{set_name} samples read back from disk with their COCO boxes")
     return fig
-
-
-def detection_statistics(set_name: str, n: int, seed: int) -> dict:
-    """Measured over ``n`` sampled detection plans: regions per image and side ratios (thesis: means 0.43 / 0.18)."""
-    from companion.ch6.flickr_distortion import CROP, plan_detection
-
-    rng = np.random.default_rng([seed, 6, len(set_name)])
-    counts, ratios = [], []
-    for _ in range(n):
-        regions = plan_detection(set_name, rng)
-        counts.append(len(regions))
-        ratios += [(r["ymax"] - r["ymin"]) / CROP for r in regions] + [(r["xmax"] - r["xmin"]) / CROP for r in regions]
-    return {"plans": n, "min_regions": int(min(counts)), "max_regions": int(max(counts)),
-            "mean_regions": float(np.mean(counts)), "mean_side_ratio": float(np.mean(ratios)),
-            "min_side_ratio": float(min(ratios)), "max_side_ratio": float(max(ratios))}
-
-
-def severity_table(references: list[np.ndarray], rng: np.random.Generator, size: int) -> dict[str, list[float]]:
-    """Mean PSNR (RGB) of each type's three levels over centre crops of ``references``: the levels' ordering."""
-    from companion.data.references import fit_square
-    from companion.metrics import psnr
-
-    crops = [fit_square(r, size) for r in references]
-    return {kind: [float(np.mean([psnr(apply_distortion(kind, c, s, rng), c) for c in crops]))
-                   for s in FLICKR_LEVELS[kind]] for kind in FLICKR_TYPES}

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from companion.data.distortions import DISTORTIONS, sample_strength
+from companion.data.folders import data_root
 from companion.data.generation import (BuildReport, CleanImage, Job, Manifest, Unit, bundled_or_folder,
                                        check_seed, dumps, finish_sources, run_jobs, seeded_order, stable_int,
                                        tail_split, write_index)
@@ -97,6 +98,9 @@ class DetectionSpec:
 
 
 DETECTION = {"basic": DetectionSpec((1, 4), (0.3, 0.7)), "difficult": DetectionSpec((5, 9), (0.1, 0.3))}
+#: §6.2.2's reported mean side ratios, quoted beside the uniform ranges above (whose own means would be 0.5 and
+#: 0.2): what ``06a_distortion_datasets`` compares its measured means with (:mod:`companion.ch6.conclusions`).
+THESIS_MEAN_SIDE_RATIO = {"basic": 0.43, "difficult": 0.18}
 
 
 def _check_sets(sets) -> tuple[str, ...]:
@@ -280,8 +284,6 @@ def build_flickr_distortion(source="bundled", out: str | os.PathLike | None = No
         raise CompanionError(f"per_reference={per_reference} must be at least 1 (paper: 20)")
     per_reference = int(per_reference)
     if out is None:
-        from companion.data.folders import data_root
-
         out = data_root()
     root = Path(out) / "flickr-distortion"
     images = clean_images(source, seed)

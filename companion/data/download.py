@@ -51,11 +51,7 @@ _HEX40 = re.compile(r"[0-9a-f]{40}")
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+    return _sha256_of(path, chunk).hexdigest()
 
 
 def file_git_blob(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -106,61 +102,96 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None, *, git_
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_suffix(dest.suffix + ".part")
-    offset = part.stat().st_size if part.is_file() else 0
+    actual = _fetch_part(url, part, progress=progress, chunk=chunk)
+    if actual is None:  # the server has nothing past the leftover .part, which may be whole already
+        if _verified(part, expected, blob):
+            os.replace(part, dest)
+            return dest
+        part.unlink()
+        return download_file(url, dest, expected, git_blob=blob, progress=progress, chunk=chunk)
+    _check_download(url, part, actual, expected, blob)
+    os.replace(part, dest)
+    return dest
 
+
+def _fetch_part(url: str, part: Path, *, progress: bool, chunk: int) -> str | None:
+    """Stream ``url`` into ``part``, continuing from the bytes it already holds; the SHA-256 of the whole
+    ``part``, or None when the server holds nothing past them (HTTP 416)."""
+    offset = part.stat().st_size if part.is_file() else 0
+    response = _open(url, offset)
+    if response is None:
+        return None
+    with response:
+        resumed = offset > 0 and response.status == 206
+        if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+            response.close()
+            part.unlink()  # the server answered a different range than asked: start over cleanly
+            return _fetch_part(url, part, progress=progress, chunk=chunk)
+        digest = _sha256_of(part, chunk) if resumed else hashlib.sha256()
+        offset = offset if resumed else 0  # 200: the server sent the whole file, so the .part starts again
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        received = _append(response, part, digest, url, resumed=resumed, offset=offset, total=total,
+                           progress=progress, chunk=chunk)
+    if total is not None and received != total:
+        raise CompanionError(f"download of {url} stopped at {received} of {total} bytes; run the same command "
+                             "again to resume")
+    return digest.hexdigest()
+
+
+def _open(url: str, offset: int):
+    """The HTTP response for ``url`` from byte ``offset`` on (a ``Range`` request when ``offset`` > 0), or
+    None when the server has nothing past ``offset``; a one-line error when it cannot be reached."""
     headers = {"User-Agent": _USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         exc.close()
-        if exc.code == 416 and offset:  # nothing past what we hold: the .part may already be whole
-            if _verified(part, expected, blob):
-                os.replace(part, dest)
-                return dest
-            part.unlink()
-            return download_file(url, dest, expected, git_blob=blob, progress=progress, chunk=chunk)
+        if exc.code == 416 and offset:  # nothing past what we hold
+            return None
         raise CompanionError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; check the address, "
                              "or try again later") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise CompanionError(f"cannot reach {url} ({reason}); check your network connection and retry") from None
 
-    with response:
-        resumed = offset > 0 and response.status == 206
-        if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
-            response.close()
-            part.unlink()  # the server answered a different range than asked: start over cleanly
-            return download_file(url, dest, expected, git_blob=blob, progress=progress, chunk=chunk)
-        digest = hashlib.sha256()
-        if resumed:
-            with open(part, "rb") as fh:
-                while block := fh.read(chunk):
-                    digest.update(block)
-        else:
-            offset = 0  # 200: the server sent the whole file, so the .part starts again
-        length = response.headers.get("Content-Length")
-        total = offset + int(length) if length and length.isdigit() else None
-        received = offset
-        try:
-            with open(part, "ab" if resumed else "wb") as fh, \
-                    tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                         desc=dest.name, disable=not progress, leave=False) as bar:
-                while block := response.read(chunk):
-                    fh.write(block)
-                    digest.update(block)
-                    received += len(block)
-                    bar.update(len(block))
-                fh.flush()
-                os.fsync(fh.fileno())
-        except (OSError, http.client.HTTPException) as exc:
-            raise CompanionError(f"download of {url} was interrupted after {received} bytes ({exc}); run the "
-                                 "same command again to resume") from None
-    if total is not None and received != total:
-        raise CompanionError(f"download of {url} stopped at {received} of {total} bytes; run the same command "
-                             "again to resume")
-    actual = digest.hexdigest()
+
+def _sha256_of(path: str | os.PathLike, chunk: int):
+    """A running SHA-256 that has read the bytes of ``path`` (a resumed download goes on from them)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest
+
+
+def _append(response, part: Path, digest, url: str, *, resumed: bool, offset: int, total: int | None,
+            progress: bool, chunk: int) -> int:
+    """Write the body of ``response`` to ``part`` (after its ``offset`` bytes when ``resumed``, else from the
+    start), feeding ``digest``, with a progress bar; the bytes ``part`` holds at the end, flushed to disk."""
+    received = offset
+    try:
+        with open(part, "ab" if resumed else "wb") as fh, \
+                tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+                     desc=part.name.removesuffix(".part"), disable=not progress, leave=False) as bar:
+            while block := response.read(chunk):
+                fh.write(block)
+                digest.update(block)
+                received += len(block)
+                bar.update(len(block))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except (OSError, http.client.HTTPException) as exc:
+        raise CompanionError(f"download of {url} was interrupted after {received} bytes ({exc}); run the "
+                             "same command again to resume") from None
+    return received
+
+
+def _check_download(url: str, part: Path, actual: str, expected: str | None, blob: str | None) -> None:
+    """Delete ``part`` and say so in one line when its SHA-256 (``actual``) or its git blob id is not the
+    one expected."""
     if expected is not None and actual != expected:
         part.unlink()
         raise CompanionError(f"checksum mismatch for {url}: expected SHA-256 {expected}, got {actual}; the "
@@ -171,8 +202,6 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None, *, git_
         raise CompanionError(f"git blob id mismatch for {url}: expected {blob}, got {actual_blob}; the download "
                              "was deleted: retry, and if it persists the file changed at its source (compare "
                              "`git hash-object` of the repository's copy)")
-    os.replace(part, dest)
-    return dest
 
 
 # --- archives ----------------------------------------------------------------------------------------
@@ -196,8 +225,8 @@ def _safe_parts(name: str, archive: Path) -> tuple[str, ...]:
     return parts
 
 
-def _refuse(archive: Path, name: str, what: str) -> CompanionError:
-    return CompanionError(f"archive {archive} contains {what} {name!r}; refusing to extract it: delete it and "
+def _refuse(archive: Path, name: str, kind: str) -> CompanionError:
+    return CompanionError(f"archive {archive} contains {kind} {name!r}; refusing to extract it: delete it and "
                           "download it again from the official source")
 
 

@@ -54,10 +54,19 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from companion.arguments import check_seed  # the seed check of the command line, for library callers
 from companion.atomic import atomic_write_text, remove_temp_files
+from companion.data.images import (EMBEDDED_IMAGES, ImageFileError, check_image_file, embedded_image, load_image,
+                                   save_image, save_label_map)
 from companion.errors import CompanionError
+from companion.processes import process_pool
+
+try:
+    import fcntl  # POSIX file locks (build_lock)
+except ImportError:  # not POSIX: builds run without the lock
+    fcntl = None
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MANIFEST_EVERY_S = 5.0
@@ -115,8 +124,6 @@ class CleanImage:
 
     def load(self) -> np.ndarray:
         """float32 H×W×3 in [0, 1]; bad files raise a CompanionError naming the file."""
-        from companion.data.images import embedded_image, load_image
-
         return embedded_image(self.embedded) if self.embedded is not None else load_image(self.path)
 
 
@@ -125,8 +132,6 @@ def check_size(image: np.ndarray | tuple[int, int], clean: CleanImage, min_side:
 
     ``image`` is the pixels or their ``(height, width)``.
     """
-    from companion.data.images import ImageFileError
-
     h, w = image if isinstance(image, tuple) else image.shape[:2]
     if min(h, w) < min_side:
         raise ImageFileError(f"{clean.where} is {w}×{h} px, too small for {why}: both sides must be at least "
@@ -145,8 +150,6 @@ def list_image_files(folder: Path) -> list[Path]:
 
 
 def bundled_images() -> list[CleanImage]:
-    from companion.data.images import EMBEDDED_IMAGES
-
     if not EMBEDDED_IMAGES:
         raise CompanionError("no embedded images found in this scikit-image install; reinstall scikit-image "
                              "or pass --source FOLDER")
@@ -276,8 +279,6 @@ Render = Callable[[Job, Unit, np.ndarray], dict]
 
 
 def _write(root: Path, rel: str, content) -> str:
-    from companion.data.images import save_image, save_label_map
-
     path = root / rel
     if isinstance(content, str):
         atomic_write_text(path, content)
@@ -325,8 +326,6 @@ def check_source(job: Job) -> tuple[str, str] | None:
     the full decode in :func:`run_job` checks again. Problems are returned, not raised, so a pool reports
     every bad file rather than the first.
     """
-    from companion.data.images import check_image_file
-
     try:
         if job.image.path is None:
             check_size(job.image.load(), job.image, job.min_side, job.size_reason)
@@ -370,9 +369,7 @@ def build_lock(root: Path):
     a one-line error instead of deleting the first one's temporary files. Released when the build ends or
     its process dies."""
     root.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
+    if fcntl is None:  # not POSIX: no lock
         yield
         return
     fd = os.open(root, os.O_RDONLY)
@@ -403,10 +400,6 @@ def run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *,
 
 def _run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *, workers: int,
               progress: bool, desc: str, lock: ExitStack) -> tuple[int, int]:
-    from tqdm.auto import tqdm
-
-    from companion.processes import process_pool
-
     if int(workers) < 1:
         raise CompanionError(f"workers={workers} must be at least 1")
     counts = [0, 0]

@@ -243,12 +243,12 @@ def centre_crop_at_most(image: np.ndarray, side: int) -> np.ndarray:
     return image[top:top + side, left:left + side]
 
 
-def centre_square(image: np.ndarray, side: int, name: str = "image", what: str = "crop",
+def centre_square(image: np.ndarray, side: int, name: str = "image", purpose: str = "crop",
                   fix: str = "lower the crop or use larger images") -> np.ndarray:
     """The central ``side``×``side`` crop (a view); CompanionError naming the image when it is smaller."""
     h, w = image.shape[:2]
     if min(h, w) < side:
-        raise CompanionError(f"{name} is {w}×{h} px, smaller than the {side}×{side} {what}; both sides must be "
+        raise CompanionError(f"{name} is {w}×{h} px, smaller than the {side}×{side} {purpose}; both sides must be "
                              f"at least {side} px: {fix}")
     top, left = (h - side) // 2, (w - side) // 2
     return image[top:top + side, left:left + side]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from skimage.transform import resize
+
 from companion.data.folders import data_root
 from companion.data.images import EMBEDDED_IMAGES, centre_square, embedded_image, save_image
 from companion.errors import CompanionError
 
 def fit_square(image, side: int):
     """Centre-crop ``image`` to a square, then resize it (anti-aliased) to ``side``×``side``."""
-    from skimage.transform import resize
-
     square = centre_square(image, min(image.shape[:2]))
     if square.shape[0] == side:
         return square

@@ -44,6 +44,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from bicubic_pytorch import imresize  # MATLAB's imresize(x, factor, 'bicubic'), antialiased
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from companion.data import folders
@@ -74,14 +76,14 @@ def _check_method(method: str) -> str:
     return method
 
 
-def _as_float_rgb(image, what: str = "image") -> np.ndarray:
+def _as_float_rgb(image, name: str = "image") -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
-        raise CompanionError(f"{what} must be an H×W×3 RGB array, got shape {image.shape}")
+        raise CompanionError(f"{name} must be an H×W×3 RGB array, got shape {image.shape}")
     try:
         return to_float(image)
     except ValueError as exc:
-        raise CompanionError(f"{what}: {exc}") from None
+        raise CompanionError(f"{name}: {exc}") from None
 
 
 def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
@@ -103,14 +105,11 @@ def _resize(image: np.ndarray, size: tuple[int, int], factor: float, method: str
     """Resize float RGB ``image`` in [0, 1] to ``size`` = (H, W) by ``factor``; float32 result in [0, 1]."""
     h, w = size
     if method == "pil":
-        from PIL import Image  # PIL's everyday path: an 8-bit RGB image, rounded between its two passes
-
+        # PIL's everyday path: an 8-bit RGB image, rounded between its two passes
         out = np.asarray(Image.fromarray(to_uint8(image)).resize((w, h), Image.Resampling.BICUBIC), np.float64)
         return (out / 255.0).astype(np.float32)  # already on the 8-bit grid, whatever round8 says
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)) * 255.0
     if method == "matlab":
-        from bicubic_pytorch import imresize  # MATLAB's imresize(x, factor, 'bicubic'), antialiased
-
         y = imresize(x, scale=factor)
     else:
         y = F.interpolate(x[None], size=(h, w), mode="bicubic", align_corners=False,

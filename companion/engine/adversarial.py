@@ -44,7 +44,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
+from companion.device import resolve_device
 from companion.engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from companion.engine.loop import batch_indices
 from companion.engine.settings import TrainConfig, _real, _whole
@@ -157,7 +159,6 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, dataset, cfg: GANC
     (``resume=True``). ``log`` gets messages (default ``print`` when ``progress``). Raises
     :class:`CompanionError` on bad input and on a NaN/inf loss or weights, keeping the last good checkpoint.
     """
-    from companion.device import resolve_device
 
     if not isinstance(cfg, GANConfig):
         raise CompanionError(f"cfg must be a GANConfig, got {type(cfg).__name__}")
@@ -221,10 +222,6 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, dataset, cfg: GANC
     def generate(x):
         return generator(x)
 
-    if progress:
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
     generator.train()
     discriminator.train()
     stopped = "steps"

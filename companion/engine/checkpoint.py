@@ -55,9 +55,9 @@ def save_checkpoint(path, *, model, model_name: str, optimizer=None, scheduler=N
     """
     model = unwrap(model)
     config, extra = model_config(model), dict(extra or {})
-    for what, value in (("model.config", config), ("extra", extra)):
+    for part, value in (("model.config", config), ("extra", extra)):
         if not _plain(value):
-            raise CompanionError(f"{what} of {model_name} must hold only numbers, strings, tensors, lists, tuples "
+            raise CompanionError(f"{part} of {model_name} must hold only numbers, strings, tensors, lists, tuples "
                                  f"and dicts to be saved in a checkpoint; got {value!r}")
     rng = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,6 @@ class World:
 @contextmanager
 def setup(device: torch.device):
     """Yield the :class:`World` of this process; destroys the process group on exit if it created it."""
-    import torch.distributed as dist
-
     created = False
     if not (dist.is_available() and dist.is_initialized()):
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:

@@ -42,6 +42,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -143,8 +144,7 @@ def fold_depth_to_space(proto, *, max_outputs: int = 16) -> int:
     where that tap exists, zero elsewhere; bias repeated r² times. The zero taps cost Mult-Adds (r²·(2P+1)²/k²
     times the conv's: 4× for r = 2, k = 3), so only narrow convs (``max_outputs``) are rewritten.
     """
-    import numpy as np
-    from onnx import helper, numpy_helper
+    from onnx import helper, numpy_helper  # reason: heavy optional path; onnx takes seconds to import
 
     graph = proto.graph
     initializers = {init.name: init for init in graph.initializer}
@@ -227,8 +227,9 @@ def fold_depth_to_space(proto, *, max_outputs: int = 16) -> int:
 
 class _OnnxRuntime:
     def __init__(self, model: nn.Module, threads: int, fold: bool = True):
+        # reason: optional fast path; seconds to import, and a missing onnxruntime falls back to PyTorch
         import onnx
-        import onnxruntime as ort
+        import onnxruntime as ort  # reason: as onnx, above
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -18,14 +18,18 @@ atomically, never over an input.
 """
 from __future__ import annotations
 
+import inspect
 import os
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from companion.data.images import load_image, save_image
 from companion.device import resolve_device
 from companion.errors import CompanionError
 from companion.models.common import to_channels_last
@@ -208,8 +212,6 @@ def inference_mode(device="auto", precision: str = "auto") -> dict:
 
 def _for_inference_hook(model: nn.Module):
     """``model.for_inference`` if the model has one taking ``dtype`` and ``channels_last``; else None."""
-    import inspect
-
     hook = getattr(model, "for_inference", None)
     if not callable(hook):
         return None
@@ -268,8 +270,6 @@ def check_inputs(paths, out_dir=None, *, tiles=(1, 1), overlap: int = 16) -> lis
     may share an output. Every problem is reported in one :class:`CompanionError`: a single bad file with
     its full message, several by name, each with its reason.
     """
-    from companion.data.images import load_image
-
     paths = [Path(p) for p in paths]
     if not paths:
         raise CompanionError("no images given; pass one or more image files")
@@ -302,8 +302,8 @@ def check_inputs(paths, out_dir=None, *, tiles=(1, 1), overlap: int = 16) -> lis
     for p, out in zip(paths, outputs):
         key = out.resolve()
         if key in seen:
-            what = "is given twice" if _same_file(seen[key], p) else f"and {seen[key]} would both write {out}"
-            raise CompanionError(f"{p} {what}; pass each image once, rename one, or restore them into "
+            problem = "is given twice" if _same_file(seen[key], p) else f"and {seen[key]} would both write {out}"
+            raise CompanionError(f"{p} {problem}; pass each image once, rename one, or restore them into "
                                  "separate --out folders")
         seen[key] = p
     return outputs
@@ -324,18 +324,10 @@ def restore_files(model: nn.Module, paths, out_dir=None, *, device="auto", tiles
     Returns one record per image: ``input``, ``output`` (Paths), ``width``, ``height``, ``seconds`` (read,
     restore and write), ``mode`` (the mode's label).
     """
-    import time
-
-    from companion.data.images import load_image, save_image
-
     paths = [Path(p) for p in paths]
     outputs = check_inputs(paths, out_dir, tiles=tiles, overlap=overlap)
     mode = fastest_mode(device) if mode is None else mode
     runner, options = prepare_model(model, mode)
-    if progress:
-        from tqdm.auto import tqdm  # imported here: slow to import, unused without a bar
-    else:
-        from tqdm import tqdm
     records = []
     for path, out in tqdm(list(zip(paths, outputs)), desc="restore", unit="image", disable=not progress,
                           dynamic_ncols=True):

@@ -36,10 +36,13 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 
+from companion.data.folders import ENV_VAR, REPO_DATA
 from companion.errors import CompanionError
+from companion.models.discriminators import CODE_WEIGHTS, discriminator_loss, generator_loss
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,12 +54,11 @@ VGG19_FILES = ("vgg19.safetensors", "vgg19-dcbb9e9d.pth", "vgg19.pth")
 
 def _vgg19_features(last: int) -> nn.Sequential:
     """torchvision's VGG19 ``features[:last + 1]`` without building the 120M-parameter classifier."""
-    from torchvision.models.vgg import cfgs, make_layers
+    from torchvision.models.vgg import cfgs, make_layers  # reason: heavy; torchvision takes seconds to import
     return make_layers(cfgs["E"], batch_norm=False)[:last + 1]
 
 
 def _data_root(root) -> tuple[Path, str]:
-    from companion.data.folders import ENV_VAR, REPO_DATA
     if root is not None and str(root) != "":
         return Path(root).expanduser(), "--data"
     if os.environ.get(ENV_VAR):
@@ -93,7 +95,6 @@ def find_vgg19_weights(weights=None, root=None) -> Path:
 def _read_state(path: Path) -> dict:
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
             return load_file(str(path), device="cpu")
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
@@ -115,8 +116,8 @@ def load_vgg19_features(features: nn.Sequential, path: Path) -> None:
     missing = sorted(set(own) - set(state))
     shapes = sorted(k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape))
     if missing or shapes:
-        what = f"missing {', '.join(missing[:3])}" if missing else f"shapes differ at {', '.join(shapes[:3])}"
-        raise CompanionError(f"VGG19 weights {path} do not fit torchvision's VGG19 ({what}); use torchvision's "
+        mismatch = f"missing {', '.join(missing[:3])}" if missing else f"shapes differ at {', '.join(shapes[:3])}"
+        raise CompanionError(f"VGG19 weights {path} do not fit torchvision's VGG19 ({mismatch}); use torchvision's "
                              "vgg19-dcbb9e9d.pth")
     features.load_state_dict({k: state[k] for k in own})
 
@@ -174,8 +175,6 @@ def pcarn_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.opti
     with G's gradient norm clipped to ``clip``. ``discriminator``: a patch or multi-scale discriminator
     (logits). Weights and clip default to the authors' code (:data:`~companion.models.discriminators.CODE_WEIGHTS`).
     Returns the float losses ``d``, ``g``, ``g_adv``, ``g_vgg``."""
-    from companion.models.discriminators import CODE_WEIGHTS, discriminator_loss, generator_loss
-
     gan_weight = CODE_WEIGHTS["gan"] if gan_weight is None else gan_weight
     vgg_weight = CODE_WEIGHTS["vgg"] if vgg_weight is None else vgg_weight
     clip = CODE_WEIGHTS["clip"] if clip is None else clip

@@ -6,6 +6,8 @@ Wherever colour carries meaning a figure shows what it means: a label map gets a
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.colors import to_rgb
+from matplotlib.patches import Patch
 
 #: Resolution of every saved figure (a paper figure wants 150 dpi or more).
 DPI = 150
@@ -13,8 +15,6 @@ DPI = 150
 
 def colour_label_map(labels: np.ndarray, colours) -> np.ndarray:
     """An H×W integer label map as an H×W×3 RGB image; ``colours[i]`` is the colour of label ``i``."""
-    from matplotlib.colors import to_rgb
-
     palette = np.array([to_rgb(c) for c in colours])
     return palette[np.asarray(labels)]
 
@@ -25,8 +25,6 @@ def label_legend(ax, names, colours, *, present=None, loc: str = "upper left", o
 
     ``outside`` puts it to the right of ``ax`` so it never hides the image.
     """
-    from matplotlib.patches import Patch
-
     keep = range(len(names)) if present is None else sorted({int(i) for i in np.unique(present)})
     handles = [Patch(facecolor=colours[i], edgecolor="none", label=names[i]) for i in keep]
     where = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)} if outside else {"loc": loc}

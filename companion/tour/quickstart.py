@@ -4,18 +4,22 @@ It previews the companion's pieces: an embedded picture (no download), two of SH
 applied to boxes of the image, a classical restorer (non-local means from scikit-image), the model zoo's small
 MEPSNet (Chapter 7) on the same image, and PSNR with the protocol stated. The classical restorer treats the
 whole image the same way; how it helps the noisy box and hurts the clean part is the motivation for the
-region-aware models of Chapter 7. :mod:`companion.tour.upload` restores an uploaded picture with the same model.
+region-aware models of Chapter 7. :mod:`companion.tour.upload` restores an uploaded picture with the same model;
+:mod:`companion.tour.figures` draws the tour's figures.
 """
 from __future__ import annotations
 
 import re
 
 import numpy as np
+import torch
 from skimage.restoration import denoise_nl_means
 
+from companion.ch7.commands import zoo_model
 from companion.data.distortions import apply_distortion
-from companion.data.images import centre_square, embedded_image
+from companion.engine.inference import restore
 from companion.metrics import psnr
+from companion.tour.upload import OVERLAP, tiles_for
 
 
 def distort_two_boxes(clean: np.ndarray, noise_variance: float, blur_sigma: float,
@@ -62,68 +66,8 @@ def restore_with_zoo(image: np.ndarray, model: str = "mepsnet", *, device="cpu")
     (:func:`companion.tour.upload.tiles_for`). A missing or stale zoo entry is a one-line
     :class:`~companion.errors.CompanionError` that names the fix, ``python -m companion zoo build <entry>``.
     """
-    import torch
-
-    from companion.ch7.commands import zoo_model
-    from companion.engine.inference import restore
-    from companion.tour.upload import OVERLAP, tiles_for
-
     net, description = zoo_model(model)
     image = np.ascontiguousarray(image, dtype=np.float32)
     tensor = torch.from_numpy(image).permute(2, 0, 1)
     restored = restore(net, tensor, tiles=tiles_for(*image.shape[:2]), overlap=OVERLAP, device=device)
     return restored.permute(1, 2, 0).numpy(), description
-
-
-def _db(value: float) -> str:
-    return "identical" if value == float("inf") else f"{value:.2f} dB"
-
-
-def quickstart_figure(run, clean, distorted, restored, table):
-    """Clean / distorted / restored side by side with their PSNR; saved through ``run`` with provenance.
-
-    Returns the matplotlib figure (left open so a notebook displays it).
-    """
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.8))
-    panels = [("clean", clean, None), ("distorted", distorted, table["distorted"]),
-              ("restored (NL-means)", restored, table["restored"])]
-    for ax, (title, image, row) in zip(axes, panels):
-        ax.imshow(np.clip(image, 0, 1))
-        ax.set_axis_off()
-        if row:
-            title += f"\nPSNR {_db(row['whole'])} over the frame\n" \
-                     f"noise {_db(row['noise'])} · clean {_db(row['clean'])} · blur {_db(row['blur'])}"
-        ax.set_title(title, fontsize=9)
-    fig.suptitle("Noise (left third) and blur (right third): one global restorer cannot suit both", fontsize=10)
-    run.save_figure(fig, "quickstart_restoration",
-                           caption="Embedded image with Gaussian noise (left) and blur (right), restored by "
-                                   "non-local means; PSNR in RGB over the whole frame and per box.")
-    return fig
-
-
-__all__ = ["centre_square", "distort_two_boxes", "restore_nl_means", "psnr_table", "psnr_key", "restore_with_zoo",
-           "quickstart_figure", "embedded_image", "shdd_preview"]
-
-
-def shdd_preview(run, clean: np.ndarray, rng: np.random.Generator, level: str = "easy"):
-    """One SHDD sample of ``clean`` with its regions named and its label map with a legend of the distortion
-    types present (Chapter 7's dataset; see notebook 07a)."""
-    import matplotlib.pyplot as plt
-
-    from companion.ch7.shdd import divide_and_distort
-    from companion.ch7.shdd_figures import draw_regions, label_map_rgb, type_legend
-
-    distorted, labels, record = divide_and_distort(clean, level, rng)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
-    axes[0].imshow(np.clip(distorted, 0, 1))
-    draw_regions(axes[0], record)
-    axes[0].set_title(f"SHDD {level}: {len(record['regions'])} regions")
-    axes[1].imshow(label_map_rgb(labels))
-    axes[1].set_title("label map")
-    type_legend(axes[1], labels, title="distortion")
-    for ax in axes:
-        ax.set_axis_off()
-    run.save_figure(fig, "quickstart_shdd_preview", caption=f"One SHDD {level} sample of the quickstart crop")
-    return fig

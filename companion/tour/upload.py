@@ -20,8 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import ipywidgets as widgets
 import numpy as np
+import torch
+from PIL import Image
+from torch import nn
 
+from companion.ch7.commands import zoo_model
+from companion.data.images import check_image_file, load_image, to_uint8
+from companion.engine.inference import inference_mode, prepare_model, restore
 from companion.errors import CompanionError
 
 #: The largest upload restored, in pixels (2 Mpx: about 1730 × 1150); bigger files: `python -m companion restore`.
@@ -48,8 +55,6 @@ def decode_upload(name: str, content, max_pixels: int = MAX_PIXELS) -> np.ndarra
     file or one above ``max_pixels`` is a one-line :class:`CompanionError` naming the upload, not the
     temporary file.
     """
-    from companion.data.images import check_image_file, load_image
-
     safe = re.sub(r"[^\w.-]", "_", Path(str(name)).name).lstrip(".") or "upload"
     with tempfile.TemporaryDirectory(prefix="companion-upload-") as folder:
         path = Path(folder) / safe
@@ -68,10 +73,6 @@ def decode_upload(name: str, content, max_pixels: int = MAX_PIXELS) -> np.ndarra
 
 def preview_png(image: np.ndarray, longest: int = PREVIEW) -> bytes:
     """A float [0, 1] image as PNG bytes, downscaled (aspect ratio kept) to at most ``longest`` px a side."""
-    from PIL import Image
-
-    from companion.data.images import to_uint8
-
     picture = Image.fromarray(to_uint8(np.clip(image, 0, 1)))
     scale = longest / max(picture.size)
     if scale < 1:
@@ -92,21 +93,20 @@ class UploadRestorer:
 
     def __init__(self, model=None, *, device="auto", precision: str = "auto", max_pixels: int = MAX_PIXELS,
                  tile: int = TILE, preview: int = PREVIEW):
-        import ipywidgets as w
-
         self.model, self.device, self.precision = model, device, precision
         self.max_pixels, self.tile, self.preview = max_pixels, tile, preview
         self.description: str | None = None
         self.image: np.ndarray | None = None     # the last upload, full size
         self.restored: np.ndarray | None = None  # its restoration, full size
         self._runner = None
-        self.upload = w.FileUpload(accept=ACCEPT, multiple=False, description="Upload image")
-        self.input_image, self.output_image = (w.Image(format="png", layout=w.Layout(
+        self.upload = widgets.FileUpload(accept=ACCEPT, multiple=False, description="Upload image")
+        self.input_image, self.output_image = (widgets.Image(format="png", layout=widgets.Layout(
             width="100%", height="auto", object_fit="contain")) for _ in range(2))  # width fits, aspect kept
-        self.status = w.HTML()
-        columns = [w.VBox([w.HTML(f"<b>{title}</b>"), picture], layout=w.Layout(width="50%", max_width=f"{preview}px"))
+        self.status = widgets.HTML()
+        columns = [widgets.VBox([widgets.HTML(f"<b>{title}</b>"), picture],
+                                layout=widgets.Layout(width="50%", max_width=f"{preview}px"))
                    for title, picture in (("input", self.input_image), ("restored", self.output_image))]
-        self.ui = w.VBox([w.HBox([self.upload, self.status]), w.HBox(columns)])
+        self.ui = widgets.VBox([widgets.HBox([self.upload, self.status]), widgets.HBox(columns)])
         self.ui.add_class("companion-upload")  # for the browser test (tests/test_browser.py) and custom CSS
         self.upload.observe(self._on_upload, names="value")
         try:
@@ -123,15 +123,9 @@ class UploadRestorer:
     def _load(self):
         """The prepared model (:func:`companion.engine.inference.prepare_model`), its restore options and mode."""
         if self._runner is None:
-            from torch import nn
-
-            from companion.engine.inference import inference_mode, prepare_model
-
             if isinstance(self.model, nn.Module):
                 net, description = self.model.eval(), type(self.model).__name__
             else:
-                from companion.ch7.commands import zoo_model
-
                 net, description = zoo_model(self.model or "mepsnet")
             mode = inference_mode(self.device, self.precision)
             runner, options = prepare_model(net, mode)
@@ -149,10 +143,6 @@ class UploadRestorer:
         Every problem (a bad file, a too large image, a zoo entry that is missing) is shown in the widget's
         status line; nothing is raised.
         """
-        import torch
-
-        from companion.engine.inference import restore
-
         self.input_image.value = self.output_image.value = b""
         self.image = self.restored = None
         try:
