@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from fractions import Fraction
@@ -318,7 +319,7 @@ def test_profiles_quick_runs_on_the_embedded_images_and_full_on_table_2_4s_sets(
     assert smoke.required_folders() == quick.required_folders() == ()
     from companion.ch2.authors_weights import RELEASES
     assert all(set(p.weights) <= set(RELEASES) for p in CARN_PROFILES.values())
-    json.dumps([p.__dict__ for p in CARN_PROFILES.values()])   # results files store the config
+    json.dumps([dataclasses.asdict(p) for p in CARN_PROFILES.values()])   # results files store the config
 
 
 def test_per_image_table_and_bicubic_recorded_once():

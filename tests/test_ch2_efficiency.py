@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from companion.ch2 import config
 from companion.ch2 import efficiency as ef
 from companion.ch2 import training as tr
 from companion.ch2.config import HELD_OUT
@@ -14,30 +15,25 @@ from companion.errors import CompanionError
 from companion.profiles import PROFILES
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-SMOKE = ef.PROFILES["smoke"]
+SMOKE = config.EFFICIENCY_PROFILES["smoke"]
 
 
 def test_three_profiles_and_the_notebook_stem():
-    assert set(ef.PROFILES) == set(PROFILES)
-    assert ef.NOTEBOOKS == {"02d_efficiency": ef.PROFILES}
-    quick, full = ef.PROFILES["quick"], ef.PROFILES["full"]
+    assert set(config.EFFICIENCY_PROFILES) == set(PROFILES)
+    assert config.NOTEBOOKS["02d_efficiency"] is config.EFFICIENCY_PROFILES
+    quick, full = config.EFFICIENCY_PROFILES["quick"], config.EFFICIENCY_PROFILES["full"]
     assert quick.required_folders() == () and full.required_folders() == ("DIV2K", "benchmark/Set14")
     assert set(quick.eval_images) == set(HELD_OUT) and not set(quick.train_images) & set(HELD_OUT)
-    assert quick.cost_variants == ef.PAPER_FAMILY and len(ef.PAPER_FAMILY) == 15
+    assert quick.cost_variants == config.PAPER_FAMILY and len(config.PAPER_FAMILY) == 15
     assert "G4R" in quick.variants and "CARN" in quick.variants and ef.depthwise_variant(quick) == "G32R"
     assert ef.depthwise_variant(full) == "G64R"
-
-
-def test_the_constants_repeated_to_avoid_an_import_cycle_agree():
-    """companion/ch2/config.py imports this module to register it, so it repeats three constants."""
-    assert ef.HELD_OUT == HELD_OUT and ef.FIT_IMAGES == tr.FIT_IMAGES and ef.QUICK_RECIPE == tr.QUICK_RECIPE
 
 
 def test_the_registered_profiles_are_these():
     """companion/ch2/config.py registers 02d under NOTEBOOKS (companion.profiles finds notebooks only there)."""
     from companion.profiles import notebook_configs
 
-    assert notebook_configs().get("02d_efficiency") is ef.PROFILES, \
+    assert notebook_configs().get("02d_efficiency") is config.EFFICIENCY_PROFILES, \
         "add `\"02d_efficiency\": EFFICIENCY_PROFILES` to NOTEBOOKS in companion/ch2/config.py"
 
 
@@ -49,7 +45,7 @@ def test_labels_parse_into_the_models_of_the_family():
         with pytest.raises(CompanionError, match="unknown Fig. 2.8 variant"):
             ef.parse_variant(bad)
     # G4R at the quick size is the quick CARN-M of the zoo's main entry (same network, another recipe)
-    quick = ef.PROFILES["quick"]
+    quick = config.EFFICIENCY_PROFILES["quick"]
     assert tr.network_config(ef.variant_spec("G4R", quick)) == tr.network_config(tr.SRTraining("carn_m"))
     assert tr.network_config(ef.variant_spec("G4", quick))["recursive"] is False
 
@@ -91,7 +87,7 @@ def test_the_sweep_trains_scores_and_then_loads_from_the_zoo(tmp_path, monkeypat
     assert summary["G8R"]["psnr"][0] == pytest.approx(first["psnr"]) and summary["G8R"]["seeds"] == 1
     # a zoo holding the variant: the sweep loads it instead of training
     monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
-    monkeypatch.setitem(ef.PROFILES, "quick", dataclasses.replace(cfg, use_zoo=True))
+    monkeypatch.setitem(config.EFFICIENCY_PROFILES, "quick", dataclasses.replace(cfg, use_zoo=True))
     entry = next(e for e in ch2_zoo.entries() if e.name == "ch2/02d/g8r-seed0")
     model = tr.build_network(ef.variant_spec("G8R", cfg), 0)
     zoo.save_entry(entry, model, {"steps": 2, "seconds": 1.0, "val_psnr": 10.0, "val": [], "loss_curve": []})
@@ -106,23 +102,39 @@ def test_the_sweep_tests_only_on_held_out_photographs():
     assert name == "rocket" and hr.shape[:2] == (48, 48) and lr.shape[:2] == (12, 12)
 
 
-def _summary(psnrs: dict[str, list[float]]) -> dict:
-    runs = {k: [dict(variant=k, seed=i, source="trained", steps=5, seconds=1.0, params=10, mult_adds=20, psnr=p,
-                     ssim=0.5, bicubic_psnr=20.0, bicubic_ssim=0.4, gain=p - 20.0, per_image={}, protocol={})
-                for i, p in enumerate(v)] for k, v in psnrs.items()}
+IMAGES = ("china", "flower", "rocket")
+
+
+def _summary(psnrs: dict[str, list]) -> dict:
+    """``ef.summarise`` of fake runs: ``psnrs[variant]`` holds one list of per-image PSNRs per seed (or one PSNR
+    per seed, the same on every image)."""
+    runs = {}
+    for k, seeds in psnrs.items():
+        runs[k] = []
+        for i, p in enumerate(seeds):
+            per = list(p) if isinstance(p, (list, tuple)) else [p] * len(IMAGES)
+            runs[k].append(dict(variant=k, seed=i, source="trained", steps=5, seconds=1.0, params=10, mult_adds=20,
+                                psnr=sum(per) / len(per), ssim=0.5, bicubic_psnr=20.0, bicubic_ssim=0.4,
+                                gain=sum(per) / len(per) - 20.0, per_image={n: {"psnr": x} for n, x in zip(IMAGES, per)},
+                                protocol={}))
     return ef.summarise(runs)
 
 
-def test_claims_compare_with_carn_beside_the_thesis_numbers():
-    quick = ef.PROFILES["quick"]
-    one = {c["variant"]: c for c in ef.claims(_summary({"CARN": [25.0], "G4R": [24.7], "G32R": [25.1]}), quick)}
-    assert one["G4R"]["diff"] == pytest.approx(-0.3) and one["G4R"]["thesis"] == -0.20
-    assert one["G4R"]["verdict"] == "lower than CARN (one seed)"
-    assert one["G32R"]["thesis"] == -0.32 and one["G32R"]["verdict"] == "not lower than CARN (one seed)"
-    three = {c["variant"]: c for c in ef.claims(_summary({"CARN": [25.0, 25.1, 24.9], "G4R": [24.5, 24.6, 24.4],
-                                                           "G8R": [25.0, 24.8, 25.2]}), quick)}
-    assert three["G4R"]["verdict"] == "worse than CARN" and three["G8R"]["verdict"] == "within the seed spread"
-    assert three["G8R"]["thesis"] is None
+def test_claims_compare_with_carn_on_paired_scores_beside_the_thesis_numbers():
+    quick = config.EFFICIENCY_PROFILES["quick"]
+    carn = [[25.0, 27.0, 23.0], [25.2, 27.1, 23.3], [24.9, 26.8, 23.1]]
+    lower = [[x - 0.3 - 0.01 * j for j, x in enumerate(seed)] for seed in carn]          # 0.30-0.32 dB below, every pair
+    higher = [[x + 0.2 for x in seed] for seed in carn]
+    mixed = [[x + d for x, d in zip(seed, (0.4, -0.5, 0.1))] for seed in carn]           # the sign depends on the image
+    claims = {c["variant"]: c for c in ef.claims(_summary({"CARN": carn, "G4R": lower, "G32R": higher, "G8R": mixed}),
+                                                  quick)}
+    assert claims["G4R"]["verdict"] == "worse than CARN" and claims["G4R"]["diff"] == pytest.approx(-0.31)
+    assert claims["G4R"]["low"] > 0 and claims["G4R"]["thesis"] == -0.20 and claims["G4R"]["images"] == 3
+    assert claims["G32R"]["verdict"] == "better than CARN" and claims["G32R"]["thesis"] == -0.32
+    assert claims["G8R"]["verdict"] == "unclear" and claims["G8R"]["thesis"] is None
+    assert claims["G8R"]["low"] < 0 < claims["G8R"]["high"]
+    one_number = ef.claims(_summary({"CARN": [[25.0]], "G4R": [[24.0]]}), quick)
+    assert one_number[0]["verdict"] == "unclear"  # one seed, one image: no evidence
     assert ef.claims(_summary({"G4R": [24.0]}), quick) == []
 
 

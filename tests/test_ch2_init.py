@@ -16,8 +16,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from companion.ch2 import init_histograms, init_schemes
 from companion.ch2 import initialisation as ini
-from companion.ch2.config import HELD_OUT, INIT_PROFILES, TABLE_2_3_INITS, TRAIN_IMAGES
+from companion.ch2.config import HELD_OUT, INIT_PROFILES, TABLE_2_3_INITS
+from companion.ch2.config import SEEN_IMAGES
 from companion.errors import CompanionError
 from companion.ledger import load_paper
 from companion.models.carn import CARN
@@ -35,7 +37,7 @@ def test_the_six_schemes_are_table_2_3s_rows_in_order():
     assert tuple(ini.INITS) == TABLE_2_3_INITS
     assert ini.BEST == "default_1.0" and ini.INITS[ini.BEST].row == "Uniform 1.0*sqrt(1/F)"
     with pytest.raises(CompanionError, match="unknown initialisation 'xavier'"):
-        ini.get_init("xavier")
+        init_schemes.get_init("xavier")
 
 
 @pytest.mark.parametrize("key, spread", [("msra_normal_0.1", 0.1 * math.sqrt(2 / 576)),
@@ -50,17 +52,17 @@ def test_spread_and_std_for_a_known_fan_in(key, spread):
 
 
 def test_fan_in_is_input_channels_per_group_times_kernel_area():
-    assert ini.fan_in(nn.Conv2d(64, 64, 3).weight) == 576
-    assert ini.fan_in(nn.Conv2d(256, 64, 1).weight) == 256
-    assert ini.fan_in(nn.Conv2d(64, 64, 3, groups=4).weight) == 144
+    assert init_schemes.fan_in(nn.Conv2d(64, 64, 3).weight) == 576
+    assert init_schemes.fan_in(nn.Conv2d(256, 64, 1).weight) == 256
+    assert init_schemes.fan_in(nn.Conv2d(64, 64, 3, groups=4).weight) == 144
     with pytest.raises(CompanionError):
-        ini.fan_in(torch.zeros(5))
+        init_schemes.fan_in(torch.zeros(5))
 
 
 @pytest.mark.parametrize("key", TABLE_2_3_INITS)
 def test_each_scheme_gives_its_std_for_a_known_fan_in(key):
     conv = nn.Conv2d(256, 256, 3)  # F = 2304, 589,824 weights
-    ini.initialise(conv, key, generator=_gen(1))
+    init_schemes.initialise(conv, key, generator=_gen(1))
     w = conv.weight.detach().double()
     scheme = ini.INITS[key]
     assert float(w.std()) == pytest.approx(scheme.std(2304), rel=0.01)
@@ -81,7 +83,7 @@ def test_same_draws_as_the_authors_kaiming_init_times_scale(authors, scale):
     """The authors' carnpp/init.py: kaiming_uniform_(a=sqrt(5)) / kaiming_uniform_(a=0) / kaiming_normal_(a=0),
     then ``weight *= scale``, biases zeroed."""
     ours, theirs = nn.Conv2d(32, 16, 3), nn.Conv2d(32, 16, 3)
-    ini.initialise(ours, f"{authors}_{scale:.1f}", generator=_gen(7))
+    init_schemes.initialise(ours, f"{authors}_{scale:.1f}", generator=_gen(7))
     with torch.no_grad():
         if authors == "default":
             nn.init.kaiming_uniform_(theirs.weight, a=math.sqrt(5), generator=_gen(7))
@@ -95,33 +97,33 @@ def test_same_draws_as_the_authors_kaiming_init_times_scale(authors, scale):
 
 def test_one_distribution_differs_only_by_a_factor():
     a, b = nn.Conv2d(8, 8, 3), nn.Conv2d(8, 8, 3)
-    ini.initialise(a, "default_1.0", generator=_gen(3))
-    ini.initialise(b, "msra_uniform_0.1", generator=_gen(3))
+    init_schemes.initialise(a, "default_1.0", generator=_gen(3))
+    init_schemes.initialise(b, "msra_uniform_0.1", generator=_gen(3))
     torch.testing.assert_close(b.weight, a.weight * 0.1 * math.sqrt(6), rtol=1e-5, atol=1e-9)
 
 
 def test_initialise_reaches_every_conv_of_a_carn_and_zeroes_the_biases():
     model = CARN(channels=8, scales=(4,))
     mean = model.mean.clone()
-    ini.initialise(model, "msra_normal_1.0", generator=_gen())
-    layers = ini.conv_layers(model)
-    assert {layer["kind"] for layer in layers} == set(ini.KINDS)
+    init_schemes.initialise(model, "msra_normal_1.0", generator=_gen())
+    layers = init_histograms.conv_layers(model)
+    assert {layer["kind"] for layer in layers} == set(init_histograms.KINDS)
     assert all(torch.count_nonzero(m.bias) == 0 for m in model.modules() if isinstance(m, nn.Conv2d))
     torch.testing.assert_close(model.mean, mean)
     # the same seed gives the same weights; bias="default" draws U(+-1/sqrt(F))
-    other = ini.initialise(CARN(channels=8, scales=(4,)), "msra_normal_1.0", generator=_gen())
+    other = init_schemes.initialise(CARN(channels=8, scales=(4,)), "msra_normal_1.0", generator=_gen())
     torch.testing.assert_close(other.entry.weight, model.entry.weight)
-    ini.initialise(model, "default_1.0", generator=_gen(), bias="default")
-    assert 0 < float(model.exit.bias.detach().abs().max()) <= 1 / math.sqrt(ini.fan_in(model.exit.weight))
+    init_schemes.initialise(model, "default_1.0", generator=_gen(), bias="default")
+    assert 0 < float(model.exit.bias.detach().abs().max()) <= 1 / math.sqrt(init_schemes.fan_in(model.exit.weight))
     with pytest.raises(CompanionError, match="bias must be one of"):
-        ini.initialise(model, "default_1.0", bias="ones")
+        init_schemes.initialise(model, "default_1.0", bias="ones")
     with pytest.raises(CompanionError, match="no trainable convolution"):
-        ini.initialise(nn.Linear(3, 3), "default_1.0")
+        init_schemes.initialise(nn.Linear(3, 3), "default_1.0")
 
 
 def test_weight_table_of_the_paper_size_carn():
-    model = ini.initialise(ini.build_carn("paper", 4), "msra_normal_1.0", generator=_gen())
-    rows = ini.weight_table(model, "msra_normal_1.0")
+    model = init_schemes.initialise(init_schemes.build_carn("paper", 4), "msra_normal_1.0", generator=_gen())
+    rows = init_histograms.weight_table(model, "msra_normal_1.0")
     fans = {(r["kind"], r["fan_in"]) for r in rows}
     assert ("entry 3×3", 27) in fans and ("residual 3×3", 576) in fans and ("exit 3×3", 576) in fans
     assert {f for k, f in fans if "fusion" in k} == {128, 192, 256}  # Eq. 2.2-2.3: 2C, 3C, 4C inputs
@@ -135,35 +137,35 @@ def test_weight_table_of_the_paper_size_carn():
 
 def test_histogram_counts_sum_to_what_it_was_given():
     values = np.random.default_rng(0).normal(0, 0.4, 10_000)
-    clipped = ini.histogram(values, bins=100, limit=0.5, clip=True)
+    clipped = init_histograms.histogram(values, bins=100, limit=0.5, clip=True)
     assert clipped["counts"].sum() == 10_000 == clipped["n"] and len(clipped["edges"]) == 101
     assert clipped["fraction"].sum() == pytest.approx(1.0)
     assert clipped["outside"] == int(np.sum(np.abs(values) > 0.5)) > 0
     assert clipped["counts"][0] + clipped["counts"][-1] >= clipped["outside"]  # piled into the edge bins
-    kept = ini.histogram(values, bins=100, limit=0.5)
+    kept = init_histograms.histogram(values, bins=100, limit=0.5)
     assert kept["counts"].sum() + kept["outside"] == 10_000
     assert kept["std"] == pytest.approx(values.std())
     with pytest.raises(CompanionError, match="NaN or inf"):
-        ini.histogram([0.0, float("inf")], bins=10, limit=1)
+        init_histograms.histogram([0.0, float("inf")], bins=10, limit=1)
 
 
 def test_sample_weights_draws_from_the_models_weights():
-    model = ini.initialise(CARN(channels=8, scales=(2,)), "default_1.0", generator=_gen())
-    everything, kinds, index = ini.all_weights(model)
-    values, kinds2, idx = ini.sample_weights(model, 500, generator=_gen(1))
+    model = init_schemes.initialise(CARN(channels=8, scales=(2,)), "default_1.0", generator=_gen())
+    everything, kinds, index = init_histograms.all_weights(model)
+    values, kinds2, idx = init_histograms.sample_weights(model, 500, generator=_gen(1))
     assert kinds2 == kinds and len(values) == 500 == len(idx)
     assert np.isin(values.astype(np.float32), everything.numpy()).all()
-    again, _, _ = ini.sample_weights(model, 10**9)
+    again, _, _ = init_histograms.sample_weights(model, 10**9)
     assert len(again) == everything.numel()
     # the stacked parts of a histogram sum to the whole
-    by_kind = [ini.histogram(values[idx == i], bins=50, limit=0.3)["counts"] for i in range(len(kinds))]
-    whole = ini.histogram(values, bins=50, limit=0.3)["counts"]
+    by_kind = [init_histograms.histogram(values[idx == i], bins=50, limit=0.3)["counts"] for i in range(len(kinds))]
+    whole = init_histograms.histogram(values, bins=50, limit=0.3)["counts"]
     assert np.array_equal(sum(by_kind), whole)
 
 
 def test_weight_histograms_carn_is_wider_than_the_resnet_under_msra():
     cfg = INIT_PROFILES["smoke"]
-    w = ini.weight_histograms(replace(cfg, inits=("msra_normal_1.0", "default_0.1")))
+    w = init_histograms.weight_histograms(replace(cfg, inits=("msra_normal_1.0", "default_0.1")))
     m = w["msra_normal_1.0"]
     assert m["total"]["counts"].sum() + m["total"]["outside"] == cfg.weight_samples
     assert m["total"]["std"] > 1.5 * m["resnet"]["std"]  # the thesis' Fig. 2.6 reading
@@ -177,7 +179,7 @@ def test_pre_relu_hooks_see_what_a_hand_written_forward_computes():
     model = CARN(channels=8, scales=(4,))
     x = torch.rand(2, 3, 12, 12)
     before = model(x, 4)
-    acts = ini.pre_relu_activations(model, x, 4)
+    acts = init_histograms.pre_relu_activations(model, x, 4)
     assert list(acts)[:3] == ["block1.unit1.relu1", "block1.unit1.relu2", "block1.unit2.relu1"]
     assert len(acts) == 3 * 3 * 2 + 2  # two ReLUs per unit, two x2 stages in the upsampler
     unit = model.blocks[0].units[0]
@@ -188,16 +190,16 @@ def test_pre_relu_hooks_see_what_a_hand_written_forward_computes():
     assert acts["upsample.relu2"].shape == (2, 8 * 4, 24, 24)  # before the pixel shuffle, at 2x LR
     torch.testing.assert_close(model(x, 4), before)  # hooks gone, model unchanged
     assert not any(m._forward_hooks for m in model.modules())
-    groups = ini.activation_groups(acts, 3)
+    groups = init_histograms.activation_groups(acts, 3)
     assert groups["first layer"].size == c1.numel()
     assert groups["last cascading block"].size == sum(v.numel() for k, v in acts.items() if k.startswith("block3."))
     with pytest.raises(CompanionError, match="reads a CARN"):
-        ini.pre_relu_activations(nn.Conv2d(3, 3, 3), x)
+        init_histograms.pre_relu_activations(nn.Conv2d(3, 3, 3), x)
 
 
 def test_code_reading_keeps_the_fusion_relu_inputs_too():
     model = CARN(channels=8, scales=(2,), reading="code")
-    acts = ini.pre_relu_activations(model, torch.rand(1, 3, 8, 8), 2)
+    acts = init_histograms.pre_relu_activations(model, torch.rand(1, 3, 8, 8), 2)
     assert "block1.fusion1" in acts and "fusion3" in acts
 
 
@@ -205,9 +207,9 @@ def test_on_a_real_batch_the_schemes_behave_as_fig_2_7_says():
     """The three schemes the thesis draws: MSRA explodes, 0.1 × default collapses, the default carries."""
     cfg = replace(INIT_PROFILES["smoke"], hist_size="quick", act_batch=2, act_patch=16,
                   inits=("msra_normal_1.0", "default_0.1", "default_1.0"))
-    acts = ini.activation_histograms(cfg, ini.activation_batch(cfg))
-    readings = {k: ini.activation_reading(v, cfg.act_clip)["reading"] for k, v in acts.items()}
-    assert readings == ini.THESIS_FIG_2_7
+    acts = init_histograms.activation_histograms(cfg, init_histograms.activation_batch(cfg))
+    readings = {k: init_histograms.activation_reading(v, cfg.act_clip)["reading"] for k, v in acts.items()}
+    assert readings == init_histograms.THESIS_FIG_2_7
     for entry in acts.values():
         for g in entry["groups"].values():
             assert g["hist"]["counts"].sum() == g["hist"]["n"]  # clipped: every value is counted
@@ -220,9 +222,9 @@ def test_activation_reading_thresholds():
         g = dict(std=first_std, share_near_zero=0.0, share_beyond_clip=0.0)
         return {"groups": {"first layer": g, "second cascading block": g,
                            "last cascading block": dict(std=last_std, share_near_zero=near, share_beyond_clip=beyond)}}
-    assert ini.activation_reading(entry(0.1, 5.0, 0.0, 0.9))["reading"] == "explodes"
-    assert ini.activation_reading(entry(0.1, 0.001, 0.9, 0.0))["reading"] == "collapses toward zero"
-    r = ini.activation_reading(entry(0.1, 0.05, 0.2, 0.0))
+    assert init_histograms.activation_reading(entry(0.1, 5.0, 0.0, 0.9))["reading"] == "explodes"
+    assert init_histograms.activation_reading(entry(0.1, 0.001, 0.9, 0.0))["reading"] == "collapses toward zero"
+    r = init_histograms.activation_reading(entry(0.1, 0.05, 0.2, 0.0))
     assert r["reading"] == "carries the signal" and r["ratio"] == pytest.approx(0.5)
 
 
@@ -232,21 +234,26 @@ def test_paper_table_and_the_claims():
     paper = ini.paper_table_2_3()
     assert paper["default_1.0"]["psnr"] == (28.5, 0.01) and paper["msra_uniform_1.0"]["psnr"] == (28.44, 0.01)
     assert ini.ranking(paper)[0] == ini.BEST
-    ours = {k: {"psnr": (25.0, 0.01)} for k in TABLE_2_3_INITS}
-    ours["default_1.0"] = {"psnr": (25.1, 0.01)}
-    ours["msra_normal_1.0"] = {"psnr": (25.3, 0.01)}
-    ours["default_0.1"] = {"psnr": (25.1, 0.2)}
+    base = [[25.0, 27.0, 23.0], [25.2, 27.3, 22.9], [24.8, 26.9, 23.2]]  # 3 seeds × 3 held-out images
+
+    def shifted(by):
+        return {"psnr_per_image": [[x + d for x, d in zip(seed, by)] for seed in base]}
+
+    ours = {k: shifted((0.0, 0.0, 0.0)) for k in TABLE_2_3_INITS}
+    ours["default_1.0"] = shifted((0.1, 0.12, 0.09))       # ahead on every pair
+    ours["msra_normal_1.0"] = shifted((0.3, 0.32, 0.29))   # further ahead than the best row
+    ours["default_0.1"] = shifted((0.5, -0.4, 0.1))        # ahead or behind depending on the image
     claims = {c["other"]: c for c in ini.table_2_3_claims(ours, paper)}
     assert len(claims) == 5 and ini.BEST not in claims
-    assert claims["msra_uniform_1.0"]["verdict"] == "agrees"
-    assert claims["msra_normal_1.0"]["verdict"] == "disagrees"
+    assert claims["msra_uniform_1.0"]["verdict"] == "agrees" and claims["msra_uniform_1.0"]["low"] > 0
+    assert claims["msra_normal_1.0"]["verdict"] == "disagrees" and claims["msra_normal_1.0"]["high"] < 0
     assert claims["default_0.1"]["verdict"] == "unclear"
-    assert claims["msra_uniform_1.0"]["paper_verdict"] == "agrees"  # 0.06 dB apart, spread 0.014 dB
+    assert claims["msra_uniform_1.0"]["paper_detail"] == "paper: difference +0.060 dB (stds 0.010 and 0.010 dB)"
 
 
 def test_profiles_hold_out_their_test_images_and_full_is_the_authors_experiment():
     quick, full = INIT_PROFILES["quick"], INIT_PROFILES["full"]
-    assert not set(HELD_OUT) & set(TRAIN_IMAGES) and quick.eval_images == HELD_OUT
+    assert not set(HELD_OUT) & set(SEEN_IMAGES) and quick.eval_images == HELD_OUT
     assert quick.inits == TABLE_2_3_INITS and quick.seeds == 3 and quick.weight_samples == 100_000
     assert quick.weight_bins == 1000 and quick.weight_range == 0.15 and quick.act_clip == 0.5
     assert full.train.steps == 400_000 and full.train.batch_size == 16 and full.patch == 32
@@ -286,6 +293,6 @@ def test_a_finished_run_is_resumed_from_its_checkpoint_and_changed_settings_get_
 def test_fusion_share_weighs_parts_by_count_and_variance():
     table = [dict(kind="residual 3×3", count=900, measured_std=0.1), dict(kind="1×1 local fusion", count=100,
                                                                            measured_std=0.3)]
-    share = ini.fusion_share(table)
+    share = init_histograms.fusion_share(table)
     assert share["weights"] == pytest.approx(0.1)
     assert share["variance"] == pytest.approx(9 / (9 + 9))

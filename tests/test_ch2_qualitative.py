@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from companion.ch2 import config
 from companion.ch2 import qualitative as q
 from companion.ch2 import qualitative_figures as qf
 from companion.ch2.pcarn import OURS_GAN, OURS_L1
@@ -110,7 +111,7 @@ def test_rendered_text_bands_sit_on_the_scale_grid_and_fit_the_page():
 
 def test_text_pairs_fall_back_to_rendered_text_without_manga109(tmp_path):
     cfg = q.settings("full")
-    source, pairs, bands, reason = q.text_pairs(q.PROFILES["smoke"], 4)
+    source, pairs, bands, reason = q.text_pairs(config.QUALITATIVE_PROFILES["smoke"], 4)
     assert source == "rendered text" and "text" in bands and reason
     source, pairs, bands, reason = q.text_pairs(cfg, 4, data_root=tmp_path)
     assert source == "rendered text" and "Manga109" in reason
@@ -131,7 +132,8 @@ def test_msd_facts_of_the_paper_size_discriminator():
 
 
 def test_msd_maps_pool_and_score_every_scale():
-    from companion.ch2.pcarn import PCARN_PROFILES, build_discriminator
+    from companion.ch2.config import PCARN_PROFILES
+    from companion.ch2.pcarn_training import build_discriminator
 
     disc = build_discriminator(PCARN_PROFILES["smoke"])
     maps = q.msd_maps(disc, {"HR": _stripes(_grey(32, 32), 0, 0, 32)})
@@ -165,7 +167,7 @@ def _saved(run, name, entry):
 def test_crop_figures_are_saved_with_provenance_and_recorded(run):
     import matplotlib.pyplot as plt
 
-    qcfg = q.PROFILES["smoke"]
+    qcfg = config.QUALITATIVE_PROFILES["smoke"]
     outputs = _synthetic_outputs()
     windows = {"img": q.highest_gradient_window(outputs["HR"]["img"], qcfg.crop)}
     pixel = {"outputs": outputs, "windows": windows, "psnr": q.crop_table(outputs, windows), "scale": 4}
@@ -199,7 +201,7 @@ def test_text_figure_and_records(run):
 
     torch.manual_seed(0)
     model = build_model("carn_m", "quick", scales=(4,), reading="thesis").eval()
-    data = q.figure_2_14_data({"random CARN-M": model}, q.PROFILES["smoke"], 4)
+    data = q.figure_2_14_data({"random CARN-M": model}, config.QUALITATIVE_PROFILES["smoke"], 4)
     assert data["source"] == "rendered text" and set(data["psnr"]["text"]) == {8, 12}
     qf.fig2_14_text(run, data)
     plt.close("all")
@@ -213,7 +215,8 @@ def test_text_figure_and_records(run):
 def test_figure_2_3_records_exact_and_measured_numbers(run):
     import matplotlib.pyplot as plt
 
-    from companion.ch2.pcarn import PCARN_PROFILES, build_discriminator
+    from companion.ch2.config import PCARN_PROFILES
+    from companion.ch2.pcarn_training import build_discriminator
 
     facts = q.msd_facts(64)
     maps = q.msd_maps(build_discriminator(PCARN_PROFILES["smoke"]), {"HR": _stripes(_grey(32, 32), 0, 0, 32)})
@@ -233,9 +236,9 @@ def test_figure_2_3_records_exact_and_measured_numbers(run):
 
 
 def test_table_2_8_without_lpips_is_full_only_with_the_reason(run):
-    t28 = q.table_2_8(q.PROFILES["quick"], metric=None, reason="LPIPS skipped: no AlexNet weights")
+    t28 = q.table_2_8(config.QUALITATIVE_PROFILES["quick"], metric=None, reason="LPIPS skipped: no AlexNet weights")
     assert t28["values"] == []
-    q.record_table_2_8(run, t28, q.PROFILES["quick"])
+    q.record_table_2_8(run, t28, config.QUALITATIVE_PROFILES["quick"])
     assert len(run.measurements) == 2 * 3 * 4
     assert {m["status"] for m in run.measurements} == {"full-only"}
     assert all(m["value"] is None and "no AlexNet weights" in m["note"] and "NIMA" in m["note"]
@@ -252,7 +255,7 @@ def test_table_2_8_measured_cells_go_into_the_paper_table(run):
     t28 = {"values": [dict(row="PCARN-M x4", set="Set5", scale=4, lpips=0.08, images=5),
                       dict(row="PCARN-M x2", set="embedded", scale=2, lpips=0.02, images=3)],
            "missing": {"PCARN": "not found"}, "reason": ""}
-    q.record_table_2_8(run, t28, q.PROFILES["quick"])
+    q.record_table_2_8(run, t28, config.QUALITATIVE_PROFILES["quick"])
     by_key = {m["key"]: m for m in run.measurements}
     assert by_key["table2_8/PCARN-M x4/Set5 LPIPS"]["column"] == "Set5 LPIPS"
     assert by_key["table2_8/PCARN-M x4/Set5 LPIPS"]["status"] == "small-scale"

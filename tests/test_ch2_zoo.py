@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from companion import zoo
+from companion.ch2 import config, init_schemes, init_training, pcarn_training, training
 from companion.ch2 import config as ch2_config
 from companion.ch2 import initialisation as ini
 from companion.ch2 import training as tr
@@ -62,8 +63,8 @@ def test_a_spec_that_trains_on_a_test_or_validation_image_is_refused():
         with pytest.raises(CompanionError, match="test or validation"):
             tr.SRTraining("carn", train_images=bad).check()
     with pytest.raises(CompanionError, match="unknown model"):
-        tr.SRTraining("nothing").check()
-    assert not set(tr.FIT_IMAGES) & (set(HELD_OUT) | {tr.VAL_IMAGE})
+        tr.train_network(tr.SRTraining("nothing"), 0, progress=False)
+    assert not set(config.FIT_IMAGES) & (set(HELD_OUT) | {tr.VAL_IMAGE})
 
 
 def test_main_entry_names_the_choices_when_unknown():
@@ -73,14 +74,14 @@ def test_main_entry_names_the_choices_when_unknown():
 
 
 TINY = tr.SRTraining("carn_m", patch=8, train_images=("chelsea",), val_crop=32,
-                     train=dataclasses.replace(tr.QUICK_RECIPE, steps=3, milestones=(), val_every=3,
+                     train=dataclasses.replace(config.QUICK_RECIPE, steps=3, milestones=(), val_every=3,
                                                checkpoint_every=2))
 
 
 def test_a_tiny_build_writes_a_current_entry_that_loads_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
     monkeypatch.setenv("COMPANION_WORK_DIR", str(tmp_path / "work"))
-    monkeypatch.setattr(ch2_zoo, "MAIN", {"carn-m-x4": (TINY, "tiny")})
+    monkeypatch.setattr(ch2_zoo, "QUICK_X4_MODELS", {"carn-m-x4": (TINY, "tiny")})
     [entry] = [e for e in ch2_zoo.entries() if e.name == MAIN[1]]
     assert zoo.status(entry) == "missing"
     ch2_zoo.build([entry], workers=1, progress=False)
@@ -88,7 +89,7 @@ def test_a_tiny_build_writes_a_current_entry_that_loads_and_resumes(tmp_path, mo
     model, meta = zoo.load_entry(entry)
     assert meta["steps"] == 3 and [s for s, _ in meta["val"]] == [3] and meta["val_psnr"] == meta["val"][-1][1]
     assert meta["device"].startswith("cpu: ") and meta["config"] == entry.config
-    assert ch2_zoo.find(TINY, 0) == entry
+    assert zoo.find(ch2_zoo.SRModel("ch2/carn-m-x4", TINY, "tiny"), 0) == entry
     # the work-folder checkpoint is finished: training again only loads it, and gives the same weights
     again, result = tr.train_network(TINY, 0, checkpoint_dir=ch2_zoo.work_folder(), progress=False)
     assert result.steps_done == 3
@@ -162,7 +163,7 @@ def test_02b_declares_every_model_of_its_quick_profile():
         assert entry.key["init"] == init and entry.key["seed"] == int(seed)
         assert entry.model == "carn" and entry.config["channels"] == quick.channels == 16
         assert entry.config["reading"] == "thesis" and entry.config["scales"] == [4]
-        assert ch2_zoo.find_init(quick, init, int(seed)) == entry
+        assert zoo.find(ch2_zoo.Table23Run(quick, init), int(seed)) == entry
     # the split: the held-out photographs test, coffee validates, the other seven train; nothing leaks
     images = entries[INIT_NAMES[0]].key["data"]["images"]
     assert {n for n, role in images.items() if role == "test"} == set(HELD_OUT)
@@ -182,17 +183,17 @@ def test_02b_keys_follow_what_shapes_the_weights():
                   dataclasses.replace(quick, train=dataclasses.replace(quick.train, steps=999)),
                   dataclasses.replace(quick, train_images=quick.train_images[1:])):
         assert ch2_zoo.init_key(other, "default_1.0", 0) != key
-        assert ch2_zoo.find_init(other, "default_1.0", 0) is None
+        assert zoo.find(ch2_zoo.Table23Run(other, "default_1.0"), 0) is None  # declared otherwise: stale
     assert ch2_zoo.init_key(quick, "default_1.0", 1) != key != ch2_zoo.init_key(quick, "default_0.1", 0)
 
 
 def test_02b_refuses_a_validation_or_test_image_in_training():
     smoke = INIT_PROFILES["smoke"]
-    ini._DATA.clear()
+    init_training._VALIDATION_PAIRS.clear()
     with pytest.raises(CompanionError, match="test or validation"):
-        ini.training_patches(dataclasses.replace(smoke, val_image="astronaut"), 0)
+        init_training.check_split(dataclasses.replace(smoke, val_image="astronaut"))
     with pytest.raises(CompanionError, match="is a test image"):
-        ini.validation_pairs(dataclasses.replace(smoke, val_image="rocket"))
+        init_training.validation_pairs(dataclasses.replace(smoke, val_image="rocket"))
 
 
 TINY_02B = dataclasses.replace(INIT_PROFILES["smoke"], seeds=1, inits=("default_1.0", "msra_normal_0.1"),
@@ -212,7 +213,7 @@ def test_a_tiny_02b_build_is_loaded_by_the_notebook_code_and_gives_what_training
     model, meta = zoo.load_entry(entries[0])
     assert meta["steps"] == 4 and [s for s, _ in meta["val"]] == [2, 4] and meta["val_psnr"] == meta["val"][-1][1]
     assert meta["val_images"][0].startswith("coffee") and meta["loss_curve"] and meta["first_loss"] > 0
-    assert meta["config"] == ini.carn_config(TINY_02B.size, TINY_02B.scale, TINY_02B.channels) == entries[0].config
+    assert meta["config"] == init_schemes.carn_config(TINY_02B.size, TINY_02B.scale, TINY_02B.channels) == entries[0].config
     cfg = dataclasses.replace(TINY_02B, use_zoo=True)
     import torch
 
@@ -272,15 +273,15 @@ def _origin(entry):
 def test_02c_declares_its_gan_stage_as_two_entries_of_one_run():
     from companion.ch2 import pcarn
 
-    quick = pcarn.PCARN_PROFILES["quick"]
+    quick = config.PCARN_PROFILES["quick"]
     entries = {e.name: e for e in ch2_zoo.gan_entries()}
     assert list(entries) == GAN_NAMES and set(GAN_NAMES) <= {e.name for e in ch2_zoo.entries()}
     assert [e.name for e in zoo.select(["ch2/02c"])] == GAN_NAMES
     gen, disc = entries.values()
-    assert quick.gan_zoo and not pcarn.PCARN_PROFILES["smoke"].gan_zoo and not pcarn.PCARN_PROFILES["full"].gan_zoo
+    assert quick.gan_zoo and not config.PCARN_PROFILES["smoke"].gan_zoo and not config.PCARN_PROFILES["full"].gan_zoo
     assert gen.model == "carn_m" and gen.config == pcarn.generator_config(quick)
-    built = pcarn.build_discriminator(quick).config
-    assert disc.config == pcarn.discriminator_config(quick) == {k: list(v) if isinstance(v, tuple) else v
+    built = pcarn_training.build_discriminator(quick).config
+    assert disc.config == pcarn_training.discriminator_config(quick) == {k: list(v) if isinstance(v, tuple) else v
                                                                  for k, v in built.items()}
     # one run's settings, two parts: the keys differ only in which part (and how it is stored)
     assert gen.digest != disc.digest
@@ -290,7 +291,7 @@ def test_02c_declares_its_gan_stage_as_two_entries_of_one_run():
     # it starts from the L1 entry: its name and digest are in the key, as in the notebook's checkpoint name
     l1 = ch2_zoo.main_entry("carn-m-x4", 0)
     assert gen.key["l1"] == _origin(l1) and gen.key["stage"] == "gan" and gen.key["gan"]["steps"] == quick.gan_steps
-    assert ch2_zoo.find_gan(quick, 0, _origin(l1)) == (gen, disc)
+    assert [zoo.find(ch2_zoo.GANStage(quick, part), 0) for part in ch2_zoo.GAN_PARTS] == [gen, disc]
     images = gen.key["data"]["images"]
     assert {n for n, r in images.items() if r == "test"} == set(HELD_OUT)
     assert not set(HELD_OUT) & set(quick.train_images)
@@ -299,7 +300,7 @@ def test_02c_declares_its_gan_stage_as_two_entries_of_one_run():
 def test_02c_gan_keys_follow_what_shapes_the_weights():
     from companion.ch2 import pcarn
 
-    quick = pcarn.PCARN_PROFILES["quick"]
+    quick = config.PCARN_PROFILES["quick"]
     origin = _origin(ch2_zoo.main_entry("carn-m-x4", 0))
     key = ch2_zoo.gan_key(quick, 0, origin, "generator")
     assert ch2_zoo.gan_key(dataclasses.replace(quick, gan_checkpoint_every=7, eval_crop=64, crop=32, lpips=False),
@@ -308,10 +309,10 @@ def test_02c_gan_keys_follow_what_shapes_the_weights():
                   dataclasses.replace(quick, disc_width_divisor=2), dataclasses.replace(quick, patch=16),
                   dataclasses.replace(quick, content_weight=0.0)):
         assert ch2_zoo.gan_key(other, 0, origin, "generator") != key
-        assert ch2_zoo.find_gan(other, 0, origin) is None
+        assert zoo.find(ch2_zoo.GANStage(other, "generator"), 0) is None
     assert ch2_zoo.gan_key(quick, 1, origin, "generator") != key
-    # a rebuilt L1 entry (another digest) is another starting generator: no zoo GAN stage for it
-    assert ch2_zoo.find_gan(quick, 0, {**origin, "digest": "0" * 16}) is None
+    # a rebuilt L1 entry (another digest) is another starting generator: another key
+    assert ch2_zoo.gan_key(quick, 0, {**origin, "digest": "0" * 16}, "generator") != key
     with pytest.raises(CompanionError, match="part must be"):
         ch2_zoo.gan_key(quick, 0, origin, "both")
 
@@ -325,10 +326,10 @@ def _tiny_02c(monkeypatch, tmp_path):
 
     monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
     monkeypatch.setenv("COMPANION_WORK_DIR", str(tmp_path / "work"))
-    quick = pcarn.PCARN_PROFILES["quick"]
+    quick = config.PCARN_PROFILES["quick"]
     cfg = dataclasses.replace(quick, gan_steps=2, gan_batch=2, gan_checkpoint_every=0, eval_images=("rocket",),
                               eval_crop=48, weights=(), lpips=False)
-    monkeypatch.setitem(pcarn.PCARN_PROFILES, "quick", cfg)
+    monkeypatch.setitem(config.PCARN_PROFILES, "quick", cfg)
     l1 = ch2_zoo.main_entry("carn-m-x4", 0)
     torch.manual_seed(7)
     zoo.save_entry(l1, build_model(l1.model, **l1.config), {"steps": 2000, "seconds": 100.0, "val_psnr": 25.0,
@@ -358,7 +359,7 @@ def test_a_tiny_02c_build_writes_both_entries_and_the_notebook_code_loads_them(t
     meta = zoo.read_sidecar(gen_entry)
     assert meta["steps"] == 2 and len(meta["history"]["d"]) == 2 and meta["l1_origin"] == _origin(l1)
     assert meta["val_images"][0].startswith("coffee") and zoo.read_sidecar(disc_entry)["params"] > 0
-    assert (ch2_zoo.work_folder() / "02c" / pcarn.checkpoint_path(".", cfg, "gan", 0, _origin(l1)).name).is_file()
+    assert (ch2_zoo.work_folder() / "02c" / pcarn_training.checkpoint_path(".", cfg, "gan", 0, _origin(l1)).name).is_file()
 
     # the notebook code loads them instead of training, and they are what training gives
     pair, reason = pcarn.gan_zoo_entries(cfg, 0, l1_info)
@@ -407,7 +408,7 @@ def count_disc(cfg) -> int:
     from companion.ch2 import pcarn
     from companion.models.common import count_parameters
 
-    return count_parameters(pcarn.build_discriminator(cfg))
+    return count_parameters(pcarn_training.build_discriminator(cfg))
 
 
 def test_a_02c_build_needs_a_current_l1_entry(tmp_path, monkeypatch):
@@ -424,7 +425,7 @@ def test_the_committed_02c_gan_stage_loads_strictly_and_scores_what_the_results_
     committed mean probabilities on the committed crop."""
     from companion.ch2 import pcarn, qualitative
 
-    quick = pcarn.PCARN_PROFILES["quick"]
+    quick = config.PCARN_PROFILES["quick"]
     gen_entry, disc_entry = ch2_zoo.gan_entries()
     states = {e.name: zoo.status(e) for e in (ch2_zoo.main_entry("carn-m-x4", 0), gen_entry, disc_entry)}
     if set(states.values()) != {"current"}:

@@ -142,17 +142,24 @@ def _says_reason(comment: str | None) -> bool:
 
 def unexplained_function_imports(root: Path = ROOT, package: str = PACKAGE) -> list[str]:
     """``"file:line: import"`` of every function-level import without a ``# reason`` comment on its lines or
-    the line above."""
+    the line above its block of imports (one comment may explain a block of imports that follow each other)."""
     out = []
     for module, path in module_files(root, package).items():
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source, filename=str(path))
         comments = _comments(source)
         lines = source.splitlines()
+        import_lines = {line for node, _ in import_nodes(tree)
+                        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
         for node, inside_function in import_nodes(tree):
             if not inside_function:
                 continue
-            near = range(node.lineno - 1, (node.end_lineno or node.lineno) + 1)
+            near = list(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+            above = node.lineno - 1  # one comment covers the block of imports right below it (blank lines allowed)
+            while above >= 1 and (above in import_lines or not lines[above - 1].strip()):
+                near.append(above)
+                above -= 1
+            near.append(above)
             if not any(_says_reason(comments.get(line)) for line in near):
                 out.append(f"{path.relative_to(root.parent)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     return out
@@ -208,10 +215,13 @@ def test_function_level_imports_need_a_reason(tmp_path):
     root = _package(tmp_path, {
         "a.py": ("import os\n\n\ndef f():\n    import json\n\n\ndef g():\n    # reason: heavy optional dependency\n"
                  "    import torch\n\n\ndef h():\n    from json import (dumps,  # reason: start-up time\n"
-                 "                      loads)\n\n\ndef k():\n    import csv  # a comment, not a reason\n"),
+                 "                      loads)\n\n\ndef k():\n    import csv  # a comment, not a reason\n"
+                 "\n\ndef m():\n    # reason: start-up time\n    import json\n\n    import csv\n    x = 1\n"
+                 "    import os\n"),
     })
+    # one reason covers the block of imports right below it, blank lines included, and no further
     assert unexplained_function_imports(root, "pkg") == ["pkg/a.py:5: import json", "pkg/a.py:19: import csv  "
-                                                         "# a comment, not a reason"]
+                                                         "# a comment, not a reason", "pkg/a.py:28: import os"]
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from companion.ch2 import pcarn, pcarn_figures
+from companion.ch2 import config, pcarn, pcarn_figures, pcarn_training
 from companion.ch2.evaluation import find_authors_weights
 from companion.engine.settings import TrainConfig
 from companion.errors import CompanionError
@@ -24,8 +24,8 @@ from companion.session import NotebookRun
 from conftest import REPO, RecordingRun, texture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-SMOKE = pcarn.PCARN_PROFILES["smoke"]
-QUICK = pcarn.PCARN_PROFILES["quick"]
+SMOKE = config.PCARN_PROFILES["smoke"]
+QUICK = config.PCARN_PROFILES["quick"]
 #: A very small run: 2 L1 steps and 2 adversarial steps on 8-px LR patches, one 48-px test crop.
 TINY = replace(SMOKE, patch=8, pretrain=replace(SMOKE.pretrain, steps=2), gan_steps=2, perceptual="none",
                perceptual_weight=0.0, eval_crop=48, weights=())
@@ -33,7 +33,7 @@ SHARED = (REPO / ".." / "shared" / "weights").resolve()
 
 
 def _authors_present() -> bool:
-    return all(find_authors_weights(n, search=[str(SHARED)]).found for n in pcarn.AUTHORS_RELEASES)
+    return all(find_authors_weights(n, search=[str(SHARED)]).found for n in config.AUTHORS_RELEASES)
 
 
 # ---------------------------------------------------------------- profiles
@@ -41,14 +41,13 @@ def _authors_present() -> bool:
 def test_profiles_hold_out_the_test_images_and_full_is_the_authors_recipe():
     from companion.ch2 import config
 
-    assert set(pcarn.PCARN_PROFILES) == {"smoke", "quick", "full"}
-    assert pcarn.NOTEBOOKS == {"02c_pcarn": pcarn.PCARN_PROFILES}
-    assert pcarn.HELD_OUT == config.HELD_OUT and pcarn.TRAIN_IMAGES == config.TRAIN_IMAGES
-    for cfg in pcarn.PCARN_PROFILES.values():
+    assert set(config.PCARN_PROFILES) == {"smoke", "quick", "full"}
+    assert config.NOTEBOOKS["02c_pcarn"] is config.PCARN_PROFILES
+    for cfg in config.PCARN_PROFILES.values():
         assert not set(cfg.train_images) & set(cfg.eval_images)
         assert cfg.disc_factors == (1, 2, 4) and cfg.scale == 4
-    quick, full = pcarn.PCARN_PROFILES["quick"], pcarn.PCARN_PROFILES["full"]
-    assert quick.eval_images == pcarn.HELD_OUT and quick.required_folders() == ()
+    quick, full = config.PCARN_PROFILES["quick"], config.PCARN_PROFILES["full"]
+    assert quick.eval_images == config.HELD_OUT and quick.required_folders() == ()
     assert full.size == "paper" and full.disc_width_divisor == 1 and full.perceptual == "vgg19"
     assert (full.adversarial_weight, full.perceptual_weight, full.content_weight) == (5e-3, 1.0, 0.0)
     assert (full.lr_g, full.lr_d, full.grad_clip, full.gan_steps) == (1e-4, 1e-4, 10.0, 200_000)
@@ -58,18 +57,18 @@ def test_profiles_hold_out_the_test_images_and_full_is_the_authors_recipe():
 
 
 def test_the_profiles_module_imports_no_pytorch():
-    """companion.ch2.config may import it for the profile discovery, which must stay fast."""
-    code = "import sys, companion.ch2.pcarn; print('torch' in sys.modules)"
+    """companion.ch2.config holds every Chapter 2 profile; the profile discovery imports it and must stay fast."""
+    code = "import sys, companion.ch2.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
 
 def test_gan_settings_follow_the_profile():
-    g = pcarn.gan_settings(pcarn.PCARN_PROFILES["quick"], seed=3)
+    g = pcarn_training.gan_settings(config.PCARN_PROFILES["quick"], seed=3)
     assert g.seed == 3 and g.perceptual_weight == 0.0 and g.content_weight == 1e-2 and g.adversarial_weight == 5e-3
     g.check()
-    full = pcarn.gan_settings(pcarn.PCARN_PROFILES["full"], seed=0)
+    full = pcarn_training.gan_settings(config.PCARN_PROFILES["full"], seed=0)
     assert full.perceptual_weight == 1.0 and full.content_weight == 0.0 and full.batch_size == 32
 
 
@@ -77,7 +76,7 @@ def test_gan_settings_follow_the_profile():
 
 def test_narrow_discriminator_keeps_fig_2_1s_shape_at_a_fraction_of_the_width():
     full = MultiScaleDiscriminator()
-    narrow = pcarn.build_discriminator(pcarn.PCARN_PROFILES["quick"])
+    narrow = pcarn_training.build_discriminator(config.PCARN_PROFILES["quick"])
     x = torch.rand(2, 3, 96, 96)
     with torch.no_grad():
         a, b = full.eval()(x), narrow.eval()(x)
@@ -86,14 +85,14 @@ def test_narrow_discriminator_keeps_fig_2_1s_shape_at_a_fraction_of_the_width():
     assert [c.out_channels for c in convs] == [16, 16, 32, 32, 64, 64, 128, 128, 1]
     assert [c.kernel_size[0] for c in convs] == [3, 4, 3, 4, 3, 4, 3, 3, 3]
     assert 12 < count_parameters(full) / count_parameters(narrow) < 17
-    same = pcarn.build_discriminator(replace(SMOKE, disc_width_divisor=1))
+    same = pcarn_training.build_discriminator(replace(SMOKE, disc_width_divisor=1))
     assert count_parameters(same) == count_parameters(full)
     with pytest.raises(CompanionError, match="must divide every width"):
-        pcarn.build_discriminator(replace(SMOKE, disc_width_divisor=3))
+        pcarn_training.build_discriminator(replace(SMOKE, disc_width_divisor=3))
 
 
 def test_the_generator_is_single_scale_carn_m_in_the_thesis_reading():
-    g = pcarn.build_generator(SMOKE)
+    g = pcarn_training.build_generator(SMOKE)
     assert g.config["reading"] == "thesis" and g.config["scales"] == (4,) and g.config["channels"] == 32
     assert g(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
 
@@ -101,36 +100,36 @@ def test_the_generator_is_single_scale_carn_m_in_the_thesis_reading():
 def test_perceptual_loss_choices(monkeypatch, tmp_path):
     from companion.engine.perceptual import VGGLoss
 
-    assert pcarn.perceptual_loss(TINY) is None
-    assert isinstance(pcarn.perceptual_loss(replace(TINY, perceptual="random")), VGGLoss)
+    assert pcarn_training.perceptual_loss(TINY) is None
+    assert isinstance(pcarn_training.perceptual_loss(replace(TINY, perceptual="random")), VGGLoss)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(CompanionError, match="VGG19 weights not found.*never downloads"):
-        pcarn.perceptual_loss(replace(TINY, perceptual="vgg19"), data_root=tmp_path)
+        pcarn_training.perceptual_loss(replace(TINY, perceptual="vgg19"), data_root=tmp_path)
     with pytest.raises(CompanionError, match="choose one of none, vgg19, random"):
-        pcarn.perceptual_loss(replace(TINY, perceptual="lpips"))
+        pcarn_training.perceptual_loss(replace(TINY, perceptual="lpips"))
 
 
 # ---------------------------------------------------------------- data and training
 
 def test_a_test_image_among_the_training_images_is_refused():
     with pytest.raises(CompanionError, match=r"\['rocket'\] are also training images"):
-        pcarn.training_patches(replace(TINY, train_images=("astronaut", "rocket")), seed=0)
+        pcarn_training.training_patches(replace(TINY, train_images=("astronaut", "rocket")), seed=0)
 
 
 def test_checkpoint_names_follow_the_settings(tmp_path):
-    a = pcarn.checkpoint_path(tmp_path, TINY, "l1", 0)
+    a = pcarn_training.checkpoint_path(tmp_path, TINY, "l1", 0)
     assert a.name.startswith("pcarn_m-l1-seed0-") and a.suffix == ".pt"
-    assert pcarn.checkpoint_path(tmp_path, TINY, "l1", 1) != a
-    assert pcarn.checkpoint_path(tmp_path, replace(TINY, gan_steps=9), "l1", 0) == a  # the GAN stage is not L1's
-    g = pcarn.checkpoint_path(tmp_path, TINY, "gan", 0)
-    assert pcarn.checkpoint_path(tmp_path, replace(TINY, gan_steps=9), "gan", 0) != g
+    assert pcarn_training.checkpoint_path(tmp_path, TINY, "l1", 1) != a
+    assert pcarn_training.checkpoint_path(tmp_path, replace(TINY, gan_steps=9), "l1", 0) == a  # the GAN stage is not L1's
+    g = pcarn_training.checkpoint_path(tmp_path, TINY, "gan", 0)
+    assert pcarn_training.checkpoint_path(tmp_path, replace(TINY, gan_steps=9), "gan", 0) != g
     longer_l1 = replace(TINY, pretrain=replace(TINY.pretrain, steps=5))
-    assert pcarn.checkpoint_path(tmp_path, longer_l1, "gan", 0) != g  # it starts from another generator
+    assert pcarn_training.checkpoint_path(tmp_path, longer_l1, "gan", 0) != g  # it starts from another generator
     with pytest.raises(CompanionError, match="stage must be"):
-        pcarn.run_settings(TINY, "vgg", 0)
-    zoo_start = pcarn.checkpoint_path(tmp_path, TINY, "gan", 0, {"zoo": "ch2/x-seed0", "digest": "0" * 16})
+        pcarn_training.run_settings(TINY, "vgg", 0)
+    zoo_start = pcarn_training.checkpoint_path(tmp_path, TINY, "gan", 0, {"zoo": "ch2/x-seed0", "digest": "0" * 16})
     assert zoo_start != g  # a generator from the zoo is another starting point
-    assert pcarn.checkpoint_path(tmp_path, TINY, "l1", 0, {"zoo": "ch2/x-seed0", "digest": "0" * 16}) == a
+    assert pcarn_training.checkpoint_path(tmp_path, TINY, "l1", 0, {"zoo": "ch2/x-seed0", "digest": "0" * 16}) == a
 
 
 def test_two_stages_train_checkpoint_and_rerun_only_evaluates(tmp_path):
@@ -158,14 +157,14 @@ def test_quick_takes_stage_1_from_the_zoos_carn_m_and_its_config_matches_that_en
     from companion.ch2 import training
     from companion.ch2 import zoo as ch2_zoo
 
-    assert pcarn.FIT_IMAGES == training.FIT_IMAGES and QUICK.train_images == pcarn.FIT_IMAGES
-    assert QUICK.l1_zoo == pcarn.ZOO_L1 == "ch2/carn-m-x4" and SMOKE.l1_zoo == pcarn.PCARN_PROFILES["full"].l1_zoo == ""
+    assert QUICK.train_images == config.FIT_IMAGES
+    assert QUICK.l1_zoo == config.ZOO_L1 == "ch2/carn-m-x4" and SMOKE.l1_zoo == config.PCARN_PROFILES["full"].l1_zoo == ""
     assert pcarn.l1_zoo_entry(SMOKE, 0) == (None, "")
     entry = ch2_zoo.main_entry("carn-m-x4", 0)
     assert pcarn.zoo_mismatch(QUICK, entry, 0) == ""
-    assert entry.config == pcarn.generator_config(QUICK) == {
-        k: list(v) if isinstance(v, tuple) else v for k, v in pcarn.build_generator(QUICK).config.items()}
-    assert "training photographs" in pcarn.zoo_mismatch(replace(QUICK, train_images=pcarn.TRAIN_IMAGES), entry, 0)
+    assert entry.config == pcarn_training.generator_config(QUICK) == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in pcarn_training.build_generator(QUICK).config.items()}
+    assert "training photographs" in pcarn.zoo_mismatch(replace(QUICK, train_images=config.SEEN_IMAGES), entry, 0)
     assert "network configuration" in pcarn.zoo_mismatch(replace(QUICK, size="paper"), entry, 0)
     assert "seed" in pcarn.zoo_mismatch(QUICK, entry, 1)
     assert "patch" in pcarn.zoo_mismatch(replace(QUICK, patch=12), entry, 0)
@@ -346,7 +345,7 @@ def test_authors_records_go_beside_tables_2_5_and_2_7_on_a_paper_set(monkeypatch
     result = {"sets": {"Set14": scores}, "seed": 0, "psd": {"band": (0.25, 0.5), "mean_high_band": {"x": 0.0},
                                                              "mean_high_band_median": {"x": 0.0}},
               "l1": {"steps": 1, "checkpoint": "a.pt"}, "gan": {"steps": 1, "checkpoint": "b.pt"}}
-    cfg = replace(pcarn.PCARN_PROFILES["full"], eval_set="Set14")
+    cfg = replace(config.PCARN_PROFILES["full"], eval_set="Set14")
     run = RecordingRun()
     monkeypatch.setattr(pcarn, "protocol_line", lambda *a, **k: "protocol")
     pcarn.record_results(run, cfg, result)
@@ -423,3 +422,41 @@ def test_figures_are_saved_with_provenance(figure_run, tmp_path):
         png = tmp_path / f"{name}.png"
         assert _dpi(png) >= 149.9
         assert json.loads(Image.open(png).text["Comment"])["notebook"] == "test_pcarn"
+
+
+def test_the_results_record_the_l1_recipe_that_ran():
+    """Stage 1 from the zoo: the results file's config holds that entry's recipe (2,000 steps of QUICK_RECIPE, read
+    from its sidecar), not the profile's 500-step fallback; a stage trained here keeps the profile's."""
+    from companion import zoo
+    from companion.ch2 import zoo as ch2_zoo
+
+    entry = ch2_zoo.main_entry("carn-m-x4", 0)
+    if zoo.status(entry) != "current":
+        pytest.skip(f"{entry.name} is {zoo.status(entry)}")
+    _, info = pcarn_training.load_l1_from_zoo(entry)
+    ran = pcarn.config_that_ran(QUICK, {"l1": info})
+    assert QUICK.pretrain.steps == 500 and ran.pretrain.steps == 2000
+    assert ran.pretrain == replace(config.QUICK_RECIPE, val_every=0, checkpoint_every=0)
+    assert replace(ran, pretrain=QUICK.pretrain) == QUICK
+    assert pcarn.config_that_ran(QUICK, {"l1": {"source": "trained"}}) is QUICK
+
+
+def test_the_discriminator_takes_a_width_divisor_and_the_quick_one_draws_the_zoos_stream():
+    """models.discriminators has a width argument; build_discriminator's narrowed network under a seed holds the
+    weights the old rebuilding of ``patch.body`` gave (full-width draws first), so the zoo's 02c run is
+    reproducible."""
+    from companion.models.discriminators import PatchDiscriminator
+
+    narrow = PatchDiscriminator(width_divisor=4)
+    assert [m.out_channels for m in narrow.body if isinstance(m, torch.nn.Conv2d)] == [16, 16, 32, 32, 64, 64, 128,
+                                                                                        128, 1]
+    assert narrow.config["width_divisor"] == 4 and "width_divisor" not in PatchDiscriminator().config
+    with pytest.raises(ValueError, match="must divide every width"):
+        PatchDiscriminator(width_divisor=5)
+    torch.manual_seed(3)
+    built = pcarn_training.build_discriminator(QUICK)
+    torch.manual_seed(3)
+    MultiScaleDiscriminator(QUICK.disc_factors)
+    again = MultiScaleDiscriminator(QUICK.disc_factors, width_divisor=QUICK.disc_width_divisor)
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), again.state_dict().values()))
+    assert built.config == {**MultiScaleDiscriminator().config, "width_divisor": 4}

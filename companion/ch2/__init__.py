@@ -1,10 +1,18 @@
 """Chapter 2 (and the ECCV 2018 / PCARN papers): CARN, CARN-M and PCARN.
 
-* ``config.py``: profiles of the Chapter 2 notebooks (``02a_carn`` so far);
-* ``costs_tables.py``, ``figures.py``, ``evaluation.py``: what ``02a_carn`` calls (exact cost tables, the
-  Eq. 2.10 curve, the Fig. 2.9 bubble plot, the authors' weights on the SR protocol);
-* ``authors_weights.py``: the authors' released CARN / CARN-M / PCARN / PCARN-M weights, mapped onto the
-  companion's CARN and CARN-M (``python -m companion download carn-m`` etc. convert them once).
+Modules, by role (no import cycle; ``config`` imports no experiment and no PyTorch; ``zoo`` imports no
+experiment back):
+
+* ``config.py``: every notebook's spec (splits, model configuration, recipes, seeds) and profiles;
+* the training layer, which the zoo builds with: ``training.py`` (the zoo's single-scale models),
+  ``init_schemes.py`` / ``init_training.py`` (Table 2.3's schemes and one run), ``pcarn_training.py`` (PCARN-M's
+  two stages), all through the one SR trainer :func:`companion.engine.sr_training.train_sr`;
+* ``zoo.py``: the Chapter 2 model zoo (typed specs with ``zoo_entry(seed)`` for :func:`companion.zoo.find`);
+* one module per experiment: ``costs_tables.py`` and ``evaluation.py`` (02a), ``init_histograms.py`` and
+  ``initialisation.py`` (02b), ``pcarn.py`` and ``qualitative.py`` (02c, with 02a's Fig. 2.10),
+  ``efficiency.py`` (02d); ``authors_weights.py``: the authors' released weights;
+* their figures: ``figures.py``, ``pcarn_figures.py``, ``qualitative_figures.py``, ``efficiency_figures.py``;
+* ``conclusions.py``: each notebook's conclusions, rendered from its measurements.
 
 The models themselves (CARN, CARN-M with their two readings) are shared: :mod:`companion.models.carn`,
 :mod:`companion.models.carn_m`.

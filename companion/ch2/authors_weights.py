@@ -62,13 +62,17 @@ from pathlib import Path
 from typing import Mapping
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
 
 from companion.atomic import atomic_path
 from companion.data import folders
+from companion.data.download import file_sha256
 from companion.engine.checkpoint import first_names, key_map_problems
 from companion.errors import CompanionError
 from companion.models import build_model, model_label
 from companion.models.carn import DIV2K_MEAN
+
 
 #: The ``format`` metadata marker of a converted file.
 FORMAT = "companion-carn"
@@ -380,9 +384,6 @@ def _build(model: str, config: Mapping, state: Mapping[str, torch.Tensor]) -> to
 
 
 def _read_converted(path: Path) -> torch.nn.Module:
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     hint = _download_hint(path)
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -440,10 +441,6 @@ def convert_authors_file(src, dest, *, name: str | None = None) -> Path:
     companion's key names and tensors and, as metadata, the format marker, the model (``carn`` / ``carn_m``),
     the reading, the configuration (JSON), the layout, the release name (if known) and the source file name.
     """
-    from safetensors.torch import save_file
-
-    from companion.data.download import file_sha256
-
     src, dest = Path(src), Path(dest)
     release = RELEASES[_release_name(name)] if name is not None else None
     if release is not None and release.sha256 and src.is_file() and (got := file_sha256(src)) != release.sha256:
@@ -465,8 +462,6 @@ def convert_authors_file(src, dest, *, name: str | None = None) -> Path:
 def converted_metadata(path) -> dict[str, str]:
     """The metadata of a converted file (``format``, ``model``, ``reading``, ``config``, ``layout``,
     ``weights``, ``source``), without loading its tensors."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     if not path.is_file():
         raise CompanionError(f"{path} does not exist; {_download_hint(path)}")

@@ -18,6 +18,9 @@ import torch
 
 from companion.analysis import costs
 from companion.models import build_model
+from companion.models.carn import CascadingBlock, ResidualUnit
+from companion.models.carn_m import EResidual
+
 
 #: How the counts were made, for every recorded cell.
 PARAMS_PROTOCOL = "trainable parameters of the paper-size model, biases included, each shared tensor once"
@@ -85,9 +88,6 @@ def block_counts(channels: int = 64, units: int = 3, groups: int = 4) -> dict[st
     block (Fig. 2.2b: U units + U local 1×1 fusions), CARN-M's EResidual (Fig. 2.4a, G groups) and its
     recursive ECascading block (Fig. 2.4b: one EResidual shared by the U positions), and what that block would
     hold without the sharing."""
-    from companion.models.carn import CascadingBlock, ResidualUnit
-    from companion.models.carn_m import EResidual
-
     with torch.device("meta"):
         residual = costs.parameter_count(ResidualUnit(channels))
         cascading = costs.parameter_count(CascadingBlock(channels, units, lambda: ResidualUnit(channels)))

@@ -39,132 +39,35 @@ Profiles (:data:`PROFILES`; the notebook is registered under ``NOTEBOOKS``):
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+import time
+from functools import partial
 
-from companion.engine.settings import TrainConfig
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from companion.analysis import costs
+from companion.analysis.costs import mult_adds_printed_as
+from companion.ch2.config import EfficiencyConfig, HELD_OUT, parse_variant, variant_spec
+from companion.ch2.evaluation import evaluate_sr, sr_pairs
+from companion.ch2.training import train_network
+from companion.ch2.zoo import sweep_model
+from companion.data.images import centre_crop_at_most, embedded_image
+from companion.data.sr import lr_hr_pair
+from companion.engine.fast_inference import accelerate
 from companion.errors import CompanionError
+from companion.metrics import protocol_text as metric_protocol
+from companion.models import build_model, model_config
+from companion.processes import run_per_seed
+from companion.summary import check_claims, mean_std, pm
+from companion.zoo import find, load_entry
 
-# This module's profiles are registered by companion/ch2/config.py (NOTEBOOKS), which imports it: so it imports
-# nothing of companion.ch2 at module level (no import cycle) and no PyTorch. The three constants below repeat
-# companion.ch2.config.HELD_OUT, companion.ch2.training.FIT_IMAGES and QUICK_RECIPE; a test checks they agree.
-#: The held-out test photographs (companion.ch2.config.HELD_OUT).
-HELD_OUT = ("china", "flower", "rocket")
-#: The training photographs (companion.ch2.training.FIT_IMAGES: 02b's eight less the validation image, coffee).
-FIT_IMAGES = ("astronaut", "chelsea", "hubble_deep_field", "ihc", "motorcycle_left", "motorcycle_right", "retina")
-#: companion.ch2.training.QUICK_RECIPE.
-QUICK_RECIPE = TrainConfig(steps=2000, batch_size=8, lr=1e-3, milestones=(1200, 1600), gamma=0.5,
-                           betas=(0.9, 0.999), grad_clip=10.0, val_every=250, checkpoint_every=100)
 
 #: §2.4.5's numbers, from its text (the figure's points are not in the extraction): PSNR / SSIM change of
 #: CARN-M (G4R) and of G64R against CARN on Set14 x4, and CARN-M's "four times" fewer parameters and "nearly
 #: three times" fewer operations. Reading: the -0.32 dB of G64R is against CARN, like CARN-M's -0.20 dB.
 THESIS_TEXT = {"G4R psnr": -0.20, "G4R ssim": -0.0053, "G64R psnr": -0.32, "G4R params ratio": 4.0,
                "G4R mult-adds ratio": 3.0}
-#: The whole family of Fig. 2.8 at paper size (C = 64): CARN, then G ∈ {1, …, 64} without and with recursion.
-PAPER_FAMILY = ("CARN",) + tuple(f"G{g}{r}" for g in (1, 2, 4, 8, 16, 32, 64) for r in ("", "R"))
-#: The quick sweep's recipe, fixed before the first run: :data:`companion.ch2.training.QUICK_RECIPE` (L1, Adam,
-#: batch 8 of 24-px LR patches, LR 1e-3 halved at 60 % and 80 %, gradient norm clipped to 10) shortened to 600
-#: steps, so that five models fit a shared two-core machine in about half an hour.
-QUICK_SWEEP_RECIPE = replace(QUICK_RECIPE, steps=600, milestones=(360, 480), val_every=200, checkpoint_every=100)
-#: The authors' CARN training (nmhkahn/CARN-pytorch: the README's command for ``carn/train.py``, single-scale
-#: here): batch 64 of 64-px LR patches, L1, Adam LR 1e-4 halved every 400K steps, 600K steps, gradient norm
-#: clipped to 10.
-PAPER_RECIPE = TrainConfig(steps=600_000, batch_size=64, lr=1e-4, milestones=(400_000,), gamma=0.5,
-                           betas=(0.9, 0.999), grad_clip=10.0, val_every=10_000, checkpoint_every=5_000)
-
-
-@dataclass(frozen=True)
-class EfficiencyConfig:
-    """02d: Fig. 2.8's costs (exact, paper size), CPU latency, and PSNR of the variants trained at this scale."""
-
-    # costs and latency, paper-size networks
-    cost_variants: tuple[str, ...]      # PAPER_FAMILY names costed and timed
-    cost_output: tuple[int, int]        # HR output (height, width) of the Mult-Adds (the thesis: 720p)
-    latency_variants: tuple[str, ...]   # PAPER_FAMILY names timed
-    latency_lr: tuple[int, int]         # LR input (height, width) of the timing
-    latency_repeats: int                # timed passes (median), after one warm-up
-    latency_threads: int                # PyTorch / ONNX Runtime threads
-    latency_backends: tuple[str, ...]   # "eager" and/or "auto" (companion.engine.fast_inference.accelerate)
-    # trained sweep
-    variants: tuple[str, ...]           # trained and scored ("CARN", "G4R", ...)
-    size: str                           # model size trained ("quick": C = 32; "paper": C = 64)
-    scale: int
-    patch: int                          # LR patch side
-    train: TrainConfig
-    loss: str
-    seeds: int                          # seeds per variant (SEED, SEED + 1, ...)
-    source: str                         # "bundled" (embedded photographs) or "data" (DIV2K train)
-    train_images: tuple[str, ...]       # embedded photographs trained on ("bundled")
-    eval_set: str                       # "embedded" or a companion.data.sr.BENCHMARKS name
-    eval_images: tuple[str, ...]        # the held-out embedded photographs ("embedded")
-    eval_crop: int                      # centre crop of each HR test image (0 = whole)
-    use_zoo: bool                       # load current ch2/02d zoo entries instead of training
-    train_workers: int                  # runs side by side on a CPU, one thread each
-
-    def required_folders(self) -> tuple[str, ...]:
-        """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
-        if self.source != "data":
-            return ()
-        return ("DIV2K",) + (() if self.eval_set == "embedded" else (f"benchmark/{self.eval_set}",))
-
-
-PROFILES = {
-    "smoke": EfficiencyConfig(cost_variants=("CARN", "G4", "G4R", "G64R"), cost_output=(720, 1280),
-                              latency_variants=("CARN", "G4R"), latency_lr=(16, 16), latency_repeats=1,
-                              latency_threads=1, latency_backends=("eager",),
-                              variants=("CARN", "G4R", "G8R"), size="quick", scale=4, patch=8,
-                              train=replace(QUICK_SWEEP_RECIPE, steps=2, milestones=(), val_every=1,
-                                            checkpoint_every=0),
-                              loss="l1", seeds=1, source="bundled", train_images=("astronaut",),
-                              eval_set="embedded", eval_images=("rocket",),
-                              eval_crop=48, use_zoo=False, train_workers=1),
-    "quick": EfficiencyConfig(cost_variants=PAPER_FAMILY, cost_output=(720, 1280),
-                              latency_variants=("CARN", "G1R", "G4", "G4R", "G16R", "G64R"), latency_lr=(48, 80),
-                              latency_repeats=3, latency_threads=1, latency_backends=("eager", "auto"),
-                              variants=("CARN", "G4R", "G32R", "G4", "G8R"), size="quick", scale=4, patch=24,
-                              train=QUICK_SWEEP_RECIPE, loss="l1", seeds=1, source="bundled", train_images=FIT_IMAGES,
-                              eval_set="embedded", eval_images=HELD_OUT, eval_crop=0, use_zoo=True, train_workers=2),
-    "full": EfficiencyConfig(cost_variants=PAPER_FAMILY, cost_output=(720, 1280), latency_variants=PAPER_FAMILY,
-                             latency_lr=(180, 320),
-                             latency_repeats=5, latency_threads=0, latency_backends=("eager", "auto"),
-                             variants=PAPER_FAMILY, size="paper", scale=4, patch=64, train=PAPER_RECIPE, loss="l1",
-                             seeds=1, source="data", train_images=(), eval_set="Set14", eval_images=(), eval_crop=0,
-                             use_zoo=False,
-                             train_workers=1),
-}
-
-#: notebook stem -> {profile: config}; companion.ch2.config registers it (see companion.profiles).
-NOTEBOOKS: dict[str, dict[str, object]] = {"02d_efficiency": PROFILES}
-
-_VARIANT = re.compile(r"G(\d+)(R?)")
-
-
-def parse_variant(name: str) -> tuple[str, tuple[tuple[str, object], ...]]:
-    """``"CARN"`` -> ``("carn", ())``; ``"G8R"`` -> ``("carn_m", (("groups", 8), ("recursive", True)))``: the
-    model and constructor overrides of Fig. 2.8's label (:func:`companion.models.carn_m.efficient_variant`)."""
-    if name == "CARN":
-        return "carn", ()
-    match = _VARIANT.fullmatch(name)
-    if not match or int(match.group(1)) < 1:
-        raise CompanionError(f"unknown Fig. 2.8 variant {name!r}; use CARN or G<groups>[R], e.g. G4R")
-    return "carn_m", (("groups", int(match.group(1))), ("recursive", bool(match.group(2))))
-
-
-def variant_spec(name: str, cfg: EfficiencyConfig):
-    """The :class:`companion.ch2.training.SRTraining` of variant ``name`` under ``cfg``."""
-    from companion.ch2.training import SRTraining
-
-    model, overrides = parse_variant(name)
-    return SRTraining(model, size=cfg.size, scale=cfg.scale, patch=cfg.patch, train=cfg.train, loss=cfg.loss,
-                      source=cfg.source, train_images=cfg.train_images, overrides=overrides)
-
-
-def sweep_specs(cfg: EfficiencyConfig, seed0: int = 0) -> list[tuple]:
-    """``[(slug, spec, label, seed)]`` of every (variant, seed) the profile trains (the zoo's ``ch2/02d``)."""
-    return [(name.lower(), variant_spec(name, cfg), f"Fig. 2.8 {name} ({cfg.size} size, x{cfg.scale})", seed0 + i)
-            for name in cfg.variants for i in range(cfg.seeds)]
-
 
 # --------------------------------------------------------------------------------------------------------
 # Costs (exact) and latency (measured).
@@ -172,16 +75,12 @@ def sweep_specs(cfg: EfficiencyConfig, seed0: int = 0) -> list[tuple]:
 
 def paper_network(name: str, scale: int = 4):
     """Variant ``name`` at paper size (C = 64, the multi-scale ×2/×3/×4 network Table 2.4 counts)."""
-    from companion.models import build_model
-
     model, overrides = parse_variant(name)
     return build_model(model, "paper", **dict(overrides))
 
 
 def cost_row(model, name: str, scale: int, output) -> dict:
     """``name``'s exact costs: parameters with and without biases, Mult-Adds at ``output`` (×``scale``)."""
-    from companion.analysis import costs
-
     model_name, overrides = parse_variant(name)
     groups = dict(overrides).get("groups")
     return dict(variant=name, groups=groups, recursive=bool(dict(overrides).get("recursive", False)),
@@ -205,8 +104,6 @@ def cost_table(cfg: EfficiencyConfig) -> list[dict]:
 
 def cost_line(r: dict) -> str:
     """One printable line of :func:`cost_table`."""
-    from companion.analysis.costs import mult_adds_printed_as
-
     text = f"{r['variant']:>5s}: {r['params']:>9,} params, {mult_adds_printed_as(r['mult_adds']):5.1f} G Mult-Adds"
     if r["variant"] != "CARN":
         text += f"; CARN has {r['params_vs_carn']:.2f}x the parameters and {r['mult_adds_vs_carn']:.2f}x the Mult-Adds"
@@ -217,10 +114,6 @@ def cost_line(r: dict) -> str:
 
 def time_forward(fn, x, repeats: int) -> float:
     """Median seconds of ``repeats`` calls ``fn(x)`` after one warm-up call (``torch.inference_mode``)."""
-    import time
-
-    import numpy as np
-    import torch
 
     with torch.inference_mode():
         fn(x)
@@ -241,11 +134,6 @@ def latency_table(cfg: EfficiencyConfig, *, progress: bool = True) -> list[dict]
     ``1×3×latency_lr`` input, per backend of ``cfg.latency_backends`` (``"eager"``: the model in eval mode;
     ``"auto"``: :func:`companion.engine.fast_inference.accelerate`, whose ``backend`` is kept), on
     ``cfg.latency_threads`` threads (0: PyTorch's default). Random weights: the speed does not depend on them."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from companion.engine.fast_inference import accelerate
-
     bad = set(cfg.latency_backends) - {"eager", "auto"}
     if bad:
         raise CompanionError(f"unknown latency backends {sorted(bad)}; use 'eager' and/or 'auto'")
@@ -278,11 +166,6 @@ def latency_table(cfg: EfficiencyConfig, *, progress: bool = True) -> list[dict]
 def eval_pairs(cfg: EfficiencyConfig, data_root=None) -> list:
     """``[(name, LR, HR)]`` of the sweep's test images: the held-out embedded photographs ``cfg.eval_images``
     (whole, or centre crops of ``cfg.eval_crop`` px) or a benchmark set (Set14 in the full profile)."""
-    from companion.ch2.evaluation import sr_pairs
-    from companion.data.images import centre_crop_at_most
-    from companion.data.images import embedded_image
-    from companion.data.sr import lr_hr_pair
-
     if cfg.eval_set != "embedded":
         return sr_pairs(cfg.eval_set, cfg.scale, crop=cfg.eval_crop, root=data_root)
     seen = {n for n in cfg.eval_images if n not in HELD_OUT}
@@ -297,23 +180,13 @@ def train_and_score(cfg: EfficiencyConfig, name: str, seed: int, *, device="cpu"
     """One (variant, seed): the current zoo entry when ``cfg.use_zoo`` and there is one, else trained
     (:func:`companion.ch2.training.train_network`, resumable under ``checkpoint_dir``); scored with bicubic on
     :func:`eval_pairs` (:func:`companion.ch2.evaluation.evaluate_sr`). Plain numbers back (it runs in workers)."""
-    import torch
-
-    from companion.analysis import costs
-    from companion.ch2.evaluation import evaluate_sr
-    from companion.ch2.training import train_network
-    from companion.zoo import load_entry
 
     if threads:
         torch.set_num_threads(int(threads))
     spec = variant_spec(name, cfg)
     entry = None
     if cfg.use_zoo:
-        from companion.ch2.zoo import find
-        from companion.zoo import status
-
-        entry = find(spec, seed)
-        entry = entry if entry is not None and status(entry) == "current" else None
+        entry = find(sweep_model(name, cfg), seed)
     if entry is not None:
         model, meta = load_entry(entry)
         source, steps, seconds = f"zoo:{entry.name}", int(meta["steps"]), float(meta["seconds"])
@@ -335,12 +208,6 @@ def run_sweep(cfg: EfficiencyConfig, *, seed0: int = 0, device="cpu", progress: 
     """Every variant of ``cfg.variants`` × ``cfg.seeds`` seeds through :func:`train_and_score`; on a CPU with
     ``cfg.train_workers`` > 1, runs that must train go side by side in worker processes of one thread each.
     Returns ``{variant: [per-seed dicts, by seed]}``."""
-    from functools import partial
-
-    import torch
-
-    from companion.processes import run_per_seed
-
     jobs = [(name, seed0 + i) for name in cfg.variants for i in range(cfg.seeds)]
     workers = cfg.train_workers if torch.device(device).type == "cpu" else 1
     job = partial(train_and_score, cfg, device=str(device), checkpoint_dir=checkpoint_dir, data_root=data_root)
@@ -349,11 +216,8 @@ def run_sweep(cfg: EfficiencyConfig, *, seed0: int = 0, device="cpu", progress: 
 
 def summarise(results: dict[str, list[dict]]) -> dict[str, dict]:
     """Per variant: (mean, std) over seeds of ``psnr``, ``ssim`` and ``gain``; ``params`` and ``mult_adds`` of
-    the trained size, ``seeds``, ``steps``, ``seconds`` (mean), ``sources``, the bicubic PSNR and ``protocol``."""
-    import numpy as np
-
-    from companion.summary import mean_std
-
+    the trained size, ``seeds``, ``steps``, ``seconds`` (mean), ``sources``, the bicubic PSNR, ``images``,
+    ``psnr_per_image`` (seeds × images, for :func:`claims`) and ``protocol``."""
     out = {}
     for name, runs in results.items():
         out[name] = dict({m: mean_std([r[m] for r in runs]) for m in ("psnr", "ssim", "gain")},
@@ -362,6 +226,8 @@ def summarise(results: dict[str, list[dict]]) -> dict[str, dict]:
                          seconds=float(np.mean([r["seconds"] for r in runs])),
                          sources=sorted({r["source"].split(":")[0] for r in runs}),
                          bicubic_psnr=runs[0]["bicubic_psnr"], psnr_by_seed=[r["psnr"] for r in runs],
+                         images=list(runs[0]["per_image"]),
+                         psnr_per_image=[[r["per_image"][n]["psnr"] for n in runs[0]["per_image"]] for r in runs],
                          protocol=runs[0]["protocol"])
     return out
 
@@ -369,42 +235,36 @@ def summarise(results: dict[str, list[dict]]) -> dict[str, dict]:
 def depthwise_variant(cfg: EfficiencyConfig) -> str | None:
     """The variant of ``cfg.variants`` with one channel per group and recursion (G64R at C = 64, G32R at
     C = 32), the thesis' "depthwise" model, or None."""
-    from companion.models import model_config
-
     channels = model_config("carn_m", cfg.size)["channels"]
     name = f"G{channels}R"
     return name if name in cfg.variants else None
 
 
 def claims(summary: dict[str, dict], cfg: EfficiencyConfig) -> list[dict]:
-    """§2.4.5's PSNR statements, measured: each variant's difference to CARN (mean over seeds, with the combined
-    seed spread), beside the thesis' number where the text gives one (G4R: −0.20 dB; the depthwise model:
-    −0.32 dB). ``verdict``: "worse than CARN" / "better than CARN" when the difference exceeds the spread,
-    else "within the spread"; with one seed there is no spread, and it says "lower (one seed)" / "higher (one
-    seed)": a direction, not a result."""
-    from companion.summary import verdict
-
+    """§2.4.5's PSNR statements, measured: "CARN beats <variant>" for each trained variant, judged on the paired
+    differences of the per-seed, per-image PSNRs (``psnr_per_image``, seeds × held-out images;
+    :func:`companion.summary.check_claims`), beside the thesis' number where the text gives one (G4R: −0.20 dB;
+    the depthwise model: −0.32 dB). Each dict: ``variant``, ``diff`` (variant − CARN, dB), ``low`` / ``high``
+    (the 95 % interval of CARN − variant), ``seeds``, ``images``, ``thesis``, ``verdict`` ("worse than CARN" when
+    the interval is above zero, "better than CARN" when below, else "unclear") and ``detail``."""
     if "CARN" not in summary:
         return []
     depthwise = depthwise_variant(cfg)
+    others = [name for name in summary if name != "CARN"]
+    checked = check_claims([("Figure 2.8", f"CARN beats {name}", summary["CARN"]["psnr_per_image"],
+                             summary[name]["psnr_per_image"]) for name in others])
     out = []
-    for name, row in summary.items():
-        if name == "CARN":
-            continue
-        v, diff, spread = verdict(summary["CARN"]["psnr"], row["psnr"])
+    for name, claim in zip(others, checked):
         thesis = THESIS_TEXT["G4R psnr"] if name == "G4R" else THESIS_TEXT["G64R psnr"] if name == depthwise else None
-        if min(row["seeds"], summary["CARN"]["seeds"]) < 2:
-            v = "lower than CARN (one seed)" if diff > 0 else "not lower than CARN (one seed)"
-        else:
-            v = {"agrees": "worse than CARN", "disagrees": "better than CARN"}.get(v, "within the seed spread")
-        out.append(dict(variant=name, diff=-diff, spread=spread, seeds=row["seeds"], thesis=thesis, verdict=v))
+        verdict = {"agrees": "worse than CARN", "disagrees": "better than CARN"}.get(claim["verdict"], "unclear")
+        out.append(dict(variant=name, diff=-claim["difference"], low=claim["low"], high=claim["high"],
+                        seeds=summary[name]["seeds"], images=len(summary[name]["images"]), thesis=thesis,
+                        verdict=verdict, detail=claim["detail"]))
     return out
 
 
 def protocol_text(cfg: EfficiencyConfig, row: dict | None = None) -> str:
     """The protocol of the sweep's PSNRs at this profile."""
-    from companion.metrics import protocol_text as metric_protocol
-
     where = (f"held-out embedded photographs {', '.join(cfg.eval_images)}" if cfg.eval_set == "embedded"
              else cfg.eval_set) + (f" ({cfg.eval_crop}-px centre crops)" if cfg.eval_crop else " (whole)")
     t = cfg.train
@@ -422,9 +282,6 @@ def record_figure_2_8(run, cost_rows: list[dict], latency_rows: list[dict], summ
     thesis' "four times" / "nearly three times" for G4R), the CPU latencies, and the PSNR (mean ± std over seeds)
     and difference to CARN of each trained variant (the thesis' −0.20 / −0.32 dB in the note). Returns
     printable lines on the trained variants."""
-    from companion.analysis.costs import mult_adds_printed_as
-    from companion.summary import pm
-
     lines = []
     cost_protocol = (f"paper-size networks (C = 64, multi-scale x2/x3/x4 as Table 2.4 counts them), x{cfg.scale} "
                      f"path, {cfg.cost_output[1]}x{cfg.cost_output[0]} output; exact counts")
@@ -462,7 +319,7 @@ def record_figure_2_8(run, cost_rows: list[dict], latency_rows: list[dict], summ
                                     "times the authors' weights at 1280x720 (README, Performance)")
     protocol = protocol_text(cfg, next(iter(summary.values()), None))
     for c in claims(summary, cfg):
-        note = f"difference to CARN {c['diff']:+.3f} dB (seed spread {c['spread']:.3f} dB, {c['seeds']} seed(s))"
+        note = f"CARN beats {c['variant']}: {c['verdict']} ({c['detail']}; paired over seeds and held-out images)"
         if c["thesis"] is not None:
             note += f"; thesis (text, Set14 x4, paper size): {c['thesis']:+.2f} dB"
         run.record(f"fig2_8/{c['variant']}/psnr_vs_carn", round(c["diff"], 3), entry="Figure 2.8", row=c["variant"],
@@ -477,8 +334,6 @@ def record_figure_2_8(run, cost_rows: list[dict], latency_rows: list[dict], summ
     return lines
 
 
-__all__ = ["THESIS_TEXT", "PAPER_FAMILY", "QUICK_SWEEP_RECIPE", "PAPER_RECIPE", "EfficiencyConfig", "PROFILES",
-           "NOTEBOOKS", "parse_variant", "variant_spec", "sweep_specs", "paper_network", "cost_row", "cost_table",
-           "cost_line",
-           "time_forward", "latency_table", "eval_pairs", "train_and_score", "run_sweep", "summarise",
-           "depthwise_variant", "claims", "protocol_text", "record_figure_2_8", "FIG_2_12_ROWS"]
+__all__ = ["THESIS_TEXT", "paper_network", "cost_row", "cost_table", "cost_line", "time_forward", "FIG_2_12_ROWS",
+           "latency_table", "eval_pairs", "train_and_score", "run_sweep", "summarise", "depthwise_variant", "claims",
+           "protocol_text", "record_figure_2_8"]

@@ -8,9 +8,12 @@
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
+
 
 #: Colours: recursive variants, non-recursive ones, CARN.
 RECURSIVE, PLAIN, CARN = "#e15759", "#4e79a7", "0.2"
@@ -25,8 +28,6 @@ def fig2_8_costs(run, cost_rows: Sequence[dict], latency_rows: Sequence[dict] = 
     """Paper-size costs of Fig. 2.8's family against the group count G (log2 axis): (a) parameters, (b) Mult-Adds
     at 720p ×4 with Eq. 2.10's ratio 1/G + 1/18 on a second axis, (c) CPU latency per backend when measured.
     Solid: with recursion (R); dashed: without; grey line: CARN."""
-    import matplotlib.pyplot as plt
-
     panels = 3 if latency_rows else 2
     fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 3.9), constrained_layout=True)
     carn = next((r for r in cost_rows if r["variant"] == "CARN"), None)
@@ -92,8 +93,6 @@ def fig2_8_tradeoff(run, summary: dict[str, dict], *, protocol: str = "", name: 
     """Fig. 2.8 at this profile's scale: PSNR (mean ± std over seeds) of each trained variant against (a) its
     parameters and (b) its Mult-Adds at 720p ×4 (exact, at the trained size), CARN's PSNR as a line; bicubic's
     PSNR on the same images as a dotted line."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     carn = summary.get("CARN")
     for ax, key, scale, label in ((axes[0], "params", 1e3, "parameters (K)"),
@@ -124,6 +123,4 @@ def fig2_8_tradeoff(run, summary: dict[str, dict], *, protocol: str = "", name: 
 
 
 def _wrap(text: str, width: int) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width))

@@ -8,11 +8,21 @@ ours from :mod:`companion.ch2.costs_tables` and :mod:`companion.ch2.evaluation`)
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import patheffects
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, NullLocator
 
+from companion.analysis.costs import eq_2_10_ratio
+from companion.ch2.init_histograms import GROUPS, activation_reading
+from companion.ch2.init_schemes import INITS
 from companion.ledger import load_paper
+
 
 #: Colours: the paper's points, ours, CARN / CARN-M among the paper's.
 PAPER_COLOUR, OURS_COLOUR, CARN_COLOUR = "#9ab0c8", "#e15759", "#4e79a7"
@@ -46,11 +56,6 @@ def fig_eq_2_10(run, rows: Sequence[dict], *, name: str = "eq2_10_saving"):
     1/(2K²)), K = 3) against the group count G, with the thesis' 1.8× (G = 2) and 14× (G = 64) marked, the
     modules' measured ratio on it, and the whole network's saving at ×4 (CARN over CARN-M's family member).
     ``rows``: :func:`companion.ch2.costs_tables.eq_2_10_curve`."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    from companion.analysis.costs import eq_2_10_ratio
-
     g = np.array([r["groups"] for r in rows], dtype=float)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     smooth = np.geomspace(g.min(), g.max(), 200)
@@ -87,8 +92,6 @@ def fig_eq_2_10(run, rows: Sequence[dict], *, name: str = "eq2_10_saving"):
 
 def _annotate(ax, x, y, text, area: float, colour="0.25", weight="normal", dy: float = -2):
     """``text`` just right of a bubble of ``area`` points² centred at (x, y)."""
-    from matplotlib import patheffects
-
     r = float(np.sqrt(area)) / 2  # scatter sizes are marker areas: s = diameter²
     return ax.annotate(text, (x, y), xytext=(r + 2, dy), textcoords="offset points", fontsize=6.5, color=colour,
                        fontweight=weight, va="center", zorder=5,
@@ -122,9 +125,6 @@ def fig2_9_bubbles(run, paper: Sequence[dict], ours: Sequence[dict] = (), *, set
     were not found, written into an empty panel when there is nothing of ours. The last panel is the legend.
     ``entry="auto"`` files the figure under Figure 2.9 in the ledger only when it holds a point of ours (a redraw
     of the paper's numbers alone reproduces nothing)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-
     extra = list(dict.fromkeys(o["set"] for o in ours if o["set"] not in sets))
     ours_labels = list(dict.fromkeys(o["label"] for o in ours))
     panels = list(sets) + (extra or (["(ours)"] if missing else []))
@@ -220,25 +220,21 @@ def fig2_9_bubbles(run, paper: Sequence[dict], ours: Sequence[dict] = (), *, set
 
 
 def _wrap(text: str, width: int) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width))
 
 
 # --------------------------------------------------------------------------------------------------------
 # 02b_initialisation: Figs. 2.6-2.7 and Table 2.3 (data from companion.ch2.initialisation).
 
-#: One colour per Table 2.3 scheme (keys of companion.ch2.initialisation.INITS): 0.1× light, 1.0× dark.
+#: One colour per Table 2.3 scheme (keys of companion.ch2.init_schemes.INITS): 0.1× light, 1.0× dark.
 INIT_COLOURS = {"msra_normal_0.1": "#9ecae1", "msra_uniform_0.1": "#fdae6b", "default_0.1": "#a1d99b",
                 "msra_normal_1.0": "#2171b5", "msra_uniform_1.0": "#d94801", "default_1.0": "#238b45"}
-#: Colours of a CARN's parts in Fig. 2.6 (companion.ch2.initialisation.KINDS).
+#: Colours of a CARN's parts in Fig. 2.6 (companion.ch2.init_histograms.KINDS).
 KIND_COLOURS = {"entry 3×3": "#e15759", "residual 3×3": "#4e79a7", "1×1 local fusion": "#f28e2b",
                 "1×1 global fusion": "#edc948", "upsampler 3×3": "#76b7b2", "exit 3×3": "#b07aa1"}
 
 
 def _init_label(key: str) -> str:
-    from companion.ch2.initialisation import INITS
-
     return INITS[key].label
 
 
@@ -246,11 +242,7 @@ def fig2_6_weight_histograms(run, weights: dict, *, limit: float, name: str = "f
     """Fig. 2.6 for every scheme: one panel per row of Table 2.3 with the histogram of the sampled conv weights of
     the untrained CARN, stacked by the part of the network they come from (so the mixture of fan-ins the caption
     mentions shows), and the ResNet's weights under the same scheme as a black line. ``weights``:
-    :func:`companion.ch2.initialisation.weight_histograms`. y: share of the sampled weights per bin."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
+    :func:`companion.ch2.init_histograms.weight_histograms`. y: share of the sampled weights per bin."""
     keys = list(weights)
     cols = 3 if len(keys) > 2 else len(keys)
     rows = int(np.ceil(len(keys) / cols))
@@ -304,12 +296,7 @@ def fig2_7_activation_histograms(run, acts: dict, *, clip: float, name: str = "f
     real batch, clipped to ±``clip`` as the thesis does, at (a) the first layer, (b) the second and (c) the last
     cascading block (rows), one column per scheme. Each panel gives the std and the shares within half a bin
     of zero and beyond the clip (piled into the edge bins). ``acts``:
-    :func:`companion.ch2.initialisation.activation_histograms`."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    from companion.ch2.initialisation import GROUPS, activation_reading
-
+    :func:`companion.ch2.init_histograms.activation_histograms`."""
     keys = list(acts)
     fig, axes = plt.subplots(len(GROUPS), len(keys), figsize=(2.55 * len(keys), 2.2 * len(GROUPS)),
                              squeeze=False, sharex=True)
@@ -348,9 +335,7 @@ def fig2_7_activation_histograms(run, acts: dict, *, clip: float, name: str = "f
 def fig2_7_depth_profile(run, acts: dict, *, name: str = "fig2_7_activation_std_by_depth"):
     """The std of every ReLU input of the untrained CARN against its depth, one line per scheme (log scale), the
     cascading blocks shaded: the numbers behind Fig. 2.7's three rows, at every depth. ``acts``:
-    :func:`companion.ch2.initialisation.activation_histograms`."""
-    import matplotlib.pyplot as plt
-
+    :func:`companion.ch2.init_histograms.activation_histograms`."""
     fig, ax = plt.subplots(figsize=(8.0, 4.2))
     keys = list(acts)
     profile = acts[keys[0]]["profile"]
@@ -390,8 +375,6 @@ def fig_table_2_3(run, results: dict, summary: dict, paper: dict, *, name: str =
     training loss curves (right, log scale). ``results``: :func:`companion.ch2.initialisation.run_table_2_3`;
     ``summary``: its :func:`companion.ch2.initialisation.summarise`; ``paper``:
     :func:`companion.ch2.initialisation.paper_table_2_3`."""
-    import matplotlib.pyplot as plt
-
     keys = list(summary)
     labels = [_init_label(k) for k in keys]
     y = np.arange(len(keys))[::-1]

@@ -18,7 +18,7 @@ profile discovery (it must stay free of PyTorch at import: every heavy import is
   ones (:data:`HELD_OUT`, whole images; nothing is tuned on them). Quick-size CARN-M (C = 32), 24-px LR
   patches, batch 8. **Stage 1 comes from the model zoo**: ``ch2/carn-m-x4-seed<SEED>``
   (:data:`ZOO_L1`, :mod:`companion.ch2.zoo`: the same network trained with L1 for 2,000 steps on the same
-  photographs, :data:`companion.ch2.training.QUICK_RECIPE`; it beats bicubic on all eleven embedded
+  photographs, :data:`companion.ch2.config.QUICK_RECIPE`; it beats bicubic on all eleven embedded
   photographs) when that entry is current and matches this profile (:func:`l1_zoo_entry`); otherwise (no
   zoo, a stale entry, another seed) stage 1 is trained here as before, :attr:`PCARNConfig.pretrain`'s 500
   steps at LR 1e-3 (halved twice), and the output says so. Then a short adversarial fine-tuning (300 steps).
@@ -53,223 +53,37 @@ Figs. 2.3, 2.11, 2.13, 2.14 and Table 2.8 are drawn and recorded from :func:`run
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
+from pathlib import Path
 
-from companion.engine.settings import TrainConfig
-from companion.errors import CompanionError
+import numpy as np
+import torch
+from skimage.filters import laplace
 
-#: Held out of training, never used to choose a setting (the same three as 02b and Chapter 7).
-HELD_OUT = ("china", "flower", "rocket")
-#: 02b's eight training photographs (companion.ch2.config.TRAIN_IMAGES); the quick profile trains on seven of them.
-TRAIN_IMAGES = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "ihc", "motorcycle_left",
-                "motorcycle_right", "retina")
-# companion.ch2.config imports this module (its NOTEBOOKS), so nothing of companion.ch2 is imported here at
-# module level (no import cycle, no PyTorch). FIT_IMAGES repeats companion.ch2.training.FIT_IMAGES; a test
-# checks they agree.
-#: The photographs the zoo's quick-size models train on (02b's eight less coffee, the zoo's validation image):
-#: the quick profile trains on these, so its GAN stage sees the photographs its zoo L1 stage saw.
-FIT_IMAGES = tuple(n for n in TRAIN_IMAGES if n != "coffee")
-#: The zoo entry (less its ``-seed<k>``) the quick profile's L1 stage comes from (:mod:`companion.ch2.zoo`).
-ZOO_L1 = "ch2/carn-m-x4"
-#: Table 2.5 / 2.7's test sets.
-PAPER_SETS = ("Set5", "Set14", "B100", "Urban100")
-#: The authors' releases compared side by side: PCARN-M's generator before and after adversarial training.
-AUTHORS_RELEASES = ("pcarn-m-l1", "pcarn-m")
+from companion.analysis.psd import radial_psd
+from companion.ch2 import zoo as ch2_zoo
+from companion.ch2.authors_weights import load_authors_carn
+from companion.ch2.config import PAPER_SETS
+from companion.ch2.evaluation import find_authors_weights, sr_pairs, super_resolve
+from companion.ch2.pcarn_training import (finetune_gan, generator_config, load_gan_from_zoo, load_l1_from_zoo,
+                                          pretrain_l1)
+from companion.data.images import embedded_image
+from companion.data.sr import SRBenchmark, bicubic_upscale, lr_hr_pair
+from companion.metrics import protocol_text, rgb_to_y, sr_scores
+from companion.summary import markdown_table
+from companion.zoo import find, status
+
+
 #: Frequencies (cycles/pixel) whose power the PSD summary compares: the upper half of the band, where
 #: L1 blur removes power and adversarial training is meant to put texture back. Fixed before any run.
 HIGH_BAND = (0.25, 0.5)
-PERCEPTUAL = ("none", "vgg19", "random")
-
-#: The authors' L1 stage of PCARN-M (``script/ecarn_m_l1.sh``, §2.4.1): batch 64, 48-px patches, 6×10⁵ steps,
-#: LR 1e-4 halved after 4×10⁵ (the code's ``--decay 400000``).
-PAPER_L1_TRAINING = TrainConfig(steps=600_000, batch_size=64, lr=1e-4, milestones=(400_000,), gamma=0.5,
-                                betas=(0.9, 0.999), eps=1e-8, checkpoint_every=10_000)
-
-
-@dataclass(frozen=True)
-class PCARNConfig:
-    """02c: L1 pretraining then adversarial fine-tuning of CARN-M (PCARN-M), scored beside the authors' weights.
-
-    ``l1_zoo`` names a model-zoo entry (:mod:`companion.ch2.zoo`, without its ``-seed<k>``) that stage 1 is taken
-    from when it is current and matches this profile: same network (``size``, ``scale``, CARN-M thesis
-    reading), same training photographs, patch side and held-out images, same seed (:func:`l1_zoo_entry`).
-    Otherwise, and when ``l1_zoo`` is empty (smoke, full), stage 1 is trained with ``pretrain``.
-
-    The quick profile takes stage 1 from ``ch2/carn-m-x4-seed0``. To match that entry it was changed to the
-    zoo's model config and training images: the quick-size CARN-M ×4 (unchanged) trained on the zoo's seven
-    photographs (:data:`FIT_IMAGES`; before, 02b's eight, coffee included). Its ``pretrain`` (500 steps) is now
-    only the fallback for a user without the zoo; the zoo entry was trained 2,000 steps with the zoo's recipe
-    (:data:`companion.ch2.training.QUICK_RECIPE`: batch 8 of 24-px patches, LR 1e-3 halved at 1,200 and
-    1,600). Its adversarial stage was lengthened from 150 to 300 steps when the L1 stage moved to the zoo (a
-    choice fixed before any test number of the new setting was seen; the stage's other settings unchanged).
-    """
-
-    source: str                      # "bundled" (embedded photographs) or "data" (DIV2K train)
-    size: str                        # generator size: "quick" (C=32) or "paper" (C=64) CARN-M
-    scale: int
-    patch: int                       # LR patch side
-    train_images: tuple[str, ...]    # embedded photographs trained on ("bundled")
-    pretrain: TrainConfig            # stage 1: L1
-    gan_steps: int                   # stage 2: adversarial fine-tuning
-    gan_batch: int
-    lr_g: float
-    lr_d: float
-    adversarial_weight: float        # L_G = a·L_GAN^MS + p·L_perc + c·L1
-    perceptual: str                  # "vgg19" (Eq. 2.5, needs the user's VGG19 file), "random" (smoke), "none"
-    perceptual_weight: float
-    content_weight: float
-    grad_clip: float | None          # generator gradient-norm clip (the code: 10)
-    disc_factors: tuple[int, ...]    # Eq. 2.6's pooling factors (S = 3: 1, 2, 4)
-    disc_width_divisor: int          # Fig. 2.1's channel widths divided by this (1 = the paper's)
-    eval_set: str                    # "embedded" or a companion.data.sr.BENCHMARKS name
-    eval_sets: tuple[str, ...]       # every set scored (full: Table 2.5/2.7's four)
-    eval_images: tuple[str, ...]     # the held-out embedded photographs ("embedded")
-    eval_crop: int                   # centre crop of each HR test image, px (0 = whole)
-    crop: int                        # side of Fig. 2.5's crops, HR px
-    weights: tuple[str, ...]         # authors' releases compared (found, never downloaded)
-    weights_search: tuple[str, ...]  # further folders holding the authors' files (relative: the repo root)
-    lpips: bool                      # LPIPS (torchmetrics, AlexNet) when its weights are on this machine
-    gan_checkpoint_every: int = 0
-    l1_zoo: str = ""                 # zoo entry stage 1 is taken from when current (ZOO_L1); "" = always train
-    gan_zoo: bool = False            # take stage 2 from the zoo (ch2/02c/...) when current and stage 1 came from it
-    cpu_threads: int = 1             # intra-op threads on a CPU (small convs on a busy 2-core machine: 1 is fastest)
-
-    def required_folders(self) -> tuple[str, ...]:
-        """Folders that must exist under the data root before the notebook starts (checked by the runner)."""
-        sets = tuple(f"benchmark/{s}" for s in self.eval_sets if s != "embedded")
-        return (("DIV2K",) if self.source == "data" else ()) + sets
-
-
-_SHARED_WEIGHTS = ("../shared/weights",)
-_COMMON = dict(scale=4, weights=AUTHORS_RELEASES, weights_search=_SHARED_WEIGHTS, disc_factors=(1, 2, 4))
-
-PCARN_PROFILES = {
-    "smoke": PCARNConfig(source="bundled", size="quick", patch=12, train_images=("astronaut",),
-                         pretrain=TrainConfig(steps=3, batch_size=2, lr=1e-3, grad_clip=10.0),
-                         gan_steps=2, gan_batch=2, lr_g=1e-4, lr_d=1e-3, adversarial_weight=5e-3,
-                         perceptual="random", perceptual_weight=1.0, content_weight=1e-2, grad_clip=10.0,
-                         disc_width_divisor=8, eval_set="embedded", eval_sets=("embedded",), eval_images=("rocket",),
-                         eval_crop=64, crop=32, lpips=True, **_COMMON),
-    # CPU scale: see the module docstring for what is shrunk and what is substituted.
-    "quick": PCARNConfig(source="bundled", size="quick", patch=24, train_images=FIT_IMAGES,
-                         pretrain=TrainConfig(steps=500, batch_size=8, lr=1e-3, milestones=(300, 400), gamma=0.5,
-                                              grad_clip=10.0, checkpoint_every=100),
-                         gan_steps=300, gan_batch=8, lr_g=1e-4, lr_d=1e-3, adversarial_weight=5e-3,
-                         perceptual="none", perceptual_weight=0.0, content_weight=1e-2, grad_clip=10.0,
-                         disc_width_divisor=4, eval_set="embedded", eval_sets=("embedded",), eval_images=HELD_OUT,
-                         eval_crop=0, crop=96, lpips=True, gan_checkpoint_every=50, l1_zoo=ZOO_L1, gan_zoo=True,
-                         **_COMMON),
-    # The authors' recipe (see PAPER_L1_TRAINING and the module docstring).
-    "full": PCARNConfig(source="data", size="paper", patch=48, train_images=(), pretrain=PAPER_L1_TRAINING,
-                        gan_steps=200_000, gan_batch=32, lr_g=1e-4, lr_d=1e-4, adversarial_weight=5e-3,
-                        perceptual="vgg19", perceptual_weight=1.0, content_weight=0.0, grad_clip=10.0,
-                        disc_width_divisor=1, eval_set="Set14", eval_sets=PAPER_SETS, eval_images=(),
-                        eval_crop=0, crop=128, lpips=True, gan_checkpoint_every=10_000, **_COMMON),
-}
-
-#: notebook stem -> {profile: config}; see :mod:`companion.profiles` (registered from ``companion.ch2.config``).
-NOTEBOOKS: dict[str, dict[str, object]] = {"02c_pcarn": PCARN_PROFILES}
-
-
-# --------------------------------------------------------------------------------------------------------
-# Models.
-
-
-def build_generator(cfg):
-    """PCARN-M's generator: CARN-M (:class:`companion.models.carn_m.CARNM`, thesis reading, G = 4, recursive)
-    of ``cfg.size``, single-scale ×``cfg.scale`` (``forward(x)`` needs no scale)."""
-    from companion.models import build_model
-
-    return build_model("carn_m", cfg.size, scales=(int(cfg.scale),), reading="thesis")
-
-
-def build_discriminator(cfg):
-    """Eq. 2.6's multi-scale discriminator (:class:`companion.models.discriminators.MultiScaleDiscriminator`,
-    pooling factors ``cfg.disc_factors``). With ``cfg.disc_width_divisor`` > 1, each Fig. 2.1 discriminator
-    keeps its nine convs, kernels, strides, BatchNorm and LeakyReLU but has its widths divided (64…512 → 16…128
-    at 4): the quick profile's substitution, said wherever its numbers are shown."""
-    from torch import nn
-
-    from companion.models.discriminators import LAYERS, MultiScaleDiscriminator
-
-    disc = MultiScaleDiscriminator(cfg.disc_factors)
-    k = int(cfg.disc_width_divisor)
-    if k < 1 or any(c % k for _, c, _ in LAYERS):
-        raise CompanionError(f"disc_width_divisor={cfg.disc_width_divisor!r} must divide every width of Fig. 2.1 "
-                             f"({', '.join(str(c) for _, c, _ in LAYERS)})")
-    if k > 1:
-        for patch in disc.discriminators:
-            layers, c_in = [], 3
-            for i, (kernel, c_out, stride) in enumerate(LAYERS):
-                layers.append(nn.Conv2d(c_in, c_out // k, kernel, stride, 1))
-                if i > 0:
-                    layers.append(nn.BatchNorm2d(c_out // k))
-                layers.append(nn.LeakyReLU(patch.negative_slope))
-                c_in = c_out // k
-            layers.append(nn.Conv2d(c_in, 1, 3, 1, 1))
-            patch.body = nn.Sequential(*layers)
-            patch.config["width_divisor"] = k
-        disc.config["width_divisor"] = k
-    return disc
-
-
-def discriminator_config(cfg) -> dict:
-    """:func:`build_discriminator`'s network as JSON (its ``config``: pooling factors, input channels, LeakyReLU
-    slope, width divisor), as the zoo's sidecar stores it; computed without building it."""
-    return dict(factors=[int(f) for f in cfg.disc_factors], in_channels=3, negative_slope=0.01,
-                width_divisor=int(cfg.disc_width_divisor))
-
-
-def perceptual_loss(cfg, data_root=None):
-    """The perceptual term of ``cfg``: None (``"none"``), Eq. 2.5's VGG19 conv5_4 loss from the user's file
-    (``"vgg19"``; one line naming where to put it when absent), or the same network with random weights
-    (``"random"``: the smoke profile's code path; it means nothing perceptual)."""
-    from companion.engine.perceptual import VGGLoss
-
-    if cfg.perceptual not in PERCEPTUAL:
-        raise CompanionError(f"perceptual={cfg.perceptual!r}; choose one of {', '.join(PERCEPTUAL)}")
-    if cfg.perceptual == "none":
-        return None
-    return VGGLoss(random_init=cfg.perceptual == "random", root=data_root)
-
-
-def gan_settings(cfg, seed: int):
-    """The :class:`companion.engine.adversarial.GANConfig` of ``cfg``'s fine-tuning stage."""
-    from companion.engine.adversarial import GANConfig
-
-    return GANConfig(steps=cfg.gan_steps, batch_size=cfg.gan_batch, lr_g=cfg.lr_g, lr_d=cfg.lr_d,
-                     betas=tuple(cfg.pretrain.betas), eps=cfg.pretrain.eps, adversarial_weight=cfg.adversarial_weight,
-                     perceptual_weight=cfg.perceptual_weight if cfg.perceptual != "none" else 0.0,
-                     content_weight=cfg.content_weight, grad_clip=cfg.grad_clip,
-                     checkpoint_every=cfg.gan_checkpoint_every, seed=int(seed))
-
-
 # --------------------------------------------------------------------------------------------------------
 # Data.
 
 _DATA: dict = {}  # per process: the test pairs, built once
-
-
-def training_patches(cfg, seed: int, data_root=None):
-    """The SR training patches (:class:`companion.data.sr.SRPatches`): the embedded photographs
-    ``cfg.train_images`` (``"bundled"``, never a held-out one) or DIV2K's training images (``"data"``),
-    ×``cfg.scale``, ``cfg.patch``-px LR patches with flips and rotations; ``seed`` sets positions and flips."""
-    from companion.data import sr
-
-    leaked = set(cfg.train_images) & set(cfg.eval_images)
-    if leaked:
-        raise CompanionError(f"test images {sorted(leaked)} are also training images; hold them out")
-    return sr.training_patches(cfg.source, cfg.train_images, scale=cfg.scale, patch=cfg.patch, seed=seed,
-                               data_root=data_root)
-
-
 def test_pairs(cfg, eval_set: str | None = None, data_root=None) -> list[tuple[str, object, object]]:
     """``[(name, LR, HR)]`` under the SR protocol: the held-out photographs ``cfg.eval_images``
     (``eval_set="embedded"``) or a benchmark set, whole or centre-cropped to ``cfg.eval_crop`` px."""
-    from companion.ch2.evaluation import sr_pairs
-    from companion.data.images import embedded_image
-    from companion.data.sr import SRBenchmark, lr_hr_pair
-
     eval_set = cfg.eval_set if eval_set is None else eval_set
     key = ("test", eval_set, tuple(cfg.eval_images), cfg.scale, cfg.eval_crop, str(data_root))
     if key not in _DATA:
@@ -289,71 +103,6 @@ def test_pairs(cfg, eval_set: str | None = None, data_root=None) -> list[tuple[s
             pairs = sr_pairs(eval_set, cfg.scale, crop=cfg.eval_crop, root=data_root)
         _DATA[key] = pairs
     return _DATA[key]
-
-
-# --------------------------------------------------------------------------------------------------------
-# Training: stage 1 (L1), stage 2 (adversarial).
-
-
-def run_settings(cfg, stage: str, seed: int, l1_origin: dict | None = None) -> dict:
-    """Everything that decides a stage's result (not how often it checkpoints); its digest names the file.
-    The GAN stage includes the L1 stage's settings (it starts from that generator), or ``l1_origin`` when the
-    generator came from elsewhere (the zoo: ``{"zoo": name, "digest": its digest}``)."""
-    l1 = {k: v for k, v in asdict(replace(cfg.pretrain, seed=int(seed))).items()
-          if k not in ("checkpoint_every", "val_every")}
-    out = dict(notebook="02c_pcarn", stage="l1", seed=int(seed), size=cfg.size, scale=cfg.scale, source=cfg.source,
-               train_images=list(cfg.train_images), patch=cfg.patch, l1=l1)
-    if stage == "gan":
-        gan = {k: v for k, v in asdict(gan_settings(cfg, seed)).items() if k != "checkpoint_every"}
-        out.update(stage="gan", gan=gan, perceptual=cfg.perceptual, disc_factors=list(cfg.disc_factors),
-                   disc_width_divisor=cfg.disc_width_divisor)
-        if l1_origin:
-            out["l1"] = dict(l1_origin)
-    elif stage != "l1":
-        raise CompanionError(f"stage must be 'l1' or 'gan', got {stage!r}")
-    return out
-
-
-def checkpoint_path(folder, cfg, stage: str, seed: int, l1_origin: dict | None = None):
-    """``<folder>/pcarn_m-<stage>-seed<seed>-<digest>.pt``: a rerun with the same settings resumes or only
-    evaluates; changed settings (or another starting generator, ``l1_origin``) get a new file."""
-    from pathlib import Path
-
-    from companion.zoo import digest
-
-    return Path(folder) / f"pcarn_m-{stage}-seed{seed}-{digest(run_settings(cfg, stage, seed, l1_origin))[:10]}.pt"
-
-
-def pretrain_l1(cfg, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None, progress: bool = True):
-    """Stage 1 (§2.4.1): the generator trained with L1 alone (:func:`companion.engine.loop.train`, PyTorch's
-    default init drawn under ``seed``, batches seeded by ``seed``). Returns ``(model in eval mode, info)``;
-    ``info``: ``steps``, ``seconds``, ``losses`` (per step), ``checkpoint`` (file name or None), ``params``."""
-    import torch
-
-    from companion.engine.loop import LOSSES, paired_batch, train
-    from companion.models.common import count_parameters
-
-    torch.manual_seed(seed)
-    model = build_generator(cfg)
-    path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, "l1", seed)
-    result = train(model, training_patches(cfg, seed, data_root), replace(cfg.pretrain, seed=int(seed)),
-                   loss=LOSSES["l1"], batch=paired_batch("lr", "hr"), model_name="carn_m", device=device,
-                   progress=progress, checkpoint_path=path, log=lambda _msg: None)
-    t = cfg.pretrain
-    info = dict(stage="l1", source="trained", steps=result.steps_done, seconds=round(result.seconds, 2),
-                losses=list(result.losses), checkpoint=None if path is None else path.name,
-                params=count_parameters(model), origin=None, fallback="",
-                recipe=dict(batch_size=t.batch_size, lr=t.lr, milestones=list(t.milestones), gamma=t.gamma,
-                            patch=cfg.patch, images=list(cfg.train_images)))
-    return model.eval(), info
-
-
-def generator_config(cfg) -> dict:
-    """Constructor arguments of :func:`build_generator`'s network, JSON-ready (as a zoo sidecar stores them)."""
-    from companion.models import model_config
-
-    config = model_config("carn_m", cfg.size, scales=(int(cfg.scale),), reading="thesis")
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
 def zoo_mismatch(cfg, entry, seed: int) -> str:
@@ -383,9 +132,6 @@ def l1_zoo_entry(cfg, seed: int):
     ``cfg`` (:func:`zoo_mismatch`); else ``(None, why not)`` in one line (empty when ``cfg.l1_zoo`` is)."""
     if not cfg.l1_zoo:
         return None, ""
-    from companion.ch2 import zoo as ch2_zoo
-    from companion.zoo import status
-
     name = f"{cfg.l1_zoo}-seed{int(seed)}"
     entry = next((e for e in ch2_zoo.entries() if e.name == name), None)
     if entry is None:
@@ -400,28 +146,6 @@ def l1_zoo_entry(cfg, seed: int):
     return entry, ""
 
 
-def load_l1_from_zoo(entry, *, device="cpu"):
-    """Stage 1 from a current zoo ``entry`` (:func:`companion.zoo.load_entry`: safetensors, strict). Returns
-    ``(model in eval mode, info)`` like :func:`pretrain_l1`'s; ``info``: ``source="zoo"``, ``checkpoint``
-    ("zoo <name>"), ``steps`` / ``seconds`` of its training, ``loss_curve`` ([[step, mean L1 loss]]), ``val_psnr``
-    and ``val_images`` (its validation photograph), ``recipe``, ``origin`` (name and digest, for the GAN stage's
-    checkpoint name)."""
-    from companion.models.common import count_parameters
-    from companion.zoo import load_entry
-
-    model, meta = load_entry(entry)
-    train = entry.key.get("train", {})
-    images = entry.key["data"]["images"]
-    info = dict(stage="l1", source="zoo", steps=int(meta["steps"]), seconds=float(meta["seconds"]), losses=[],
-                loss_curve=[list(p) for p in meta.get("loss_curve", [])], checkpoint=f"zoo {entry.name}",
-                params=count_parameters(model), origin={"zoo": entry.name, "digest": entry.digest}, fallback="",
-                val_psnr=meta.get("val_psnr"), val_images=list(meta.get("val_images", [])),
-                recipe=dict(batch_size=train.get("batch_size"), lr=train.get("lr"),
-                            milestones=list(train.get("milestones", [])), gamma=train.get("gamma"),
-                            patch=entry.key.get("patch"), images=sorted(n for n, r in images.items() if r == "train")))
-    return model.to(device).eval(), info
-
-
 def l1_stage(cfg, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None, progress: bool = True):
     """Stage 1: the zoo's generator when :func:`l1_zoo_entry` finds one (:func:`load_l1_from_zoo`), else trained
     here (:func:`pretrain_l1`); a fallback's reason goes into ``info["fallback"]``."""
@@ -434,88 +158,27 @@ def l1_stage(cfg, seed: int, *, device="cpu", data_root=None, checkpoint_dir=Non
     return model, info
 
 
-def finetune_gan(cfg, l1_model, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None,
-                 progress: bool = True, l1_origin: dict | None = None):
-    """Stage 2 (§2.3.2): a copy of ``l1_model`` fine-tuned against :func:`build_discriminator` (drawn under
-    ``seed``) with :func:`companion.engine.adversarial.train_gan` and :func:`gan_settings`; ``l1_origin``
-    (``info["origin"]`` of :func:`load_l1_from_zoo`) names where ``l1_model`` came from when it was not trained
-    with ``cfg.pretrain``, for the checkpoint's name. Returns
-    ``(model in eval mode, info)``; ``info``: ``steps``, ``seconds``, ``history`` (per-step D / G losses and
-    D's mean probabilities on HR and SR), ``checkpoint``, ``disc_params``, ``discriminator`` (the trained
-    multi-scale discriminator, eval mode: Fig. 2.3's maps)."""
-    import copy
-
-    import torch
-
-    from companion.engine.adversarial import train_gan
-    from companion.engine.loop import paired_batch
-    from companion.models.common import count_parameters
-
-    model = copy.deepcopy(l1_model).train()
-    torch.manual_seed(seed)
-    disc = build_discriminator(cfg)
-    path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, cfg, "gan", seed, l1_origin)
-    result = train_gan(model, disc, training_patches(cfg, seed, data_root), gan_settings(cfg, seed),
-                       batch=paired_batch("lr", "hr"), perceptual=perceptual_loss(cfg, data_root),
-                       model_name="carn_m", device=device, checkpoint_path=path, progress=progress,
-                       log=lambda _msg: None)
-    info = dict(stage="gan", source="trained", steps=result.steps_done, seconds=round(result.seconds, 2),
-                history=result.history, checkpoint=None if path is None else path.name,
-                disc_params=count_parameters(disc), discriminator=disc.eval(), fallback="")
-    return model.eval(), info
-
-
 def gan_zoo_entries(cfg, seed: int, l1_info: dict):
     """``((generator entry, discriminator entry), "")`` when stage 2 can come from the zoo: ``cfg.gan_zoo`` is on,
     stage 1 came from the zoo (``l1_info["source"] == "zoo"``), the Chapter 2 zoo declares the GAN stage trained
-    with exactly ``cfg``'s settings from that generator (:func:`companion.ch2.zoo.find_gan`) and both entries
-    are current; else ``(None, why not)`` in one line (empty when ``cfg.gan_zoo`` is off)."""
+    with exactly ``cfg``'s settings from that generator (:func:`companion.zoo.find` of
+    :class:`companion.ch2.zoo.GANStage`, both parts current); else ``(None, why not)`` in one line (empty when
+    ``cfg.gan_zoo`` is off)."""
     if not cfg.gan_zoo:
         return None, ""
     if l1_info.get("source") != "zoo" or not l1_info.get("origin"):
         return None, "stage 1 was trained here, and the zoo's GAN stage starts from the zoo's L1 generator"
-    from companion.ch2 import zoo as ch2_zoo
-    from companion.zoo import status
-
-    pair = ch2_zoo.find_gan(cfg, seed, l1_info["origin"])
-    if pair is None:
+    stages = [ch2_zoo.GANStage(cfg, part) for part in ch2_zoo.GAN_PARTS]
+    if any(stage.zoo_entry(seed).key["l1"] != l1_info["origin"] for stage in stages):
         return None, (f"the model zoo holds no GAN stage trained with these settings from {l1_info['origin']['zoo']} "
                       f"(seed {int(seed)})")
-    for entry in pair:
-        state = status(entry)
-        if state != "current":
-            return None, (f"zoo entry {entry.name} is {state} (`python -m companion zoo build ch2/02c` builds it and "
-                          f"its partner, 2-4 minutes on one core)")
+    pair = tuple(find(stage, seed) for stage in stages)
+    for stage, entry in zip(stages, pair):
+        if entry is None:
+            declared = stage.zoo_entry(seed)
+            return None, (f"zoo entry {declared.name} is {status(declared)} with these settings (`python -m companion "
+                          f"zoo build ch2/02c` builds it and its partner, 2-4 minutes on one core)")
     return pair, ""
-
-
-def load_gan_from_zoo(cfg, generator_entry, discriminator_entry, *, device="cpu"):
-    """Stage 2 from the zoo: the generator (:func:`companion.zoo.load_entry`) and the discriminator, built by
-    :func:`build_discriminator` (it is not a registry model) and loaded strictly from its safetensors file
-    (stored in float16, loaded into float32). Returns ``(generator in eval mode, info)`` like
-    :func:`finetune_gan`'s: ``source="zoo"``, ``checkpoint`` ("zoo <generator> + <discriminator>"), ``steps`` /
-    ``seconds`` of the run that built them, ``history`` (the per-step record its sidecar keeps, 6 significant
-    digits), ``discriminator`` (eval mode, on ``device``), ``disc_params``."""
-    from companion.models.common import count_parameters
-    from companion.zoo import load_entry, read_sidecar
-
-    model, meta = load_entry(generator_entry)
-    if discriminator_entry.config != discriminator_config(cfg):
-        raise CompanionError(f"zoo entry {discriminator_entry.name} holds the discriminator "
-                             f"{discriminator_entry.config}, this profile builds {discriminator_config(cfg)}")
-    disc, _ = load_entry(discriminator_entry, build_discriminator(cfg))
-    history = meta.get("history") or {}
-    if not history.get("d"):
-        raise CompanionError(f"zoo entry {generator_entry.name} keeps no training history; rebuild it with "
-                             f"`python -m companion zoo build {generator_entry.name}`")
-    disc_meta = read_sidecar(discriminator_entry) or {}
-    info = dict(stage="gan", source="zoo", steps=int(meta["steps"]), seconds=float(meta["seconds"]),
-                history={k: [float(x) for x in v] for k, v in history.items()},
-                checkpoint=f"zoo {generator_entry.name} + {discriminator_entry.name}",
-                disc_params=count_parameters(disc), discriminator=disc.to(device).eval(), fallback="",
-                val_psnr=meta.get("val_psnr"), val_images=list(meta.get("val_images", [])),
-                disc_dtype=disc_meta.get("dtype", "float32"), device_built=meta.get("device", ""))
-    return model.to(device).eval(), info
 
 
 def gan_stage(cfg, l1_model, l1_info: dict, seed: int, *, device="cpu", data_root=None, checkpoint_dir=None,
@@ -541,9 +204,6 @@ def authors_models(cfg, data_root=None) -> tuple[dict, list[str]]:
     :func:`companion.ch2.evaluation.find_authors_weights`), loaded with
     :func:`companion.ch2.authors_weights.load_authors_carn`: ``({label: model}, [reason per missing one])``.
     Labels: "PCARN-M (L1), authors'" and "PCARN-M, authors'"."""
-    from companion.ch2.authors_weights import load_authors_carn
-    from companion.ch2.evaluation import find_authors_weights
-
     found, missing = {}, []
     for name in cfg.weights:
         lookup = find_authors_weights(name, data_root=data_root, search=cfg.weights_search)
@@ -562,10 +222,6 @@ def super_resolve_all(models: dict, pairs, scale: int, *, device="cpu") -> dict:
     """``{"bicubic": {image: SR}, label: {image: SR}, …, "HR": {image: HR}}``: MATLAB-bicubic upscaling and
     every model's ×``scale`` output (:func:`companion.ch2.evaluation.super_resolve`, float32 in [0, 1], clipped)
     on the same test images."""
-    import numpy as np
-
-    from companion.ch2.evaluation import super_resolve
-    from companion.data.sr import bicubic_upscale
 
     out = {"bicubic": {n: np.clip(bicubic_upscale(lr, scale), 0, 1).astype(np.float32) for n, lr, _ in pairs}}
     for label, model in models.items():
@@ -584,13 +240,11 @@ def lpips_metric(*, device="cpu", enabled: bool = True):
     if not enabled:
         return None, "LPIPS is off in this profile"
     try:
-        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity  # reason: heavy; only where its weights are on disk
     except ImportError:
         return None, ("LPIPS skipped: the torchmetrics package is not installed (pip install torchmetrics; it "
                       "also needs torchvision's AlexNet weights in the torch hub cache)")
-    from pathlib import Path
 
-    import torch
 
     weights = Path(torch.hub.get_dir()) / "checkpoints" / "alexnet-owt-7be5be79.pth"
     if not weights.is_file():
@@ -605,9 +259,6 @@ def lpips_metric(*, device="cpu", enabled: bool = True):
 
 def lpips_score(metric, sr, hr, *, device="cpu") -> float:
     """LPIPS (AlexNet; lower is closer) between two H×W×3 images in [0, 1]."""
-    import numpy as np
-    import torch
-
     def t(a):
         return torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32).transpose(2, 0, 1)))[None].to(device)
 
@@ -620,10 +271,6 @@ def score_outputs(outputs: dict, scale: int, *, lpips=None, device="cpu") -> dic
     lpips} and the means ``psnr``, ``ssim``, ``lpips`` (None without a metric), ``protocol``. PSNR / SSIM by
     :func:`companion.metrics.sr_scores` (Y of BT.601, a ``scale``-px border, 8-bit outputs); LPIPS on the whole
     RGB images (the protocol of the LPIPS authors; the thesis does not say)."""
-    import numpy as np
-
-    from companion.metrics import sr_scores
-
     hr = outputs["HR"]
     out = {}
     for method, images in outputs.items():
@@ -652,10 +299,6 @@ def psd_comparison(outputs: dict, band: tuple[float, float] = HIGH_BAND) -> dict
     more) and ``m`` = the median over the band's rings of ``log10(power / HR power)``. The two differ when a few
     rings carry spikes (periodic artefacts such as a ×4 sub-pixel upsampler's checkerboard, at multiples of 1/8
     cycles/pixel): the mean counts them as detail, the median follows the broadband level."""
-    import numpy as np
-
-    from companion.analysis.psd import radial_psd
-
     curves, ratio, median = {}, {}, {}
     for name, hr in outputs["HR"].items():
         freqs, p_hr = radial_psd(hr)
@@ -677,11 +320,6 @@ def textured_crop(hr, side: int) -> tuple[int, int, int]:
     """``(top, left, side)`` of the ``side``-px square of ``hr`` with the most detail: the largest sum of
     |Laplacian| of its luma (:func:`skimage.filters.laplace`), searched on a grid of ``side // 4`` px. Chosen on
     the HR image alone, so the crop does not favour any method."""
-    import numpy as np
-    from skimage.filters import laplace
-
-    from companion.metrics import rgb_to_y
-
     y = rgb_to_y(np.asarray(hr, dtype=np.float64))
     h, w = y.shape
     side = int(min(side, h, w))
@@ -713,8 +351,6 @@ def run_experiment(cfg, *, seed: int = 0, device="cpu", data_root=None, checkpoi
     ``labels`` (ours). On a CPU it runs on
     ``cfg.cpu_threads`` intra-op threads (the setting is restored afterwards): two threads of small convolutions
     wait on each other whenever the machine is busy."""
-    import torch
-
     threads = torch.get_num_threads()
     if torch.device(device).type == "cpu" and cfg.cpu_threads:
         torch.set_num_threads(int(cfg.cpu_threads))
@@ -748,6 +384,15 @@ def _run_experiment(cfg, *, seed, device, data_root, checkpoint_dir, progress) -
                 pairs=[(n, lr.shape, hr.shape) for n, lr, hr in pairs],
                 sets=sets, eval_seconds=round(time.perf_counter() - start, 2), labels=(OURS_L1, OURS_GAN),
                 seed=int(seed))
+
+
+def config_that_ran(cfg, result: dict):
+    """``cfg`` with the settings that actually ran: when stage 1 came from the model zoo, ``pretrain`` is the
+    recipe that entry was trained with (from its sidecar, :func:`companion.ch2.pcarn_training.load_l1_from_zoo`),
+    not the profile's fallback; a results file records this (``run.config``). Stage 2 from the zoo was trained
+    with exactly ``cfg``'s GAN settings (:func:`gan_zoo_entries` matches them), so nothing else changes."""
+    l1 = result["l1"]
+    return replace(cfg, pretrain=l1["train"]) if l1.get("source") == "zoo" else cfg
 
 
 def _l1_source(l1: dict) -> str:
@@ -804,8 +449,6 @@ OURS_L1, OURS_GAN = "PCARN-M (L1), ours", "PCARN-M (GAN), ours"
 
 def scores_table(scores: dict) -> str:
     """PSNR / SSIM / LPIPS per method (mean over the test images), as Markdown."""
-    from companion.summary import markdown_table
-
     rows = [[m, f"{s['psnr']:.2f}", f"{s['ssim']:.4f}", "—" if s["lpips"] is None else f"{s['lpips']:.3f}"]
             for m, s in scores.items()]
     return markdown_table(["method", "PSNR (dB, Y)", "SSIM (Y)", "LPIPS (Alex, lower better)"], rows)
@@ -813,8 +456,6 @@ def scores_table(scores: dict) -> str:
 
 def psd_table(psd: dict) -> str:
     """The high-band power of each method relative to HR (log10), per image and mean, as Markdown."""
-    from companion.summary import markdown_table
-
     images = list(next(iter(psd["high_band"].values())))
     med = psd["high_band_median"]
     rows = [[m, *(f"{r[i]:+.2f} ({med[m][i]:+.2f})" for i in images),
@@ -828,8 +469,6 @@ def psd_table(psd: dict) -> str:
 
 def protocol_line(cfg, result: dict, eval_set: str | None = None) -> str:
     """How our numbers were made at this profile, for the ledger."""
-    from companion.metrics import protocol_text
-
     eval_set = cfg.eval_set if eval_set is None else eval_set
     scores = result["sets"][eval_set]
     proto = next(iter(scores.values()))["protocol"]
@@ -910,12 +549,7 @@ def record_results(run, cfg, result: dict) -> list[str]:
     return lines
 
 
-__all__ = ["HELD_OUT", "TRAIN_IMAGES", "FIT_IMAGES", "ZOO_L1", "PAPER_SETS", "AUTHORS_RELEASES", "HIGH_BAND",
-           "PAPER_L1_TRAINING",
-           "PCARNConfig", "PCARN_PROFILES", "NOTEBOOKS", "OURS_L1", "OURS_GAN", "build_generator",
-           "build_discriminator", "perceptual_loss", "gan_settings", "training_patches", "test_pairs",
-           "run_settings", "checkpoint_path", "pretrain_l1", "generator_config", "discriminator_config",
-           "zoo_mismatch", "l1_zoo_entry", "load_l1_from_zoo", "l1_stage", "finetune_gan", "gan_zoo_entries",
-           "load_gan_from_zoo", "gan_stage", "authors_models", "super_resolve_all",
-           "lpips_metric", "lpips_score", "score_outputs", "psd_comparison", "textured_crop", "run_experiment",
-           "stage_lines", "scores_table", "psd_table", "protocol_line", "record_results"]
+__all__ = ["HIGH_BAND", "test_pairs", "zoo_mismatch", "l1_zoo_entry", "l1_stage", "gan_zoo_entries", "gan_stage",
+           "authors_models", "super_resolve_all", "lpips_metric", "lpips_score", "score_outputs", "psd_comparison",
+           "textured_crop", "run_experiment", "config_that_ran", "stage_lines", "OURS_L1", "OURS_GAN", "scores_table",
+           "psd_table", "protocol_line", "record_results"]

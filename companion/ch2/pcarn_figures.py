@@ -7,7 +7,11 @@ Each function draws one figure from numbers computed in :mod:`companion.ch2.pcar
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+from companion.ch2.pcarn import textured_crop
 
 #: One colour per method, the same in every figure (others cycle through the default palette).
 COLOURS = {"HR": "black", "bicubic": "#9c9c9c", "PCARN-M (L1), ours": "#4e79a7", "PCARN-M (GAN), ours": "#e15759",
@@ -28,10 +32,6 @@ def fig2_5_crops(run, outputs: dict, scores: dict, *, crop: int, name: str = "fi
     of the output (:func:`companion.ch2.pcarn.textured_crop`, chosen on the HR image), titled with that
     image's PSNR (Y) and LPIPS when measured. ``outputs``: :func:`companion.ch2.pcarn.super_resolve_all`;
     ``scores``: :func:`companion.ch2.pcarn.score_outputs`."""
-    import matplotlib.pyplot as plt
-
-    from companion.ch2.pcarn import textured_crop
-
     methods = _methods(outputs)
     images = list(outputs["HR"])
     fig, axes = plt.subplots(len(images), len(methods), figsize=(2.0 * len(methods), 2.15 * len(images)),
@@ -69,9 +69,6 @@ def pcarn_psd(run, psd: dict, *, name: str = "fig2_5_psd"):
     image's: top row, the power per image (log-log); bottom row, the power relative to HR (log10 ratio), with
     the high band of :data:`companion.ch2.pcarn.HIGH_BAND` shaded. ``psd``:
     :func:`companion.ch2.pcarn.psd_comparison`."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
-
     images = list(psd["curves"])
     fig, axes = plt.subplots(2, len(images), figsize=(4.2 * len(images), 6.2), squeeze=False, sharex=True)
     lo, hi = psd["band"]
@@ -115,12 +112,10 @@ def pcarn_psd(run, psd: dict, *, name: str = "fig2_5_psd"):
 def pcarn_training(run, l1: dict, gan: dict, *, scales: int, name: str = "pcarn_training"):
     """The two training stages: the L1 loss of stage 1 (left), the discriminator's loss (middle) and the mean
     probability it gives HR and SR patches (right) in stage 2, each smoothed over a window of ~5 % of the run.
-    ``l1``/``gan``: the ``info`` of :func:`companion.ch2.pcarn.l1_stage` / :func:`~companion.ch2.pcarn.finetune_gan`;
+    ``l1``/``gan``: the ``info`` of :func:`companion.ch2.pcarn.l1_stage` / :func:`~companion.ch2.pcarn_training.finetune_gan`;
     a stage 1 taken from the model zoo has no per-step losses, only its sidecar's ``loss_curve`` (mean loss over
     equal windows of its run), drawn as points. ``scales``: the discriminator's number of scales S (its loss at
     chance is S · 2 ln 2)."""
-    import matplotlib.pyplot as plt
-
     def smooth(values):
         v = np.asarray(values, dtype=float)
         k = max(1, len(v) // 20)

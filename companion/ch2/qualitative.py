@@ -31,7 +31,7 @@ Figure 2.3 (the multi-scale discriminator) is drawn from the real module: :func:
 count and map shapes of the paper-size S = 3 discriminator) and :func:`msd_maps` (each scale's pooled input
 and real/fake map from the discriminator trained in ``02c``).
 
-Profiles: :data:`PROFILES` (:class:`QualitativeConfig`, by the notebook's profile: :func:`settings`). This
+Profiles: :data:`companion.ch2.config.QUALITATIVE_PROFILES` (:class:`QualitativeConfig`, by the notebook's profile: :func:`settings`). This
 module is imported by notebooks only; PyTorch and the models load inside the functions.
 """
 from __future__ import annotations
@@ -39,16 +39,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from skimage.filters import laplace, sobel
+from torch.nn import functional as F
 
+from companion.ch2 import zoo as ch2_zoo
+from companion.ch2.authors_weights import load_authors_carn
+from companion.ch2.config import HELD_OUT, PAPER_SETS, QUALITATIVE_PROFILES, QualitativeConfig, TABLE_2_8_SCALES
+from companion.ch2.evaluation import find_authors_weights, sr_pairs, super_resolve
+from companion.ch2.pcarn import OURS_GAN, OURS_L1, lpips_score, super_resolve_all, textured_crop
+from companion.data.images import centre_crop_at_most, embedded_image
+from companion.data.sr import SRBenchmark, lr_hr_pair
 from companion.errors import CompanionError
+from companion.metrics import psnr, rgb_to_y
+from companion.models.common import count_parameters
+from companion.models.discriminators import MultiScaleDiscriminator
+from companion.zoo import load_entry, status
 
-#: The embedded photographs held out of every Chapter 2 training (the same three as 02b, 02c and the zoo).
-HELD_OUT = ("china", "flower", "rocket")
-#: Fig. 2.10's sets in the thesis ("three datasets": Set14, B100, Urban100); read from the data folder (full).
-FIG_2_10_SETS = ("Set14", "B100", "Urban100")
-#: Table 2.8's test sets and scales.
-TABLE_2_8_SETS = ("Set5", "Set14", "B100", "Urban100")
-TABLE_2_8_SCALES = (2, 3, 4)
+
 #: Table 2.8's rows: the authors' release behind each (both multi-scale ×2/×3/×4 networks).
 TABLE_2_8_RELEASES = {"PCARN": "pcarn", "PCARN-M": "pcarn-m"}
 #: Fig. 2.14's rendered text (a pangram and digits: every Latin letter once at each size).
@@ -63,43 +72,12 @@ ZOO_PIXEL = {"carn-x4": "CARN (quick size, zoo)", "carn-m-x4": "CARN-M (quick si
 AUTHORS_PIXEL = {"carn-m": "CARN-M, authors'", "carn": "CARN, authors'"}
 
 
-@dataclass(frozen=True)
-class QualitativeConfig:
-    """What the qualitative figures and Table 2.8 use at one profile (see the module docstring)."""
-
-    images: tuple[str, ...]          # embedded photographs of Figs. 2.10 (02a) (02c uses its own test images)
-    sets: tuple[str, ...]            # Fig. 2.10's benchmark sets instead of ``images`` (full profile)
-    image_crop: int                  # centre crop of each embedded image first, HR px (0 = whole; smoke)
-    crop: int                        # side of every crop window, HR px
-    rows: int                        # at most this many images per figure (the highest-scoring windows)
-    dense_quantile: float            # Fig. 2.11: candidate windows have gradient energy >= this quantile
-    text_sizes: tuple[int, ...]      # Fig. 2.14: font sizes of the rendered text, HR px
-    text_width: int                  # Fig. 2.14: width of the rendered page, HR px (0 = the widest line)
-    manga: bool                      # Fig. 2.14: use <data>/benchmark/Manga109 when present
-    table_2_8_sets: tuple[str, ...]  # Table 2.8's sets ("embedded" = the held-out photographs)
-    table_2_8_scales: tuple[int, ...]
-    msd_patch: int                   # Fig. 2.3: HR patch side of the exact map shapes (the full profile's)
-
-
-PROFILES = {
-    "smoke": QualitativeConfig(images=("rocket",), sets=(), image_crop=64, crop=32, rows=1, dense_quantile=0.75,
-                               text_sizes=(8, 12), text_width=96, manga=False, table_2_8_sets=("embedded",),
-                               table_2_8_scales=(4,), msd_patch=64),
-    "quick": QualitativeConfig(images=HELD_OUT, sets=(), image_crop=0, crop=96, rows=3, dense_quantile=0.75,
-                               text_sizes=(8, 10, 12, 16, 20, 28), text_width=0, manga=False,
-                               table_2_8_sets=("embedded",), table_2_8_scales=TABLE_2_8_SCALES, msd_patch=192),
-    "full": QualitativeConfig(images=HELD_OUT, sets=FIG_2_10_SETS, image_crop=0, crop=128, rows=3,
-                              dense_quantile=0.75, text_sizes=(8, 10, 12, 16, 20, 28), text_width=0, manga=True,
-                              table_2_8_sets=TABLE_2_8_SETS, table_2_8_scales=TABLE_2_8_SCALES, msd_patch=192),
-}
-
-
 def settings(profile: str) -> QualitativeConfig:
     """The :class:`QualitativeConfig` of ``profile`` (smoke, quick or full)."""
     try:
-        return PROFILES[profile]
+        return QUALITATIVE_PROFILES[profile]
     except KeyError:
-        raise CompanionError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}") from None
+        raise CompanionError(f"unknown profile {profile!r}; choose one of {', '.join(QUALITATIVE_PROFILES)}") from None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -121,8 +99,6 @@ class Window:
 
 
 def _luma(image) -> np.ndarray:
-    from companion.metrics import rgb_to_y
-
     return rgb_to_y(np.clip(np.asarray(image, dtype=np.float64), 0, 1))
 
 
@@ -153,8 +129,6 @@ def _window_sums(energy: np.ndarray, side: int) -> tuple[list[tuple[int, int]], 
 
 def gradient_energy(image) -> np.ndarray:
     """Squared Sobel gradient magnitude of the BT.601 luma (:func:`skimage.filters.sobel`), per pixel."""
-    from skimage.filters import sobel
-
     return sobel(_luma(image)) ** 2
 
 
@@ -173,8 +147,6 @@ def texture_window(hr, side: int) -> Window:
     """Fig. 2.13's rule: the ``side``-px window of ``hr`` with the largest median |Laplacian| of its luma
     (:func:`skimage.filters.laplace`): detail spread over the whole window (texture), where a sum would also
     reward one strong edge. Chosen on the HR image alone. ``score``: that median."""
-    from skimage.filters import laplace
-
     side = _side(hr, side)
     lap = np.abs(laplace(_luma(hr)))
     best, where = -1.0, (0, 0)
@@ -193,8 +165,6 @@ def crop_psnr(sr, hr, window: Window) -> float:
 
 def _psnr8(sr, hr) -> float:
     """:func:`companion.metrics.psnr` on Y of BT.601 after rounding both images to 8 bits, no border."""
-    from companion.metrics import psnr
-
     def q(a):
         return np.floor(np.clip(np.asarray(a, dtype=np.float64), 0, 1) * 255.0 + 0.5) / 255.0
 
@@ -244,9 +214,6 @@ def pixel_models(authors: dict, *, seed: int = 0) -> tuple[dict, list[str], dict
     current: :func:`companion.zoo.status`) and the authors' CARN-M / CARN (:data:`AUTHORS_PIXEL`) from
     ``authors`` (``{release name: model}``, :attr:`companion.ch2.evaluation.WeightsEvaluation.models`).
     Returns ``({label: model}, [why each missing one is missing], {label: where it comes from})``."""
-    from companion.ch2 import zoo as ch2_zoo
-    from companion.zoo import load_entry, status
-
     models, missing, sources = {}, [], {}
     for stem, label in ZOO_PIXEL.items():
         entry = ch2_zoo.main_entry(stem, seed) if seed in ch2_zoo.SEEDS else None
@@ -275,9 +242,6 @@ def pixel_pairs(qcfg: QualitativeConfig, scale: int = 4, *, data_root=None) -> l
     """Fig. 2.10's ``[(name, LR, HR)]`` at ``scale``: the embedded photographs ``qcfg.images`` (centre-cropped
     to ``qcfg.image_crop`` when set), or, with ``qcfg.sets``, one image per set read from the data folder: the
     one whose :func:`highest_gradient_window` scores highest (named ``<set>/<image>``)."""
-    from companion.data.images import centre_crop_at_most, embedded_image
-    from companion.data.sr import SRBenchmark, lr_hr_pair
-
     if not qcfg.sets:
         return [(n, *lr_hr_pair(centre_crop_at_most(embedded_image(n), qcfg.image_crop) if qcfg.image_crop
                                 else embedded_image(n), scale)) for n in qcfg.images]
@@ -298,8 +262,6 @@ def figure_2_10_data(models: dict, pairs, qcfg: QualitativeConfig, scale: int = 
     """Every model's ×``scale`` output on ``pairs`` (:func:`companion.ch2.pcarn.super_resolve_all`, bicubic
     included), each image's :func:`highest_gradient_window` and the :func:`crop_table` of PSNRs in it.
     Returns ``{"outputs", "windows", "psnr", "scale"}``."""
-    from companion.ch2.pcarn import super_resolve_all
-
     outputs = super_resolve_all(models, pairs, scale, device=device)
     windows = _top_rows({n: highest_gradient_window(hr, qcfg.crop) for n, hr in outputs["HR"].items()}, qcfg.rows)
     return {"outputs": outputs, "windows": windows, "psnr": crop_table(outputs, windows), "scale": scale}
@@ -338,8 +300,6 @@ def record_figure_2_10(run, data: dict, missing: list[str] = (), sources: dict |
 def gan_pair(outputs: dict) -> tuple[str, str]:
     """The (L1, GAN) labels Fig. 2.11's rule compares: the authors' PCARN-M (L1) / PCARN-M when both are in
     ``outputs``, else ours."""
-    from companion.ch2.pcarn import OURS_GAN, OURS_L1
-
     theirs = ("PCARN-M (L1), authors'", "PCARN-M, authors'")
     if all(t in outputs for t in theirs):
         return theirs
@@ -365,8 +325,6 @@ def figure_2_13_data(outputs: dict, qcfg: QualitativeConfig, scale: int = 4, *, 
     """Fig. 2.13 on ``outputs``: per image the :func:`texture_window`, the ``qcfg.rows`` most textured, their
     :func:`crop_table`, and each crop's LPIPS when ``lpips`` (:func:`companion.ch2.pcarn.lpips_metric`) is given.
     Returns ``{"outputs", "windows", "psnr", "lpips" (None without a metric), "scale"}``."""
-    from companion.ch2.pcarn import lpips_score
-
     windows = _top_rows({n: texture_window(hr, qcfg.crop) for n, hr in outputs["HR"].items()}, qcfg.rows)
     scores = None
     if lpips is not None:
@@ -406,8 +364,6 @@ def render_text(sizes, width: int, scale: int = 4, text: str = TEXT) -> tuple[np
     multiple of ``scale`` px high and starts on the ``scale`` grid, so its LR rows are its own. Returns
     ``(H×W×3 float32 in [0, 1], [(size, top, bottom)])``. Rendered text is not Manga109: it checks whether
     small fonts survive ×``scale``, nothing about manga."""
-    from PIL import Image, ImageDraw, ImageFont
-
     bands, top, widest = [], 0, 0
     for size in sizes:
         font = ImageFont.load_default(size=int(size))
@@ -430,8 +386,6 @@ def text_pairs(qcfg: QualitativeConfig, scale: int = 4, *, data_root=None) -> tu
     present: its first ``qcfg.rows`` images) or the rendered text of :func:`render_text`. Returns
     ``(source, [(name, LR, HR)], bands, reason)``: ``source`` "Manga109" or "rendered text"; ``bands``
     ``{name: [(size, top, bottom)]}`` for rendered text; ``reason``: why Manga109 was not used ("" when it was)."""
-    from companion.data.sr import SRBenchmark, lr_hr_pair
-
     reason = "the profile renders text instead" if not qcfg.manga else ""
     if qcfg.manga:
         try:
@@ -449,8 +403,6 @@ def figure_2_14_data(models: dict, qcfg: QualitativeConfig, scale: int = 4, *, d
     band (Y, 8-bit, the band's full width); for Manga109, each image's :func:`highest_gradient_window` and its
     :func:`crop_table`. Returns ``{"source", "reason", "outputs", "bands", "psnr" ({image: {size or "crop":
     {method: dB}}}), "windows", "scale"}``."""
-    from companion.ch2.pcarn import super_resolve_all
-
     source, pairs, bands, reason = text_pairs(qcfg, scale, data_root=data_root)
     outputs = super_resolve_all(models, pairs, scale, device=device)
     psnr, windows = {}, {}
@@ -501,10 +453,6 @@ def msd_facts(patch: int = 192, factors=(1, 2, 4)) -> dict:
     (:class:`companion.models.discriminators.MultiScaleDiscriminator`, three Fig. 2.1 discriminators): its
     parameters (:func:`companion.models.common.count_parameters`), one discriminator's, and, for a ``patch``-px
     HR input, each scale's input side and output map shape, measured by running the module once on zeros."""
-    import torch
-
-    from companion.models.common import count_parameters
-    from companion.models.discriminators import MultiScaleDiscriminator
 
     disc = MultiScaleDiscriminator(factors).eval()
     with torch.no_grad():
@@ -518,8 +466,6 @@ def msd_crops(outputs: dict, side: int) -> tuple[dict, str]:
     """Fig. 2.3's inputs: the same ``side``-px window (:func:`companion.ch2.pcarn.textured_crop`, Fig. 2.5's rule,
     on the HR image) of the first test image, cut from HR and from every GAN output in ``outputs`` (ours and the
     authors' PCARN-M; L1 and bicubic outputs are left out). Returns ``({label: crop}, where)``."""
-    from companion.ch2.pcarn import OURS_GAN, textured_crop
-
     image = next(iter(outputs["HR"]))
     top, left, side = textured_crop(outputs["HR"][image], side)
     w = Window(top, left, side, 0.0, "")
@@ -530,7 +476,7 @@ def msd_crops(outputs: dict, side: int) -> tuple[dict, str]:
 
 def source_line(cfg, result: dict) -> str:
     """Which images and models 02c's crop figures show, for the ledger (``cfg``: its
-    :class:`companion.ch2.pcarn.PCARNConfig`; ``result``: :func:`companion.ch2.pcarn.run_experiment`)."""
+    :class:`companion.ch2.config.PCARNConfig`; ``result``: :func:`companion.ch2.pcarn.run_experiment`)."""
     images = ", ".join(result["outputs"]["HR"])
     where = (f"held-out embedded photographs {images}" if cfg.eval_set == "embedded" else f"{cfg.eval_set}: {images}")
     l1 = result["l1"]
@@ -546,9 +492,6 @@ def msd_maps(disc, images: dict, *, device="cpu") -> dict:
     map sigmoid(D_i(F_i(I))) for every H×W×3 image of ``images`` (``{label: image}``) under ``disc`` (a
     :class:`~companion.models.discriminators.MultiScaleDiscriminator`, e.g. 02c's trained one). Returns
     ``{label: {"pooled": [H_i×W_i×3], "prob": [h_i×w_i], "mean": [float]}}``."""
-    import torch
-    from torch.nn import functional as F
-
     disc = disc.to(device).eval()
     out = {}
     with torch.no_grad():
@@ -603,11 +546,6 @@ def table_2_8(qcfg: QualitativeConfig, *, metric=None, reason: str = "", device=
     mean over the images (:func:`companion.ch2.pcarn.lpips_score`, whole RGB images), when ``metric``
     (:func:`companion.ch2.pcarn.lpips_metric`) is given. Without it nothing is computed and ``reason`` says
     why. Returns ``{"values": [{row, set, scale, lpips, images}], "missing": {row: why}, "reason"}``."""
-    from companion.ch2.authors_weights import load_authors_carn
-    from companion.ch2.evaluation import find_authors_weights, sr_pairs, super_resolve
-    from companion.ch2.pcarn import lpips_score
-    from companion.data.sr import SRBenchmark
-
     out = {"values": [], "missing": {}, "reason": reason}
     if metric is None:
         return out
@@ -637,7 +575,7 @@ def record_table_2_8(run, t28: dict, qcfg: QualitativeConfig) -> list[str]:
     measured (:data:`NIMA_REASON`)."""
     lines = []
     for v in t28["values"]:
-        paper_set = v["set"] in TABLE_2_8_SETS
+        paper_set = v["set"] in PAPER_SETS
         run.record(f"table2_8/{v['row']}/{v['set']} LPIPS", round(v["lpips"], 4), entry="Table 2.8", row=v["row"],
                    column=f"{v['set']} LPIPS" if paper_set else None,
                    protocol=f"{v['set']} x{v['scale']}, {v['images']} images, whole RGB images, LPIPS torchmetrics "
@@ -656,7 +594,7 @@ def record_table_2_8(run, t28: dict, qcfg: QualitativeConfig) -> list[str]:
             if label in measured:
                 continue
             why = t28["missing"].get(row) or t28["reason"] or "not measured at this profile"
-            for name in TABLE_2_8_SETS:
+            for name in PAPER_SETS:
                 run.record(f"table2_8/{label}/{name} LPIPS", None, entry="Table 2.8", row=label,
                            column=f"{name} LPIPS", status="full-only",
                            protocol=f"{name} x{scale}, whole RGB images, LPIPS (torchmetrics AlexNet)",
@@ -665,8 +603,7 @@ def record_table_2_8(run, t28: dict, qcfg: QualitativeConfig) -> list[str]:
     return lines
 
 
-__all__ = ["HELD_OUT", "FIG_2_10_SETS", "TABLE_2_8_SETS", "TABLE_2_8_SCALES", "TABLE_2_8_RELEASES", "TEXT",
-           "NIMA_REASON", "ZOO_PIXEL", "AUTHORS_PIXEL", "QualitativeConfig", "PROFILES", "settings", "Window",
+__all__ = ["TABLE_2_8_RELEASES", "TEXT", "NIMA_REASON", "ZOO_PIXEL", "AUTHORS_PIXEL", "settings", "Window",
            "gradient_energy", "highest_gradient_window", "texture_window", "crop_psnr", "failure_window",
            "crop_table", "pixel_models", "pixel_pairs", "figure_2_10_data", "record_figure_2_10", "gan_pair",
            "figure_2_11_data", "figure_2_13_data", "record_crops", "render_text", "text_pairs", "figure_2_14_data",

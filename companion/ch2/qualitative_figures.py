@@ -7,6 +7,7 @@ in the row's HR panel and the caption.
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 #: One colour per method, the same in every figure (others cycle through grey).
@@ -28,8 +29,6 @@ def _methods(outputs: dict) -> list[str]:
 
 def _crop_grid(data: dict, *, title: str, lpips: dict | None = None):
     """One row per image of ``data["windows"]``, one column per method; each panel the same window."""
-    import matplotlib.pyplot as plt
-
     outputs, windows = data["outputs"], data["windows"]
     methods = _methods(outputs)
     fig, axes = plt.subplots(len(windows), len(methods), figsize=(1.95 * len(methods), 2.8 * len(windows)),
@@ -108,8 +107,6 @@ def fig2_14_text(run, data: dict, *, name: str = "fig2_14_text"):
     """Fig. 2.14 at our scale: rendered text (Pillow's built-in font at several sizes; not Manga109) or the
     user's Manga109 crops, ×4, one row per method with the PSNR of each font size (rendered text) or of the
     crop (Manga109). ``data``: :func:`companion.ch2.qualitative.figure_2_14_data`."""
-    import matplotlib.pyplot as plt
-
     outputs = data["outputs"]
     methods = _methods(outputs)
     images = list(outputs["HR"])
@@ -165,8 +162,6 @@ def fig2_3_msd(run, facts: dict, maps: dict, *, name: str = "fig2_3_msd"):
     the real/fake map sigmoid(D_i(F_i(I))) of 02c's trained discriminator, with their shapes; the paper-size
     module's exact parameter count and map shapes in the title. ``facts``:
     :func:`companion.ch2.qualitative.msd_facts`; ``maps``: :func:`companion.ch2.qualitative.msd_maps`."""
-    import matplotlib.pyplot as plt
-
     labels = list(maps)
     scales = len(facts["factors"])
     fig, axes = plt.subplots(len(labels), 2 * scales, figsize=(2.0 * 2 * scales, 2.35 * len(labels) + 0.4),

@@ -28,78 +28,37 @@ validation image (it only draws the validation curve; no setting was chosen on i
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from companion.ch2.config import HELD_OUT, TRAIN_IMAGES
-from companion.data.images import centre_crop_at_most
-from companion.engine.settings import TrainConfig
+from companion.ch2.config import HELD_OUT, HELD_OUT as TEST, SRTraining, VAL_IMAGE
+from companion.ch2.evaluation import evaluate_sr
+from companion.data import sr
+from companion.data.images import EMBEDDED_IMAGES, centre_crop_at_most, embedded_image
+from companion.data.sr import lr_hr_pair
+from companion.engine.sr_training import LOSSES, psnr_validator, train_sr
 from companion.errors import CompanionError
+from companion.models import MODELS, build_model, model_config
 from companion.summary import loss_curve as summary_loss_curve
+from companion.zoo import digest
 
-#: The validation photograph (one of 02b's training images, left out of training here).
-VAL_IMAGE = "coffee"
-#: The photographs the models of this module train on: 02b's eight less the validation image.
-FIT_IMAGES = tuple(n for n in TRAIN_IMAGES if n != VAL_IMAGE)
-#: The training recipe of the quick-size zoo models, fixed before the first run (never tuned on a test image):
-#: the thesis' L1 loss, Adam (0.9, 0.999), gradient norm clipped to 10 (the authors' code), batch 8 of 24-px LR
-#: patches, LR 1e-3 halved at 60 % and 80 % of the run; 2,000 steps is what fits about 12 minutes on one CPU
-#: thread. The paper's recipe (DIV2K, batch 16/64 of 64-px patches, LR 1e-4, 600K steps) is 300x longer.
-QUICK_RECIPE = TrainConfig(steps=2000, batch_size=8, lr=1e-3, milestones=(1200, 1600), gamma=0.5,
-                           betas=(0.9, 0.999), grad_clip=10.0, val_every=250, checkpoint_every=100)
+
 #: What :func:`run_key` leaves out: how often the loop reports and saves does not shape the weights.
 _NOT_SHAPING = ("checkpoint_every", "val_every", "max_seconds")
-
-
-@dataclass(frozen=True)
-class SRTraining:
-    """One single-scale CARN-family model trained under the SR protocol (see the module docstring)."""
-
-    model: str                                   # companion.models name: "carn" or "carn_m"
-    size: str = "quick"                          # "quick" (C = 32) or "paper" (C = 64)
-    scale: int = 4
-    patch: int = 24                              # LR patch side, px
-    train: TrainConfig = QUICK_RECIPE
-    loss: str = "l1"                             # companion.engine.loop.LOSSES key (the thesis: L1)
-    source: str = "bundled"                      # "bundled" (embedded photographs) or "data" (DIV2K train)
-    train_images: tuple[str, ...] = FIT_IMAGES   # embedded photographs trained on ("bundled")
-    val_image: str = VAL_IMAGE                   # embedded photograph of the validation curve
-    val_crop: int = 192                          # its centre crop (HR px)
-    overrides: tuple[tuple[str, object], ...] = field(default=())  # constructor arguments, e.g. (("groups", 8),)
-
-    def check(self) -> None:
-        """A one-line error when the spec trains on a test or validation photograph, or names no model."""
-        from companion.models import MODELS
-
-        if self.model not in MODELS:
-            raise CompanionError(f"unknown model {self.model!r}; choose one of: {', '.join(sorted(MODELS))}")
-        if self.source == "bundled":
-            leaked = sorted(set(self.train_images) & (set(HELD_OUT) | {self.val_image}))
-            if leaked:
-                raise CompanionError(f"training images {leaked} are test or validation images; hold them out")
-            if not self.train_images:
-                raise CompanionError("no training images; name some embedded photographs in train_images")
-        elif self.source != "data":
-            raise CompanionError(f"source must be 'bundled' or 'data', got {self.source!r}")
 
 
 def network_config(spec: SRTraining) -> dict:
     """Constructor arguments of ``spec``'s network: the model's ``spec.size`` configuration, single-scale at
     ``spec.scale``, with ``spec.overrides``; JSON-ready (lists, not tuples), as a zoo sidecar stores them."""
-    from companion.models import model_config
-
     config = model_config(spec.model, spec.size, scales=(int(spec.scale),), **dict(spec.overrides))
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
 def build_network(spec: SRTraining, seed: int):
     """``spec``'s network, its weights and biases drawn by PyTorch's default initialisation from ``seed``."""
-    import torch
-
-    from companion.models import build_model
-
     torch.manual_seed(int(seed))
     return build_model(spec.model, **network_config(spec))
 
@@ -117,8 +76,6 @@ def run_key(spec: SRTraining, seed: int) -> dict:
 
 def checkpoint_path(folder, spec: SRTraining, seed: int) -> Path:
     """``<folder>/<model>-x<scale>-seed<seed>-<digest>.pt``: a rerun with the same settings resumes."""
-    from companion.zoo import digest
-
     return Path(folder) / f"{spec.model}-x{spec.scale}-seed{seed}-{digest(run_key(spec, seed))[:10]}.pt"
 
 
@@ -130,18 +87,12 @@ def training_patches(spec: SRTraining, seed: int, data_root=None):
     DIV2K's training images (``"data"``) at ×``spec.scale``, ``spec.patch``-px LR patches with flips and
     rotations, positions seeded by ``seed``. The LR images are made once per process
     (:func:`companion.data.sr.training_patches`)."""
-    from companion.data import sr
-
     return sr.training_patches(spec.source, spec.train_images, scale=spec.scale, patch=spec.patch, seed=seed,
                                data_root=data_root)
 
 
 def validation_pairs(spec: SRTraining) -> list:
     """``[(LR 3×h×w, HR 3×sh×sw)]`` float tensors: the centre ``spec.val_crop`` px of ``spec.val_image``."""
-    import torch
-
-    from companion.data.images import embedded_image
-    from companion.data.sr import lr_hr_pair
 
     key = ("val", spec.val_image, spec.val_crop, spec.scale)
     if key not in _DATA:
@@ -158,28 +109,22 @@ def loss_curve(losses, points: int = 40) -> list[list[float]]:
 
 def train_network(spec: SRTraining, seed: int, *, device="cpu", checkpoint_dir=None, threads: int | None = None,
                   progress: bool = True, data_root=None):
-    """Build ``spec``'s network (:func:`build_network`) and train it with the shared loop; returns ``(model in
-    eval mode, TrainResult)``. With ``checkpoint_dir`` the run saves to and resumes from
-    :func:`checkpoint_path` (a finished run only loads). ``threads`` sets PyTorch's CPU threads."""
-    import torch
-
-    from companion.engine.loop import LOSSES, paired_batch, psnr_on_pairs, train
-
+    """Build ``spec``'s network (:func:`build_network`) and train it with the one SR trainer
+    (:func:`companion.engine.sr_training.train_sr`), validating on :func:`validation_pairs`; returns ``(model in
+    eval mode, TrainResult)``. With ``checkpoint_dir`` the run saves to and resumes from :func:`checkpoint_path`
+    (a finished run only loads). ``threads`` sets PyTorch's CPU threads."""
     spec.check()
+    if spec.model not in MODELS:
+        raise CompanionError(f"unknown model {spec.model!r}; choose one of: {', '.join(sorted(MODELS))}")
     if spec.loss not in LOSSES:
         raise CompanionError(f"unknown loss {spec.loss!r}; choose one of: {', '.join(LOSSES)}")
-    if threads:
-        torch.set_num_threads(int(threads))
     model = build_network(spec, seed)
-    data = training_patches(spec, seed, data_root)
-    pairs = validation_pairs(spec)
-    net = model.at_scale(spec.scale)
     path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, spec, seed)
     label = spec.model + "".join(f"-{k}{int(v) if isinstance(v, bool) else v}" for k, v in spec.overrides)
-    result = train(net, data, replace(spec.train, seed=int(seed)), loss=LOSSES[spec.loss],
-                   batch=paired_batch("lr", "hr"), model_name=label, device=device, checkpoint_path=path,
-                   validate=lambda m: psnr_on_pairs(m, pairs, device=device), progress=progress,
-                   log=None if progress else (lambda _msg: None))
+    result = train_sr(model.at_scale(spec.scale), spec.train, seed=seed, scale=spec.scale, patch=spec.patch,
+                      source=spec.source, images=spec.train_images, loss=spec.loss,
+                      validate=psnr_validator(validation_pairs(spec), device=device), device=device, threads=threads,
+                      progress=progress, checkpoint_path=path, model_name=label, data_root=data_root)
     return model.eval(), result
 
 
@@ -204,10 +149,6 @@ def evaluate_embedded(model, scale: int, *, names=None, crop: int = 0, device="c
     """``model`` and bicubic on the embedded photographs ``names`` (all eleven by default), whole or centre
     crops of ``crop`` HR px, ×``scale``, under the SR protocol (:func:`companion.ch2.evaluation.evaluate_sr`);
     adds ``split`` (:func:`split_scores`)."""
-    from companion.ch2.evaluation import evaluate_sr
-    from companion.data.images import EMBEDDED_IMAGES, embedded_image
-    from companion.data.sr import lr_hr_pair
-
     names = list(EMBEDDED_IMAGES) if names is None else list(names)
     unknown = [n for n in names if n not in EMBEDDED_IMAGES]
     if unknown:
@@ -224,8 +165,6 @@ def evaluate_embedded(model, scale: int, *, names=None, crop: int = 0, device="c
 def score_lines(scores: dict, label: str = "model") -> list[str]:
     """Printable lines: per image PSNR (Y) of ``label`` and bicubic and the gain, test photographs marked, then
     the means over the test and the seen photographs."""
-    from companion.ch2.config import HELD_OUT as TEST
-
     lines = [f"{'image':>18s} {'split':>5s} {label:>10s} {'bicubic':>8s} {'gain':>7s}"]
     for name, s in scores["per_image"].items():
         split = "test" if name in TEST else ("val" if name == VAL_IMAGE else "train")
@@ -246,6 +185,5 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-__all__ = ["VAL_IMAGE", "FIT_IMAGES", "QUICK_RECIPE", "SRTraining", "network_config", "build_network", "run_key",
-           "checkpoint_path", "training_patches", "validation_pairs", "loss_curve", "train_network", "split_scores",
-           "evaluate_embedded", "score_lines", "timed"]
+__all__ = ["network_config", "build_network", "run_key", "checkpoint_path", "training_patches", "validation_pairs",
+           "loss_curve", "train_network", "split_scores", "evaluate_embedded", "score_lines", "timed"]

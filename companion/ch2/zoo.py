@@ -3,28 +3,31 @@
 * ``ch2/carn-x4-seed0``: the quick-size CARN (C = 32, B = U = 3, thesis reading), single-scale ×4;
 * ``ch2/carn-m-x4-seed0``: the quick-size CARN-M (G4R: C = 32, G = 4, recursive EResidual, grouped upsampler);
 * ``ch2/02d/<variant>-seed<k>``: the models of ``02d_efficiency``'s quick profile (Fig. 2.8's G/R sweep,
-  :func:`companion.ch2.efficiency.sweep_specs`), trained with that profile's recipe;
+  :func:`sweep_model`), trained with that profile's recipe;
 * ``ch2/02b/<init>-seed<k>``: the models of ``02b_initialisation``'s quick profile (Table 2.3: each of the six
-  initialisations × its seeds; C = 16 CARNs of 0.28 MB), trained by :func:`companion.ch2.initialisation.fit`
+  initialisations × its seeds; C = 16 CARNs of 0.28 MB), trained by :func:`companion.ch2.init_training.fit`
   with that profile's settings (:data:`companion.ch2.config.INIT_PROFILES`; the same split: seven photographs
   train, coffee validates, the three held-out ones are never seen); their key (:func:`init_key`) is
-  :func:`companion.ch2.initialisation.run_settings` plus the network's configuration and the split, and the
-  notebook finds them with :func:`find_init`;
+  :func:`companion.ch2.init_training.run_settings` plus the network's configuration and the split (spec:
+  :class:`Table23Run`);
 * ``ch2/02c/pcarn-m-gan-seed0`` and ``ch2/02c/pcarn-m-gan-disc-seed0``: ``02c_pcarn``'s quick adversarial stage
-  (:func:`companion.ch2.pcarn.finetune_gan`: ``ch2/carn-m-x4-seed0`` fine-tuned for 300 steps against the
+  (:func:`companion.ch2.pcarn_training.finetune_gan`: ``ch2/carn-m-x4-seed0`` fine-tuned for 300 steps against the
   quarter-width multi-scale discriminator), its generator (PCARN-M at quick size, float32) and its trained
   discriminator (Fig. 2.3's maps; stored in float16 to halve its 4 MB, loaded back into float32), both written
-  by one training run (one job). Their key (:func:`gan_key`) is :func:`companion.ch2.pcarn.run_settings` of the
+  by one training run (one job). Their key (:func:`gan_key`) is :func:`companion.ch2.pcarn_training.run_settings` of the
   "gan" stage with the zoo L1 generator as its origin (that entry's name and digest: a rebuilt L1 entry makes
-  them stale), plus both networks' configurations and the split; the notebook finds them with
-  :func:`find_gan`. The discriminator is not a :data:`companion.models.MODELS` model (the registry lists
-  generators), so :func:`companion.zoo.load_entry` cannot build it: :func:`companion.ch2.pcarn.load_gan_from_zoo`
-  builds it with :func:`companion.ch2.pcarn.build_discriminator` and loads it strictly.
+  them stale), plus both networks' configurations and the split (spec: :class:`GANStage`). The discriminator is not a :data:`companion.models.MODELS` model (the registry lists
+  generators), so :func:`companion.zoo.load_entry` cannot build it: :func:`companion.ch2.pcarn_training.load_gan_from_zoo`
+  builds it with :func:`companion.ch2.pcarn_training.build_discriminator` and loads it strictly.
 
 The others are trained by :func:`companion.ch2.training.train_network` on seven embedded photographs (coffee
 validates, china / flower / rocket are never seen; :mod:`companion.ch2.training`), L1 loss, with the fixed recipe
-:data:`companion.ch2.training.QUICK_RECIPE` (the 02d sweep: its profile's). A notebook finds an entry by the
-digest of :func:`companion.ch2.training.run_key` (:func:`find`) and evaluates it instead of training.
+:data:`companion.ch2.config.QUICK_RECIPE` (the 02d sweep: its profile's). A notebook finds an entry by the
+digest of :func:`companion.ch2.training.run_key` (spec: :class:`SRModel`) and evaluates it instead of training.
+
+Every model has a spec with ``zoo_entry(seed)`` (:class:`SRModel`, :class:`Table23Run`, :class:`GANStage`;
+:func:`declared` lists them all), and a notebook looks one up with :func:`companion.zoo.find` (the current
+entry trained with exactly that spec, or None); :func:`build` trains an entry from its spec (:func:`spec_of`).
 ``python -m companion zoo build ch2`` (re)trains what is stale or missing (``ch2/02b`` only 02b's, ``ch2/02c``
 only 02c's GAN stage, after the L1 entry it starts from); the runs resume from checkpoints in the work folder
 (``runs/quick/work/checkpoints/ch2-zoo``, 02b's and 02c's in their ``02b`` / ``02c`` sub-folders, or under
@@ -32,58 +35,32 @@ only 02c's GAN stage, after the L1 entry it starts from); the runs resume from c
 """
 from __future__ import annotations
 
+import copy
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from companion.ch2.training import SRTraining
-from companion.errors import CompanionError
-from companion.zoo import REPO_ROOT, ZooEntry, device_description, save_entry, train_entries
+import torch
 
-#: The two quick-size ×4 models of issue 10: name stem -> (spec, label).
-MAIN: dict[str, tuple[SRTraining, str]] = {
+from companion.ch2 import init_training, pcarn_training
+from companion.ch2.config import (EFFICIENCY_PROFILES, INIT_PROFILES, PCARN_PROFILES, EfficiencyConfig, InitConfig,
+                                  PCARNConfig, SRTraining, variant_spec)
+from companion.ch2.init_schemes import INITS, carn_config
+from companion.ch2.pcarn_training import discriminator_config, generator_config
+from companion.ch2.training import loss_curve, network_config, run_key, train_network, validation_pairs
+from companion.engine.loop import psnr_on_pairs
+from companion.errors import CompanionError
+from companion.session import git_commit
+from companion.zoo import REPO_ROOT, ZooEntry, device_description, save_entry, status, train_entries
+
+
+#: The two quick-size ×4 models trained with :data:`companion.ch2.config.QUICK_RECIPE`: name stem -> (spec, label).
+QUICK_X4_MODELS: dict[str, tuple[SRTraining, str]] = {
     "carn-x4": (SRTraining("carn"), "CARN (quick size, x4)"),
     "carn-m-x4": (SRTraining("carn_m"), "CARN-M (quick size, x4)"),
 }
 SEEDS = (0,)
-
-
-def entry_for(name: str, spec: SRTraining, seed: int, label: str = "") -> ZooEntry:
-    from companion.ch2.training import network_config, run_key
-
-    return ZooEntry(name=name, model=spec.model, config=network_config(spec), key=run_key(spec, seed),
-                    label=label, job=(spec, seed))
-
-
-def init_key(cfg, init: str, seed: int) -> dict:
-    """Everything that shapes the weights of Table 2.3's (``init``, ``seed``) under ``cfg``: the notebook's
-    :func:`companion.ch2.initialisation.run_settings` (scheme, seed, size, data, patch, loss, training settings)
-    plus the network's constructor configuration and the data split."""
-    from companion.ch2.initialisation import carn_config, run_settings
-
-    images = {**{n: "train" for n in cfg.train_images}, **({cfg.val_image: "val"} if cfg.val_image else {}),
-              **{n: "test" for n in cfg.eval_images}}
-    return dict(run_settings(cfg, init, seed), model="carn", config=carn_config(cfg.size, cfg.scale, cfg.channels),
-                data=dict(images=images, lr="matlab bicubic, 8-bit"), augment="flips + rotations")
-
-
-def init_entry(cfg, init: str, seed: int) -> ZooEntry:
-    from companion.ch2.initialisation import INITS, carn_config
-
-    return ZooEntry(name=f"ch2/02b/{init}-seed{seed}", model="carn", config=carn_config(cfg.size, cfg.scale,
-                                                                                         cfg.channels),
-                    key=init_key(cfg, init, seed), label=f"Table 2.3: {INITS[init].label}",
-                    job=("02b", cfg, init, int(seed)))
-
-
-def init_entries() -> list[ZooEntry]:
-    """02b's quick profile: every initialisation of Table 2.3 × its seeds (0, 1, …), in the notebook's order."""
-    from companion.ch2.config import INIT_PROFILES
-
-    cfg = INIT_PROFILES["quick"]
-    return [init_entry(cfg, init, seed) for seed in range(cfg.seeds) for init in cfg.inits]
-
-
 #: 02c's GAN stage: the two parts one run trains, and the zoo model name each sidecar gives. The discriminator's
 #: name is not a companion.models.MODELS key (see the module docstring).
 GAN_PARTS = {"generator": "carn_m", "discriminator": "multiscale_discriminator"}
@@ -91,96 +68,132 @@ GAN_PARTS = {"generator": "carn_m", "discriminator": "multiscale_discriminator"}
 GAN_DTYPES = {"generator": "float32", "discriminator": "float16"}
 
 
+# --------------------------------------------------------------------------------------------------------
+# The specs of the zoo's models: each has ``zoo_entry(seed)``, so :func:`companion.zoo.find` looks them up.
+
+
+@dataclass(frozen=True)
+class SRModel:
+    """One single-scale model (``ch2/<stem>-seed<k>``): the two ×4 models and 02d's sweep."""
+
+    stem: str                        # e.g. "ch2/carn-x4" or "ch2/02d/g4r"
+    spec: SRTraining
+    label: str = ""
+
+    def zoo_entry(self, seed: int) -> ZooEntry:
+        return ZooEntry(name=f"{self.stem}-seed{seed}", model=self.spec.model, config=network_config(self.spec),
+                        key=run_key(self.spec, seed), label=self.label)
+
+
+@dataclass(frozen=True)
+class Table23Run:
+    """One initialisation of Table 2.3 under a 02b profile (``ch2/02b/<init>-seed<k>``)."""
+
+    cfg: InitConfig
+    init: str
+
+    def zoo_entry(self, seed: int) -> ZooEntry:
+        cfg = self.cfg
+        return ZooEntry(name=f"ch2/02b/{self.init}-seed{seed}", model="carn",
+                        config=carn_config(cfg.size, cfg.scale, cfg.channels), key=init_key(cfg, self.init, seed),
+                        label=f"Table 2.3: {INITS[self.init].label}")
+
+
+@dataclass(frozen=True)
+class GANStage:
+    """One part (generator or discriminator) of 02c's GAN stage under a 02c profile, fine-tuned from the zoo's
+    L1 entry ``<cfg.l1_zoo>-seed<k>`` (``ch2/02c/pcarn-m-gan[-disc]-seed<k>``)."""
+
+    cfg: PCARNConfig
+    part: str                        # a GAN_PARTS key
+
+    def zoo_entry(self, seed: int) -> ZooEntry:
+        cfg, part = self.cfg, self.part
+        l1 = SRModel(cfg.l1_zoo, QUICK_X4_MODELS[cfg.l1_zoo.rsplit("/", 1)[1]][0]).zoo_entry(seed)
+        origin = {"zoo": l1.name, "digest": l1.digest}
+        name = f"ch2/02c/pcarn-m-gan-seed{seed}" if part == "generator" else f"ch2/02c/pcarn-m-gan-disc-seed{seed}"
+        label = ("PCARN-M (quick size, x4), 02c's GAN stage" if part == "generator" else
+                 "02c's multi-scale discriminator (1/4 width; companion.ch2.pcarn_training.load_gan_from_zoo loads it)")
+        config = generator_config(cfg) if part == "generator" else discriminator_config(cfg)
+        return ZooEntry(name=name, model=GAN_PARTS[part], config=config, key=gan_key(cfg, seed, origin, part),
+                        label=label)
+
+
+def init_key(cfg, init: str, seed: int) -> dict:
+    """Everything that shapes the weights of Table 2.3's (``init``, ``seed``) under ``cfg``: the notebook's
+    :func:`companion.ch2.init_training.run_settings` (scheme, seed, size, data, patch, loss, training settings)
+    plus the network's constructor configuration and the data split."""
+    images = {**{n: "train" for n in cfg.train_images}, **({cfg.val_image: "val"} if cfg.val_image else {}),
+              **{n: "test" for n in cfg.eval_images}}
+    return dict(init_training.run_settings(cfg, init, seed), model="carn",
+                config=carn_config(cfg.size, cfg.scale, cfg.channels),
+                data=dict(images=images, lr="matlab bicubic, 8-bit"), augment="flips + rotations")
+
+
 def gan_key(cfg, seed: int, l1_origin: dict, part: str) -> dict:
-    """Everything that shapes 02c's GAN-stage weights under ``cfg`` (a :class:`companion.ch2.pcarn.PCARNConfig`)
+    """Everything that shapes 02c's GAN-stage weights under ``cfg`` (a :class:`companion.ch2.config.PCARNConfig`)
     for ``seed``, starting from the zoo generator ``l1_origin`` (``{"zoo": name, "digest": digest}``):
-    :func:`companion.ch2.pcarn.run_settings` of the "gan" stage (data, patch, GAN settings, discriminator
+    :func:`companion.ch2.pcarn_training.run_settings` of the "gan" stage (data, patch, GAN settings, discriminator
     pooling and width, the starting generator) plus both networks' configurations, the split and which
     ``part`` ("generator" or "discriminator") the entry holds."""
-    from companion.ch2.pcarn import discriminator_config, generator_config, run_settings
-
     if part not in GAN_PARTS:
         raise CompanionError(f"part must be one of {', '.join(GAN_PARTS)}, got {part!r}")
     images = {**{n: "train" for n in cfg.train_images}, **{n: "test" for n in cfg.eval_images}}
-    return dict(run_settings(cfg, "gan", seed, l1_origin), part=part, dtype=GAN_DTYPES[part],
+    return dict(pcarn_training.run_settings(cfg, "gan", seed, l1_origin), part=part, dtype=GAN_DTYPES[part],
                 generator=dict(model=GAN_PARTS["generator"], config=generator_config(cfg)),
                 discriminator=dict(model=GAN_PARTS["discriminator"], config=discriminator_config(cfg)),
                 init="discriminator: PyTorch default after torch.manual_seed(seed); generator: the L1 entry's",
                 data=dict(images=images, lr="matlab bicubic, 8-bit"), augment="flips + rotations")
 
 
-def gan_entry(cfg, seed: int, l1_entry: ZooEntry, part: str) -> ZooEntry:
-    from companion.ch2.pcarn import discriminator_config, generator_config
-
-    origin = {"zoo": l1_entry.name, "digest": l1_entry.digest}
-    name = f"ch2/02c/pcarn-m-gan-seed{seed}" if part == "generator" else f"ch2/02c/pcarn-m-gan-disc-seed{seed}"
-    label = ("PCARN-M (quick size, x4), 02c's GAN stage" if part == "generator" else
-             "02c's multi-scale discriminator (1/4 width; companion.ch2.pcarn.load_gan_from_zoo loads it)")
-    config = generator_config(cfg) if part == "generator" else discriminator_config(cfg)
-    return ZooEntry(name=name, model=GAN_PARTS[part], config=config, key=gan_key(cfg, seed, origin, part),
-                    label=label, job=("02c", cfg, int(seed), part))
+def sweep_model(name: str, cfg: EfficiencyConfig) -> SRModel:
+    """02d's Fig. 2.8 variant ``name`` under ``cfg`` as a zoo spec (``ch2/02d/<name lowered>``)."""
+    return SRModel(f"ch2/02d/{name.lower()}", variant_spec(name, cfg), f"Fig. 2.8 {name} ({cfg.size} size, x{cfg.scale})")
 
 
-def gan_entries() -> list[ZooEntry]:
-    """02c's quick profile, per seed of :data:`SEEDS` whose L1 entry exists: the generator, then the
-    discriminator (one training run writes both)."""
-    from companion.ch2.pcarn import PCARN_PROFILES
-
-    cfg = PCARN_PROFILES["quick"]
-    out = []
-    for seed in SEEDS:
-        l1 = main_entry(cfg.l1_zoo.rsplit("/", 1)[1], seed)
-        out += [gan_entry(cfg, seed, l1, part) for part in GAN_PARTS]
+def declared() -> list[tuple[object, int]]:
+    """Every (spec, seed) of the Chapter 2 zoo, in order: the two ×4 models, 02d's quick sweep, 02b's Table 2.3
+    models (every initialisation × its seeds), 02c's GAN stage (generator, then discriminator, per seed)."""
+    out: list[tuple[object, int]] = [(SRModel(f"ch2/{stem}", spec, label), seed)
+                                     for stem, (spec, label) in QUICK_X4_MODELS.items() for seed in SEEDS]
+    sweep = EFFICIENCY_PROFILES["quick"]
+    out += [(sweep_model(name, sweep), seed) for name in sweep.variants for seed in range(sweep.seeds)]
+    init = INIT_PROFILES["quick"]
+    out += [(Table23Run(init, key), seed) for seed in range(init.seeds) for key in init.inits]
+    out += [(GANStage(PCARN_PROFILES["quick"], part), seed) for seed in SEEDS for part in GAN_PARTS]
     return out
 
 
-def find_gan(cfg, seed: int, l1_origin: dict) -> tuple[ZooEntry, ZooEntry] | None:
-    """The (generator, discriminator) entries trained with exactly (``cfg``, ``seed``, ``l1_origin``), or None."""
-    found = {}
-    for part in GAN_PARTS:
-        wanted = gan_key(cfg, seed, l1_origin, part)
-        found[part] = next((e for e in gan_entries() if e.key == wanted), None)
-    return None if None in found.values() else (found["generator"], found["discriminator"])
-
-
-def _main_entries() -> list[ZooEntry]:
-    return [entry_for(f"ch2/{stem}-seed{seed}", spec, seed, label) for stem, (spec, label) in MAIN.items()
-            for seed in SEEDS]
-
-
 def entries() -> list[ZooEntry]:
-    """The two ×4 models first, then 02d's sweep (its quick profile's variants and seeds), then 02b's Table 2.3
-    models, then 02c's GAN stage (generator and discriminator)."""
-    from companion.ch2 import efficiency
-
-    out = _main_entries()
-    for slug, spec, label, seed in efficiency.sweep_specs(efficiency.PROFILES["quick"]):
-        out.append(entry_for(f"ch2/02d/{slug}-seed{seed}", spec, seed, label))
-    return out + init_entries() + gan_entries()
+    """The zoo entries of :func:`declared`, in its order."""
+    return [spec.zoo_entry(seed) for spec, seed in declared()]
 
 
-def find_init(cfg, init: str, seed: int) -> ZooEntry | None:
-    """The 02b entry trained with exactly (``cfg``, ``init``, ``seed``), or None."""
-    wanted = init_key(cfg, init, seed)
-    return next((e for e in init_entries() if e.key == wanted), None)
+def init_entries() -> list[ZooEntry]:
+    """02b's entries (Table 2.3's quick profile), in the notebook's order."""
+    return [spec.zoo_entry(seed) for spec, seed in declared() if isinstance(spec, Table23Run)]
 
 
-def find(spec: SRTraining, seed: int) -> ZooEntry | None:
-    """The entry trained with exactly (``spec``, ``seed``), or None."""
-    from companion.ch2.training import run_key
+def gan_entries() -> list[ZooEntry]:
+    """02c's entries: per seed, the generator then the discriminator (one training run writes both)."""
+    return [spec.zoo_entry(seed) for spec, seed in declared() if isinstance(spec, GANStage)]
 
-    wanted = run_key(spec, seed)
-    return next((e for e in entries() if e.key == wanted), None)
+
+def spec_of(entry: ZooEntry) -> tuple[object, int]:
+    """The (spec, seed) :func:`declared` gives ``entry``; a one-line error for an entry of another zoo."""
+    for spec, seed in declared():
+        if spec.zoo_entry(seed).name == entry.name:
+            return spec, seed
+    raise CompanionError(f"{entry.name} is not an entry of the Chapter 2 zoo")
 
 
 def main_entry(stem: str = "carn-x4", seed: int = 0) -> ZooEntry:
     """``ch2/<stem>-seed<seed>`` (``carn-x4`` or ``carn-m-x4``); a one-line error for another name."""
-    name = f"ch2/{stem}-seed{seed}"
-    for entry in _main_entries():
-        if entry.name == name:
-            return entry
-    raise CompanionError(f"the Chapter 2 zoo has no {name}; choose one of: "
-                         + ", ".join(f"ch2/{s}-seed{k}" for s in MAIN for k in SEEDS))
+    if stem in QUICK_X4_MODELS and seed in SEEDS:
+        spec, label = QUICK_X4_MODELS[stem]
+        return SRModel(f"ch2/{stem}", spec, label).zoo_entry(seed)
+    raise CompanionError(f"the Chapter 2 zoo has no ch2/{stem}-seed{seed}; choose one of: "
+                         + ", ".join(f"ch2/{s}-seed{k}" for s in QUICK_X4_MODELS for k in SEEDS))
 
 
 def work_folder() -> Path:
@@ -191,15 +204,13 @@ def work_folder() -> Path:
 
 
 def build_init_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown") -> dict:
-    """Train one 02b entry (:func:`companion.ch2.initialisation.fit`, resuming its checkpoint in the work folder)
+    """Train one 02b entry (:func:`companion.ch2.init_training.fit`, resuming its checkpoint in the work folder)
     and write it into the zoo with its validation curve and training record."""
-    from companion.ch2 import initialisation as ini
-    from companion.engine.loop import psnr_on_pairs
-
-    _, cfg, init, seed = entry.job
-    model, result = ini.fit(cfg, init, seed, threads=threads, checkpoint_dir=work_folder() / "02b")
-    record = ini.training_record(result)
-    pairs = ini.validation_pairs(cfg)
+    run, seed = spec_of(entry)
+    cfg, init = run.cfg, run.init
+    model, result = init_training.fit(cfg, init, seed, threads=threads, checkpoint_dir=work_folder() / "02b")
+    record = init_training.training_record(result)
+    pairs = init_training.validation_pairs(cfg)
     if record["val"] and record["val"][-1][0] == record["steps"]:
         val_psnr = record["val"][-1][1]
     else:
@@ -219,20 +230,12 @@ def _significant(values, digits: int = 6) -> list[float]:
 
 
 def build_gan_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown", progress: bool = False) -> dict:
-    """Train 02c's GAN stage for the entry's seed (:func:`companion.ch2.pcarn.finetune_gan` from the current L1
+    """Train 02c's GAN stage for the entry's seed (:func:`companion.ch2.pcarn_training.finetune_gan` from the current L1
     entry, on ``cfg.cpu_threads`` threads as the notebook runs it, resuming its checkpoint in the work folder's
     ``02c`` sub-folder) and write both of its entries: the generator (float32; its sidecar keeps the per-step
     history the notebook draws) and the discriminator (float16). Returns the generator's sidecar meta."""
-    import copy
-
-    import torch
-
-    from companion.ch2 import pcarn
-    from companion.ch2.training import loss_curve, validation_pairs
-    from companion.engine.loop import psnr_on_pairs
-    from companion.zoo import status
-
-    _, cfg, seed, _part = entry.job
+    stage, seed = spec_of(entry)
+    cfg = stage.cfg
     l1_entry = main_entry(cfg.l1_zoo.rsplit("/", 1)[1], seed)
     if status(l1_entry) != "current":
         raise CompanionError(f"{entry.name} starts from {l1_entry.name}, which is {status(l1_entry)}; build it "
@@ -240,19 +243,19 @@ def build_gan_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unkno
     before = torch.get_num_threads()
     torch.set_num_threads(int(cfg.cpu_threads or threads or 1))
     try:
-        l1_model, l1_info = pcarn.load_l1_from_zoo(l1_entry)
-        model, info = pcarn.finetune_gan(cfg, l1_model, seed, checkpoint_dir=work_folder() / "02c",
+        l1_model, l1_info = pcarn_training.load_l1_from_zoo(l1_entry)
+        model, info = pcarn_training.finetune_gan(cfg, l1_model, seed, checkpoint_dir=work_folder() / "02c",
                                          progress=progress, l1_origin=l1_info["origin"])
         device = device_description("cpu")  # with the threads it trained on
     finally:
         torch.set_num_threads(before)
-    spec = l1_entry.job[0]
+    spec = QUICK_X4_MODELS[cfg.l1_zoo.rsplit("/", 1)[1]][0]
     val_psnr = round(float(psnr_on_pairs(model.at_scale(cfg.scale), validation_pairs(spec))), 3)
     history = {k: _significant(v) for k, v in info["history"].items()}
     common = {"seed": seed, "steps": info["steps"], "seconds": round(info["seconds"], 1),
               "device": device, "commit": commit, "l1_origin": l1_info["origin"],
               "checkpoint": info["checkpoint"], "built": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    gen_entry, disc_entry = (gan_entry(cfg, seed, l1_entry, part) for part in GAN_PARTS)
+    gen_entry, disc_entry = (GANStage(cfg, part).zoo_entry(seed) for part in GAN_PARTS)
     gen_meta = {**common, "dtype": GAN_DTYPES["generator"], "val_psnr": val_psnr,
                 "val_images": [f"{spec.val_image} (centre {spec.val_crop} px, RGB PSNR; the zoo's validation "
                                f"photograph, never trained on)"], "val": [[info["steps"], val_psnr]],
@@ -269,14 +272,12 @@ def build_gan_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unkno
 
 def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown", progress: bool = False) -> dict:
     """Train one entry (resuming its checkpoint), score it on the validation crop and write it into the zoo."""
-    from companion.ch2.training import loss_curve, train_network, validation_pairs
-    from companion.engine.loop import psnr_on_pairs
-
-    if entry.job[0] == "02b":
+    model_spec, seed = spec_of(entry)
+    if isinstance(model_spec, Table23Run):
         return build_init_one(entry, threads, commit)
-    if entry.job[0] == "02c":
+    if isinstance(model_spec, GANStage):
         return build_gan_one(entry, threads, commit, progress)
-    spec, seed = entry.job
+    spec = model_spec.spec
     model, result = train_network(spec, seed, device="cpu", checkpoint_dir=work_folder(), threads=threads,
                                   progress=progress)
     if result.val and result.val[-1][0] == result.steps_done:
@@ -296,13 +297,12 @@ def build(entries, *, workers: int = 2, progress: bool = True) -> None:
     """Train ``entries`` (resumable), ``workers`` at a time with one thread each, with a progress bar. 02c's GAN
     stage is one job per seed (its generator and discriminator come from one run), trained after the others, since
     it starts from the L1 entry ``ch2/carn-m-x4-seed<k>``."""
-    from companion.session import git_commit
-
     commit = git_commit()
-    gan = [e for e in entries if isinstance(e.job, tuple) and e.job[0] == "02c"]
+    specs = {e.name: spec_of(e) for e in entries}
+    gan = [e for e in entries if isinstance(specs[e.name][0], GANStage)]
     gan_jobs: dict[int, ZooEntry] = {}
-    for e in sorted(gan, key=lambda e: e.job[3] != "generator"):  # one job per seed, named by its generator
-        gan_jobs.setdefault(e.job[2], e)
+    for e in sorted(gan, key=lambda e: specs[e.name][0].part != "generator"):  # one job per seed, by its generator
+        gan_jobs.setdefault(specs[e.name][1], e)
     others = [e for e in entries if e not in gan]
     if others:
         train_entries(others, build_one, commit=commit, workers=workers, progress=progress, desc="zoo build (ch2)",
@@ -310,3 +310,8 @@ def build(entries, *, workers: int = 2, progress: bool = True) -> None:
     if gan_jobs:
         train_entries(list(gan_jobs.values()), build_one, commit=commit, workers=min(workers, len(gan_jobs)),
                       progress=progress, desc="zoo build (ch2/02c)", retry="python -m companion zoo build ch2/02c")
+
+
+__all__ = ["QUICK_X4_MODELS", "SEEDS", "GAN_PARTS", "GAN_DTYPES", "SRModel", "Table23Run", "GANStage", "init_key",
+           "gan_key", "sweep_model", "declared", "entries", "init_entries", "gan_entries", "spec_of", "main_entry",
+           "work_folder", "build_init_one", "build_gan_one", "build_one", "build"]

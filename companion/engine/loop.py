@@ -61,7 +61,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
+from companion.device import resolve_device
 from companion.engine import distributed
 from companion.engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from companion.engine.settings import TrainConfig
@@ -181,8 +183,6 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, *, loss: Callable, batch:
     messages (default: ``print`` when ``progress``). Raises :class:`CompanionError` on bad input and on a
     NaN/inf loss or weights, keeping the last good checkpoint.
     """
-    from companion.device import resolve_device
-
     cfg.check()
     if len(dataset) == 0:
         raise CompanionError("the training dataset is empty; generate the data first")
@@ -333,10 +333,6 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
     model.train()
     stopped = "steps"
     recent: deque[float] = deque(maxlen=100)
-    if progress and world.main:
-        from tqdm.auto import tqdm  # imported here: tqdm.auto is slow to import and unused without a bar
-    else:
-        from tqdm import tqdm
     bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc=model_name,
                disable=not progress or not world.main, dynamic_ncols=True)
     t0 = time.perf_counter() - seconds

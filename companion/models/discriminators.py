@@ -60,18 +60,30 @@ THESIS_WEIGHTS = {"gan": 1.0, "vgg": CODE_WEIGHTS["vgg"] / CODE_WEIGHTS["gan"], 
 MSD_FACTORS = (1, 2, 4)
 
 
+def check_width_divisor(width_divisor: int) -> None:
+    """A ``ValueError`` unless ``width_divisor`` is a whole number >= 1 that divides every width of Fig. 2.1."""
+    k = width_divisor
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or any(c % k for _, c, _ in LAYERS):
+        raise ValueError(f"width_divisor={width_divisor!r} must divide every width of Fig. 2.1 "
+                         f"({', '.join(str(c) for _, c, _ in LAYERS)})")
+
+
 class PatchDiscriminator(nn.Module):
     """The 9-conv PCARN discriminator (Fig. 2.1): B×3×H×W images → B×1×⌊H/8⌋×⌊W/8⌋ logits; with ``pool`` > 1
-    the input is first average-pooled by that factor (Eq. 2.6's F_i). ``negative_slope``: LeakyReLU's."""
+    the input is first average-pooled by that factor (Eq. 2.6's F_i). ``negative_slope``: LeakyReLU's.
+    ``width_divisor``: every width of Fig. 2.1 divided by it (64…512 → 16…128 at 4; 1 = the paper's), the
+    nine convs, kernels, strides, BatchNorm and LeakyReLU unchanged (a CPU-size discriminator)."""
 
-    def __init__(self, in_channels: int = 3, *, pool: int = 1, negative_slope: float = 0.01):
+    def __init__(self, in_channels: int = 3, *, pool: int = 1, negative_slope: float = 0.01, width_divisor: int = 1):
         super().__init__()
         if int(pool) < 1:
             raise ValueError(f"pool must be >= 1; got {pool!r}")
-        self.pool, self.negative_slope = int(pool), float(negative_slope)
+        check_width_divisor(width_divisor)
+        self.pool, self.negative_slope, self.width_divisor = int(pool), float(negative_slope), int(width_divisor)
         layers: list[nn.Module] = []
         c_in = in_channels
-        for i, (k, c_out, s) in enumerate(LAYERS):
+        for i, (k, width, s) in enumerate(LAYERS):
+            c_out = width // self.width_divisor
             layers.append(nn.Conv2d(c_in, c_out, k, s, 1))
             if i > 0:
                 layers.append(nn.BatchNorm2d(c_out))
@@ -80,6 +92,8 @@ class PatchDiscriminator(nn.Module):
         layers.append(nn.Conv2d(c_in, 1, 3, 1, 1))
         self.body = nn.Sequential(*layers)
         self.config = dict(in_channels=int(in_channels), pool=self.pool, negative_slope=self.negative_slope)
+        if self.width_divisor > 1:
+            self.config["width_divisor"] = self.width_divisor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool > 1:
@@ -93,17 +107,22 @@ class PatchDiscriminator(nn.Module):
 
 class MultiScaleDiscriminator(nn.Module):
     """Eq. 2.6 / Fig. 2.3: one :class:`PatchDiscriminator` per entry of ``factors`` (default ×1, ×2, ×4), each on
-    the image average-pooled by its factor; ``forward`` returns the list of their logit maps, finest first."""
+    the image average-pooled by its factor; ``forward`` returns the list of their logit maps, finest first.
+    ``width_divisor``: each one's widths divided by it (:class:`PatchDiscriminator`)."""
 
-    def __init__(self, factors: Sequence[int] = MSD_FACTORS, *, in_channels: int = 3, negative_slope: float = 0.01):
+    def __init__(self, factors: Sequence[int] = MSD_FACTORS, *, in_channels: int = 3, negative_slope: float = 0.01,
+                 width_divisor: int = 1):
         super().__init__()
         factors = tuple(int(f) for f in factors)
         if not factors or any(f < 1 for f in factors):
             raise ValueError(f"factors must be positive integers; got {factors!r}")
         self.factors = factors
         self.discriminators = nn.ModuleList(
-            PatchDiscriminator(in_channels, pool=f, negative_slope=negative_slope) for f in factors)
+            PatchDiscriminator(in_channels, pool=f, negative_slope=negative_slope, width_divisor=width_divisor)
+            for f in factors)
         self.config = dict(factors=factors, in_channels=int(in_channels), negative_slope=float(negative_slope))
+        if int(width_divisor) > 1:
+            self.config["width_divisor"] = int(width_divisor)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [d(x) for d in self.discriminators]
