@@ -276,7 +276,7 @@ def test_train_command_trains_resumes_and_refuses_a_mismatched_checkpoint(tmp_pa
     n_params = count_parameters(build_model("dncnn", "quick"))
     assert main(["train", "dncnn", "--size", "quick", "--steps", "2", *common]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert re.fullmatch(rf"dncnn \({n_params:,} parameters\): 2 steps in \d+ s, stopped by steps; "
+    assert re.fullmatch(rf"dncnn \({n_params:,} parameters\): 2 steps in \d+ s, stopped at the step limit; "
                         rf"checkpoint {re.escape(str(ckpt))}", line), line
     assert torch.load(ckpt, map_location="cpu", weights_only=False)["step"] == 2
     assert main(["train", "dncnn", "--size", "quick", "--steps", "3", *common]) == 0

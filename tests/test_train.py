@@ -146,7 +146,7 @@ def test_train_checks_the_settings_before_touching_anything(tmp_path):
 
 def test_loss_decreases_and_history():
     res = run(tiny(), NoiseToy(), steps=30)
-    assert res.steps_done == 30 and res.stopped == "steps" and len(res.losses) == 30
+    assert res.steps_done == 30 and res.stop_reason == "step limit" and len(res.losses) == 30
     assert all(isinstance(v, float) for v in res.losses) and res.checkpoint is None
     assert mean(res.losses[-5:]) < 0.7 * mean(res.losses[:5])
 
@@ -437,10 +437,10 @@ def test_non_finite_weights_are_never_saved(tmp_path):
 
 def test_max_seconds_stops_on_time(tmp_path):
     res = run(tiny(), NoiseToy(), tmp_path / "t.pt", steps=10**9, max_seconds=0.3)
-    assert res.stopped == "time" and 1 <= res.steps_done < 10**9 and res.seconds >= 0.3
+    assert res.stop_reason == "time budget" and 1 <= res.steps_done < 10**9 and res.seconds >= 0.3
     assert load_checkpoint(tmp_path / "t.pt")["step"] == res.steps_done
     again = run(tiny(), NoiseToy(), tmp_path / "t.pt", steps=10**9, max_seconds=0.3)  # budget spans resumes
-    assert again.stopped == "time" and again.steps_done == res.steps_done
+    assert again.stop_reason == "time budget" and again.steps_done == res.steps_done
 
 
 def test_bf16_and_channels_last_track_fp32():

@@ -97,7 +97,7 @@ def _train(args) -> int:
     result = train(model, dataset, cfg, loss=LOSSES[args.loss], batch=paired_batch("distorted", "clean"),
                    model_name=args.model, device=device, checkpoint_path=checkpoint, resume=not args.restart)
     print(f"{args.model} ({count_parameters(model):,} parameters): {result.steps_done} steps in "
-          f"{result.seconds:.0f} s, stopped by {result.stopped}; checkpoint {result.checkpoint}")
+          f"{result.seconds:.0f} s, stopped at the {result.stop_reason}; checkpoint {result.checkpoint}")
     return 0
 
 

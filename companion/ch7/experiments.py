@@ -65,7 +65,7 @@ def _train_and_evaluate(run, variant: Variant, cfg, seed: int, root: Path, level
     model, res = train_variant(run, variant, cfg, seed, root, progress=False)
     return dict(seed=seed, model=variant.model, kwargs=variant.kwargs(cfg.size), lr=model_lr(cfg, variant.model),
                 steps=res.steps_done,
-                seconds=round(res.seconds, 2), stopped=res.stopped, params=count_parameters(model),
+                seconds=round(res.seconds, 2), stop_reason=res.stop_reason, params=count_parameters(model),
                 final_loss=res.loss_curve[-1][1] if res.loss_curve else None, loss_curve=res.loss_curve,
                 val=res.val, checkpoint=res.source, levels=evaluate_levels(model, root, cfg, run.device, levels=levels),
                 validation=evaluate_validation(model, root, cfg, run.device))
@@ -78,7 +78,7 @@ def compare(run, cfg, variants: list[Variant], root: Path, *, levels=None, progr
     On the CPU with ``cfg.train_workers`` > 1, that many runs go in parallel, one thread each: the small
     quick-profile models gain almost nothing from a second thread, so two one-thread processes do about
     twice the work of one two-thread process. Each run's budget (``max_seconds``) is then one core's time.
-    Returns ``{label: [per-seed dict(seed, steps, seconds, stopped, params, final_loss, loss_curve, levels,
+    Returns ``{label: [per-seed dict(seed, steps, seconds, stop_reason, params, final_loss, loss_curve, levels,
     validation)]}``.
     """
     def key(v: Variant) -> str:

@@ -97,7 +97,7 @@ class Trained:
     seconds: float
     val: list
     loss_curve: list
-    stopped: str
+    stop_reason: str  # "step limit" or "time budget"
     source: str
 
 
@@ -131,7 +131,7 @@ def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress
                    validate=validate, progress=progress)
     source = str(path.relative_to(run.work_dir.parent)) if path.is_relative_to(run.work_dir.parent) else str(path)
     return model, Trained(result.steps_done, result.seconds, list(result.val), window_loss_curve(result.losses),
-                          result.stopped, source)
+                          result.stop_reason, source)
 
 
 def load_variant(run, variant: Variant, cfg, seed: int):

@@ -122,7 +122,7 @@ class GANResult:
     steps_done: int
     seconds: float
     history: dict[str, list[float]] = field(default_factory=dict)
-    stopped: str = "steps"  # "steps" | "time"
+    stop_reason: str = "step limit"  # "step limit" (every step ran) or "time budget" (max_seconds reached)
     checkpoint: Path | None = None
 
 
@@ -224,14 +224,14 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, dataset, cfg: GANC
 
     generator.train()
     discriminator.train()
-    stopped = "steps"
+    stop_reason = "step limit"
     bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc=f"{model_name} (GAN)", disable=not progress,
                dynamic_ncols=True)
     t0 = time.perf_counter() - seconds
     try:
         while step < cfg.steps:
             if cfg.max_seconds is not None and seconds >= cfg.max_seconds:
-                stopped = "time"
+                stop_reason = "time budget"
                 break
             x, y = batch(dataset, batch_indices(len(dataset), draw, step), step)
             x, y = x.to(device, torch.float32), y.to(device, torch.float32)
@@ -286,11 +286,11 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, dataset, cfg: GANC
                 save(step)
     finally:
         bar.close()
-    if stopped == "time":
+    if stop_reason == "time budget":
         say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {step}")
     if last_good != step:
         save(step)
-    return GANResult(steps_done=step, seconds=seconds, history=history, stopped=stopped,
+    return GANResult(steps_done=step, seconds=seconds, history=history, stop_reason=stop_reason,
                      checkpoint=path if path is not None else None)
 
 

@@ -87,7 +87,7 @@ class TrainResult:
     seconds: float
     losses: list[float] = field(default_factory=list)
     val: list[tuple[int, float]] = field(default_factory=list)
-    stopped: str = "steps"  # "steps" | "time"
+    stop_reason: str = "step limit"  # "step limit" (every step ran) or "time budget" (max_seconds reached)
     checkpoint: Path | None = None
     kept: str = "last"  # which weights the model holds: "last", "best at step S", "average of steps A, B, ..."
 
@@ -331,7 +331,7 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
 
     net = distributed.wrap(model, world)
     model.train()
-    stopped = "steps"
+    stop_reason = "step limit"
     recent: deque[float] = deque(maxlen=100)
     bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc=model_name,
                disable=not progress or not world.main, dynamic_ncols=True)
@@ -339,7 +339,7 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
     try:
         while step < cfg.steps:
             if cfg.max_seconds is not None and distributed.any_rank(seconds >= cfg.max_seconds, world):
-                stopped = "time"
+                stop_reason = "time budget"
                 break
             # One step: this rank's slice of the global batch, forward, loss, backward, update.
             indices = batch_indices(len(dataset), cfg, step)[world.rank * local:(world.rank + 1) * local]
@@ -379,7 +379,7 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
                 save(step)
     finally:
         bar.close()
-    if stopped == "time":
+    if stop_reason == "time budget":
         say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {step}")
     if keep == "average" and (not candidates or candidates[-1][0] != step):
         candidates = (candidates + [(step, float("nan"), _weights(model))])[-average_last:]
@@ -391,5 +391,5 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
         model.load_state_dict(chosen)
         kept = (f"best at step {candidates[0][0]}" if keep == "best"
                 else "average of steps " + ", ".join(str(s) for s, _, _ in candidates))
-    return TrainResult(steps_done=step, seconds=seconds, losses=losses, val=val, stopped=stopped,
+    return TrainResult(steps_done=step, seconds=seconds, losses=losses, val=val, stop_reason=stop_reason,
                        checkpoint=path if path is not None and last_good is not None else None, kept=kept)
