@@ -153,7 +153,7 @@ METHODS = {
     "Eq. 7.4": ("companion.models.mepsnet.AttentiveFusion.forward",),
     "Eq. 7.5": ("companion.models.mepsnet.AttentiveFusion.forward", "companion.analysis.fusion."),
     "Eq. 7.1": ("companion.models.mepsnet.MEPSNet.forward",),
-    "PSNR": ("companion.metrics.psnr", "companion.tour.quickstart.psnr_table", "companion.ch6.figures.severity_table"),
+    "PSNR": ("companion.metrics.psnr", "companion.tour.quickstart.psnr_table", "companion.ch6.measurements.severity_table"),
     "SSIM": ("companion.metrics.ssim",),
     "t-SNE": ("companion.analysis.tsne.",),
     "silhouette": ("companion.analysis.tsne.",),

@@ -2,6 +2,8 @@
 function returns Markdown paragraphs for ``run.conclude`` (:meth:`companion.session.NotebookRun.conclude`),
 which keeps them in the results file for the book and returns the text the notebook displays.
 
+* :func:`shdd`: ``07a_shdd`` (how many regions each level gives, which distortions cover the pixels, what
+  was written);
 * :func:`table_7_1`: ``07b_mepsnet_training`` (Table 7.1: the +1 dB target on validation, the test gains,
   the paper's order as paired claims);
 * :func:`sharing`: ``07c_ablations``, why its quick base is what it is (parameter counts, ours and the paper's);
@@ -15,6 +17,29 @@ from collections import Counter
 def _verdict_counts(claims: list[dict]) -> str:
     counts = Counter(c["verdict"] for c in claims)
     return ", ".join(f"{counts[v]} {v}" for v in ("agrees", "disagrees", "unclear") if counts[v])
+
+
+def shdd(region_stats: dict[str, dict], lines: dict[str, int], train_images: dict[str, int], *,
+         plans: int) -> list[str]:
+    """07a's conclusions from :func:`companion.ch7.shdd_figures.region_statistics` (``region_stats``), the
+    number of cutting lines of each level (``lines``: :data:`companion.ch7.shdd.LEVELS`) and the training images
+    written per level (``train_images``)."""
+    counts = "; ".join(
+        f"{level} ({lines[level]} lines): {s['mean_regions']:.2f} regions on average, "
+        f"{min(s['regions'])}–{max(s['regions'])}" for level, s in region_stats.items())
+    first = next(iter(region_stats.values()))
+    shares = ", ".join(f"{kind} {share:.0%}" for kind, share in
+                       sorted(first["pixel_share"].items(), key=lambda item: -item[1]))
+    spread = max(first["pixel_share"].values()) - min(first["pixel_share"].values())
+    written = ", ".join(f"{level} {n:,}" for level, n in train_images.items())
+    return [f"**Regions per image**, measured over {plans:,} sampled plans per level: {counts}. The thesis names "
+            "the levels by how often the image is chopped; the counts are what that reading gives "
+            "(`companion.ch7.shdd.plan_regions`).",
+            f"**Which distortion covers the pixels** ({next(iter(region_stats))} level): {shares}. Each region "
+            "draws its type uniformly, identity included (`companion.ch7.shdd.plan_regions`), so the shares "
+            + ("stay within " if spread <= 0.05 else "differ by ") + f"{spread:.0%} of each other"
+            + ("." if spread <= 0.05 else ": more plans would even them out."),
+            f"**Training images written** per level: {written}."]
 
 
 def table_7_1(gains: dict[str, dict], orders: dict[str, tuple[str, bool]], claims: list[dict], *, level: str,
