@@ -11,7 +11,7 @@ from PIL import Image
 from companion.ch2 import config
 from companion.ch2 import qualitative as q
 from companion.ch2 import qualitative_figures as qf
-from companion.ch2.pcarn import OURS_GAN, OURS_L1
+from companion.ch2.config import OURS_GAN, OURS_L1
 from companion.ledger import build_ledger, load_paper
 from companion.session import start
 
@@ -110,16 +110,17 @@ def test_rendered_text_bands_sit_on_the_scale_grid_and_fit_the_page():
 
 
 def test_text_pairs_fall_back_to_rendered_text_without_manga109(tmp_path):
-    cfg = q.settings("full")
+    cfg = config.PCARN_PROFILES["full"].qualitative
     source, pairs, bands, reason = q.text_pairs(config.QUALITATIVE_PROFILES["smoke"], 4)
     assert source == "rendered text" and "text" in bands and reason
     source, pairs, bands, reason = q.text_pairs(cfg, 4, data_root=tmp_path)
     assert source == "rendered text" and "Manga109" in reason
 
 
-def test_settings_rejects_an_unknown_profile():
-    with pytest.raises(Exception, match="unknown profile"):
-        q.settings("huge")
+def test_02a_and_02c_take_their_qualitative_settings_from_one_spec_per_profile():
+    for profile, settings in config.QUALITATIVE_PROFILES.items():
+        assert config.CARN_PROFILES[profile].qualitative is settings
+        assert config.PCARN_PROFILES[profile].qualitative is settings
 
 
 # --- Figure 2.3 -----------------------------------------------------------------------------------------------

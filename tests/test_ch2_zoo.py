@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from companion import zoo
-from companion.ch2 import config, init_schemes, init_training, pcarn_training, training
+from companion.ch2 import (config, init_schemes, init_training, pcarn, pcarn_report, pcarn_scores, pcarn_stages,
+                           pcarn_training, qualitative, training)
 from companion.ch2 import config as ch2_config
 from companion.ch2 import initialisation as ini
 from companion.ch2 import training as tr
@@ -271,7 +272,6 @@ def _origin(entry):
 
 
 def test_02c_declares_its_gan_stage_as_two_entries_of_one_run():
-    from companion.ch2 import pcarn
 
     quick = config.PCARN_PROFILES["quick"]
     entries = {e.name: e for e in ch2_zoo.gan_entries()}
@@ -279,7 +279,7 @@ def test_02c_declares_its_gan_stage_as_two_entries_of_one_run():
     assert [e.name for e in zoo.select(["ch2/02c"])] == GAN_NAMES
     gen, disc = entries.values()
     assert quick.gan_zoo and not config.PCARN_PROFILES["smoke"].gan_zoo and not config.PCARN_PROFILES["full"].gan_zoo
-    assert gen.model == "carn_m" and gen.config == pcarn.generator_config(quick)
+    assert gen.model == "carn_m" and gen.config == pcarn_training.generator_config(quick)
     built = pcarn_training.build_discriminator(quick).config
     assert disc.config == pcarn_training.discriminator_config(quick) == {k: list(v) if isinstance(v, tuple) else v
                                                                  for k, v in built.items()}
@@ -298,7 +298,6 @@ def test_02c_declares_its_gan_stage_as_two_entries_of_one_run():
 
 
 def test_02c_gan_keys_follow_what_shapes_the_weights():
-    from companion.ch2 import pcarn
 
     quick = config.PCARN_PROFILES["quick"]
     origin = _origin(ch2_zoo.main_entry("carn-m-x4", 0))
@@ -321,7 +320,6 @@ def _tiny_02c(monkeypatch, tmp_path):
     """A tiny 02c quick profile (2 adversarial steps, one 48-px test crop) and a random-weight L1 entry."""
     import torch
 
-    from companion.ch2 import pcarn
     from companion.models import build_model
 
     monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "zoo"))
@@ -341,15 +339,14 @@ def test_a_tiny_02c_build_writes_both_entries_and_the_notebook_code_loads_them(t
     import torch
     from safetensors import safe_open
 
-    from companion.ch2 import pcarn
     from conftest import RecordingRun
 
     cfg, l1 = _tiny_02c(monkeypatch, tmp_path)
     gen_entry, disc_entry = ch2_zoo.gan_entries()
-    l1_model, l1_info = pcarn.l1_stage(cfg, 0, progress=False)
+    l1_model, l1_info = pcarn_stages.l1_stage(cfg, 0, progress=False)
     assert l1_info["source"] == "zoo"
-    assert pcarn.gan_zoo_entries(cfg, 0, l1_info)[0] is None
-    assert "ch2/02c/pcarn-m-gan-seed0 is missing" in pcarn.gan_zoo_entries(cfg, 0, l1_info)[1]
+    assert pcarn_stages.gan_zoo_entries(cfg, 0, l1_info)[0] is None
+    assert "ch2/02c/pcarn-m-gan-seed0 is missing" in pcarn_stages.gan_zoo_entries(cfg, 0, l1_info)[1]
 
     # one job (named by the generator) writes both entries
     ch2_zoo.build([gen_entry], workers=1, progress=False)
@@ -362,13 +359,13 @@ def test_a_tiny_02c_build_writes_both_entries_and_the_notebook_code_loads_them(t
     assert (ch2_zoo.work_folder() / "02c" / pcarn_training.checkpoint_path(".", cfg, "gan", 0, _origin(l1)).name).is_file()
 
     # the notebook code loads them instead of training, and they are what training gives
-    pair, reason = pcarn.gan_zoo_entries(cfg, 0, l1_info)
+    pair, reason = pcarn_stages.gan_zoo_entries(cfg, 0, l1_info)
     assert reason == "" and [e.name for e in pair] == GAN_NAMES
-    zgen, zinfo = pcarn.gan_stage(cfg, l1_model, l1_info, 0, checkpoint_dir=tmp_path / "nb0", progress=False)
+    zgen, zinfo = pcarn_stages.gan_stage(cfg, l1_model, l1_info, 0, checkpoint_dir=tmp_path / "nb0", progress=False)
     assert zinfo["source"] == "zoo" and not (tmp_path / "nb0").exists()  # nothing trained
     assert zinfo["checkpoint"] == f"zoo {GAN_NAMES[0]} + {GAN_NAMES[1]}" and zinfo["steps"] == 2
     assert zinfo["disc_params"] == count_disc(cfg) and not zinfo["discriminator"].training
-    tgen, tinfo = pcarn.finetune_gan(cfg, l1_model, 0, checkpoint_dir=tmp_path / "nb1", progress=False,
+    tgen, tinfo = pcarn_training.finetune_gan(cfg, l1_model, 0, checkpoint_dir=tmp_path / "nb1", progress=False,
                                      l1_origin=l1_info["origin"])
     for a, b in zip(zgen.state_dict().values(), tgen.state_dict().values()):
         assert torch.equal(a, b)
@@ -379,17 +376,17 @@ def test_a_tiny_02c_build_writes_both_entries_and_the_notebook_code_loads_them(t
 
     result = pcarn.run_experiment(cfg, seed=0, checkpoint_dir=tmp_path / "nb2", progress=False)
     assert result["gan"]["source"] == "zoo" and not (tmp_path / "nb2").exists()
-    lines = pcarn.stage_lines(result)
+    lines = pcarn_report.stage_lines(result)
     assert lines[1].startswith(f"stage 2: adversarial, from the model zoo, zoo {GAN_NAMES[0]} + {GAN_NAMES[1]} "
                                f"(2 steps")
     run = RecordingRun()
-    pcarn.record_results(run, cfg, result)
+    pcarn_report.record_results(run, cfg, result)
     where = {key: w for key, _, w in run.records}
-    gan_psnr = where[f"embedded/{pcarn.OURS_GAN}/psnr"]
+    gan_psnr = where[f"embedded/{config.OURS_GAN}/psnr"]
     assert f"GAN stage: zoo {GAN_NAMES[0]} + {GAN_NAMES[1]}" in gan_psnr["note"]
     assert "stage 2: 2 adversarial steps (from the model zoo), batch 2" in gan_psnr["protocol"]
-    trained = pcarn.super_resolve_all({"gan": tgen}, pcarn.test_pairs(cfg), cfg.scale)
-    assert np.array_equal(trained["gan"]["rocket"], result["outputs"][pcarn.OURS_GAN]["rocket"])
+    trained = pcarn_scores.super_resolve_all({"gan": tgen}, pcarn.test_pairs(cfg), cfg.scale)
+    assert np.array_equal(trained["gan"]["rocket"], result["outputs"][config.OURS_GAN]["rocket"])
 
     # a stale discriminator: the notebook code trains the stage again and says why
     disc_meta = json.loads(disc_entry.sidecar_path.read_text())
@@ -397,15 +394,14 @@ def test_a_tiny_02c_build_writes_both_entries_and_the_notebook_code_loads_them(t
     stale = pcarn.run_experiment(cfg, seed=0, checkpoint_dir=tmp_path / "nb3", progress=False)
     assert stale["gan"]["source"] == "trained" and "pcarn-m-gan-disc-seed0 is stale" in stale["gan"]["fallback"]
     assert (tmp_path / "nb3" / stale["gan"]["checkpoint"]).is_file()
-    assert "stage 2 is trained here instead of taken from the model zoo" in pcarn.stage_lines(stale)[1]
+    assert "stage 2 is trained here instead of taken from the model zoo" in pcarn_report.stage_lines(stale)[1]
     with pytest.raises(CompanionError, match="is stale; rebuild it"):
-        pcarn.load_gan_from_zoo(cfg, gen_entry, disc_entry)
+        pcarn_training.load_gan_from_zoo(cfg, gen_entry, disc_entry)
     # a stage 1 trained here (a stale L1 entry) never takes the zoo's GAN stage
-    assert pcarn.gan_zoo_entries(cfg, 0, {"source": "trained", "origin": None})[1].startswith("stage 1 was trained")
+    assert pcarn_stages.gan_zoo_entries(cfg, 0, {"source": "trained", "origin": None})[1].startswith("stage 1 was trained")
 
 
 def count_disc(cfg) -> int:
-    from companion.ch2 import pcarn
     from companion.models.common import count_parameters
 
     return count_parameters(pcarn_training.build_discriminator(cfg))
@@ -423,25 +419,26 @@ def test_the_committed_02c_gan_stage_loads_strictly_and_scores_what_the_results_
     """The committed generator and discriminator, loaded as the notebook loads them: the generator scores the
     committed PSNR / SSIM on the held-out photographs, and the float16-stored discriminator gives Fig. 2.3's
     committed mean probabilities on the committed crop."""
-    from companion.ch2 import pcarn, qualitative
 
     quick = config.PCARN_PROFILES["quick"]
     gen_entry, disc_entry = ch2_zoo.gan_entries()
     states = {e.name: zoo.status(e) for e in (ch2_zoo.main_entry("carn-m-x4", 0), gen_entry, disc_entry)}
     if set(states.values()) != {"current"}:
         pytest.skip(f"02c's entries are not all current ({states}); `python -m companion zoo build ch2/02c`")
-    l1_model, l1_info = pcarn.l1_stage(quick, 0, progress=False)
-    pair, reason = pcarn.gan_zoo_entries(quick, 0, l1_info)
+    l1_model, l1_info = pcarn_stages.l1_stage(quick, 0, progress=False)
+    pair, reason = pcarn_stages.gan_zoo_entries(quick, 0, l1_info)
     assert reason == "" and pair == (gen_entry, disc_entry)
-    model, info = pcarn.load_gan_from_zoo(quick, *pair)
+    model, info = pcarn_training.load_gan_from_zoo(quick, *pair)
     assert info["steps"] == quick.gan_steps == len(info["history"]["d"]) and info["disc_params"] == 999_699
     assert gen_entry.weights_path.stat().st_size < 0.35e6 and disc_entry.weights_path.stat().st_size < 2.1e6
-    outputs = pcarn.super_resolve_all({pcarn.OURS_GAN: model}, pcarn.test_pairs(quick), quick.scale)
-    scores = pcarn.score_outputs(outputs, quick.scale)
+    outputs = pcarn_scores.super_resolve_all({config.OURS_GAN: model}, pcarn.test_pairs(quick), quick.scale)
+    scores = pcarn_scores.score_outputs(outputs, quick.scale)
     found = {m["key"]: m["value"] for m in json.loads(RESULTS_02C.read_text(encoding="utf-8"))["measurements"]}
-    assert scores[pcarn.OURS_GAN]["psnr"] == pytest.approx(found[f"embedded/{pcarn.OURS_GAN}/psnr"], abs=1e-9)
-    assert scores[pcarn.OURS_GAN]["ssim"] == pytest.approx(found[f"embedded/{pcarn.OURS_GAN}/ssim"], abs=1e-9)
+    # The zoo promises the same bits on the same kind of CPU; these weights were scored on another CPU, whose
+    # float kernels may round the last bits differently (24.378497 there, 24.378494 here): 1e-4 dB, 1e-6 SSIM.
+    assert scores[config.OURS_GAN]["psnr"] == pytest.approx(found[f"embedded/{config.OURS_GAN}/psnr"], abs=1e-4)
+    assert scores[config.OURS_GAN]["ssim"] == pytest.approx(found[f"embedded/{config.OURS_GAN}/ssim"], abs=1e-6)
     crops, _ = qualitative.msd_crops(outputs, quick.crop)
     maps = qualitative.msd_maps(info["discriminator"], crops)
-    for label in ("HR", pcarn.OURS_GAN):
+    for label in ("HR", config.OURS_GAN):
         assert [round(v, 4) for v in maps[label]["mean"]] == found[f"msd/P(real)/{label}"], label

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from companion.ch2 import config, pcarn, pcarn_figures, pcarn_training
+from companion.ch2 import config, pcarn, pcarn_figures, pcarn_report, pcarn_scores, pcarn_stages, pcarn_training
 from companion.ch2.evaluation import find_authors_weights
 from companion.engine.settings import TrainConfig
 from companion.errors import CompanionError
@@ -133,9 +133,9 @@ def test_checkpoint_names_follow_the_settings(tmp_path):
 
 
 def test_two_stages_train_checkpoint_and_rerun_only_evaluates(tmp_path):
-    l1, l1_info = pcarn.pretrain_l1(TINY, 0, checkpoint_dir=tmp_path, progress=False)
+    l1, l1_info = pcarn_training.pretrain_l1(TINY, 0, checkpoint_dir=tmp_path, progress=False)
     l1_state = {k: v.clone() for k, v in l1.state_dict().items()}
-    gan, gan_info = pcarn.finetune_gan(TINY, l1, 0, checkpoint_dir=tmp_path, progress=False)
+    gan, gan_info = pcarn_training.finetune_gan(TINY, l1, 0, checkpoint_dir=tmp_path, progress=False)
     assert l1_info["steps"] == 2 and len(l1_info["losses"]) == 2 and all(np.isfinite(l1_info["losses"]))
     assert gan_info["steps"] == 2 and set(gan_info["history"]) >= {"d", "g", "d_real", "d_fake"}
     assert (tmp_path / l1_info["checkpoint"]).is_file() and (tmp_path / gan_info["checkpoint"]).is_file()
@@ -143,8 +143,8 @@ def test_two_stages_train_checkpoint_and_rerun_only_evaluates(tmp_path):
     assert any(not torch.equal(v, gan.state_dict()[k]) for k, v in l1_state.items())
     assert not l1.training and not gan.training
     # A rerun with the same settings loads both and trains nothing.
-    l1b, info_b = pcarn.pretrain_l1(TINY, 0, checkpoint_dir=tmp_path, progress=False)
-    ganb, gan_b = pcarn.finetune_gan(TINY, l1b, 0, checkpoint_dir=tmp_path, progress=False)
+    l1b, info_b = pcarn_training.pretrain_l1(TINY, 0, checkpoint_dir=tmp_path, progress=False)
+    ganb, gan_b = pcarn_training.finetune_gan(TINY, l1b, 0, checkpoint_dir=tmp_path, progress=False)
     assert info_b["losses"] == l1_info["losses"] and gan_b["history"] == gan_info["history"]
     assert all(torch.equal(v, ganb.state_dict()[k]) for k, v in gan.state_dict().items())
 
@@ -159,16 +159,16 @@ def test_quick_takes_stage_1_from_the_zoos_carn_m_and_its_config_matches_that_en
 
     assert QUICK.train_images == config.FIT_IMAGES
     assert QUICK.l1_zoo == config.ZOO_L1 == "ch2/carn-m-x4" and SMOKE.l1_zoo == config.PCARN_PROFILES["full"].l1_zoo == ""
-    assert pcarn.l1_zoo_entry(SMOKE, 0) == (None, "")
+    assert pcarn_stages.l1_zoo_entry(SMOKE, 0) == (None, "")
     entry = ch2_zoo.main_entry("carn-m-x4", 0)
-    assert pcarn.zoo_mismatch(QUICK, entry, 0) == ""
+    assert pcarn_stages.zoo_mismatch(QUICK, entry, 0) == ""
     assert entry.config == pcarn_training.generator_config(QUICK) == {
         k: list(v) if isinstance(v, tuple) else v for k, v in pcarn_training.build_generator(QUICK).config.items()}
-    assert "training photographs" in pcarn.zoo_mismatch(replace(QUICK, train_images=config.SEEN_IMAGES), entry, 0)
-    assert "network configuration" in pcarn.zoo_mismatch(replace(QUICK, size="paper"), entry, 0)
-    assert "seed" in pcarn.zoo_mismatch(QUICK, entry, 1)
-    assert "patch" in pcarn.zoo_mismatch(replace(QUICK, patch=12), entry, 0)
-    assert "did not hold out" in pcarn.zoo_mismatch(replace(QUICK, eval_images=("coffee",)), entry, 0)
+    assert "training photographs" in pcarn_stages.zoo_mismatch(replace(QUICK, train_images=config.SEEN_IMAGES), entry, 0)
+    assert "network configuration" in pcarn_stages.zoo_mismatch(replace(QUICK, size="paper"), entry, 0)
+    assert "seed" in pcarn_stages.zoo_mismatch(QUICK, entry, 1)
+    assert "patch" in pcarn_stages.zoo_mismatch(replace(QUICK, patch=12), entry, 0)
+    assert "did not hold out" in pcarn_stages.zoo_mismatch(replace(QUICK, eval_images=("coffee",)), entry, 0)
 
 
 def test_quick_uses_a_current_zoo_entry_and_falls_back_to_training_without_one(tmp_path, monkeypatch):
@@ -182,11 +182,11 @@ def test_quick_uses_a_current_zoo_entry_and_falls_back_to_training_without_one(t
     entry = ch2_zoo.main_entry("carn-m-x4", 0)
 
     # no zoo: stage 1 is trained with cfg.pretrain, and the result says why
-    assert pcarn.l1_zoo_entry(cfg, 0)[0] is None and "missing" in pcarn.l1_zoo_entry(cfg, 0)[1]
+    assert pcarn_stages.l1_zoo_entry(cfg, 0)[0] is None and "missing" in pcarn_stages.l1_zoo_entry(cfg, 0)[1]
     trained = pcarn.run_experiment(cfg, seed=0, checkpoint_dir=tmp_path / "a", progress=False)
     assert trained["l1"]["source"] == "trained" and trained["l1"]["steps"] == 2
     assert "ch2/carn-m-x4-seed0 is missing" in trained["l1"]["fallback"]
-    assert "instead of taken from the model zoo" in pcarn.stage_lines(trained)[0]
+    assert "instead of taken from the model zoo" in pcarn_report.stage_lines(trained)[0]
 
     # a current entry: loaded (exactly its weights), not trained; the GAN stage starts from it
     torch.manual_seed(7)
@@ -194,20 +194,20 @@ def test_quick_uses_a_current_zoo_entry_and_falls_back_to_training_without_one(t
     zoo.save_entry(entry, model, {"steps": 2000, "seconds": 100.0, "val_psnr": 25.0, "val": [],
                                   "val_images": ["coffee (centre 192 px, RGB PSNR)"],
                                   "loss_curve": [[50, 0.2], [2000, 0.05]]})
-    found, reason = pcarn.l1_zoo_entry(cfg, 0)
+    found, reason = pcarn_stages.l1_zoo_entry(cfg, 0)
     assert found.name == "ch2/carn-m-x4-seed0" and reason == ""
-    l1, info = pcarn.l1_stage(cfg, 0, checkpoint_dir=tmp_path / "b", progress=False)
+    l1, info = pcarn_stages.l1_stage(cfg, 0, checkpoint_dir=tmp_path / "b", progress=False)
     assert info["source"] == "zoo" and info["checkpoint"] == "zoo ch2/carn-m-x4-seed0" and info["steps"] == 2000
     assert all(torch.equal(v, l1.state_dict()[k]) for k, v in model.state_dict().items())
     assert not (tmp_path / "b").exists()  # nothing trained
     result = pcarn.run_experiment(cfg, seed=0, checkpoint_dir=tmp_path / "a", progress=False)
     assert result["l1"]["source"] == "zoo" and result["gan"]["checkpoint"] != trained["gan"]["checkpoint"]
-    lines = pcarn.stage_lines(result)
+    lines = pcarn_report.stage_lines(result)
     assert lines[0].startswith("stage 1: L1 from the model zoo, zoo ch2/carn-m-x4-seed0 (2000 steps")
     run = RecordingRun()
-    pcarn.record_results(run, cfg, result)
+    pcarn_report.record_results(run, cfg, result)
     where = {key: w for key, _, w in run.records}
-    l1_psnr = where[f"embedded/{pcarn.OURS_L1}/psnr"]
+    l1_psnr = where[f"embedded/{config.OURS_L1}/psnr"]
     assert "L1 stage: zoo ch2/carn-m-x4-seed0" in l1_psnr["note"]
     assert "stage 1: L1 from the model zoo, 2000 steps" in l1_psnr["protocol"]
     assert "halved at 1200, 1600 (checkpoint zoo ch2/carn-m-x4-seed0)" in l1_psnr["protocol"]
@@ -215,8 +215,8 @@ def test_quick_uses_a_current_zoo_entry_and_falls_back_to_training_without_one(t
     # a stale entry (trained with other settings) or another seed: trained again, with the reason
     meta = json.loads(entry.sidecar_path.read_text())
     entry.sidecar_path.write_text(json.dumps({**meta, "digest": "0" * 16}))
-    assert "ch2/carn-m-x4-seed0 is stale" in pcarn.l1_zoo_entry(cfg, 0)[1]
-    assert pcarn.l1_zoo_entry(cfg, 1) == (None, "the model zoo declares no ch2/carn-m-x4-seed1")
+    assert "ch2/carn-m-x4-seed0 is stale" in pcarn_stages.l1_zoo_entry(cfg, 0)[1]
+    assert pcarn_stages.l1_zoo_entry(cfg, 1) == (None, "the model zoo declares no ch2/carn-m-x4-seed1")
 
 
 # ---------------------------------------------------------------- outputs, scores, PSD
@@ -233,14 +233,14 @@ def _outputs():
 
 
 def test_psd_comparison_puts_blur_below_hr_and_noise_above():
-    psd = pcarn.psd_comparison(_outputs())
+    psd = pcarn_scores.psd_comparison(_outputs())
     r = psd["mean_high_band"]
     assert r["exact"] == pytest.approx(0.0, abs=1e-9)
     assert r["bicubic"] < -0.5 and r["noisy"] > 0.2
     m = psd["mean_high_band_median"]
     assert m["exact"] == pytest.approx(0.0, abs=1e-9) and m["bicubic"] < -0.5 and m["noisy"] > 0.2
     freqs, power = psd["curves"]["img"]["HR"]
-    assert freqs.shape == power.shape == (48,) and psd["band"] == pcarn.HIGH_BAND
+    assert freqs.shape == power.shape == (48,) and psd["band"] == pcarn_scores.HIGH_BAND
 
 
 def test_a_checkerboard_raises_the_mean_high_band_power_but_not_the_median_ring():
@@ -251,7 +251,7 @@ def test_a_checkerboard_raises_the_mean_high_band_power_but_not_the_median_ring(
     yy, xx = np.mgrid[:96, :96]
     grid = 0.04 * (np.cos(np.pi * xx / 2) + np.cos(np.pi * yy))[..., None]
     outputs["checker"] = {"img": np.clip(blurred + grid, 0, 1).astype(np.float32)}
-    psd = pcarn.psd_comparison(outputs)
+    psd = pcarn_scores.psd_comparison(outputs)
     mean, median = psd["mean_high_band"], psd["mean_high_band_median"]
     assert mean["checker"] > mean["bicubic"] + 0.5
     assert median["checker"] == pytest.approx(median["bicubic"], abs=0.1)
@@ -261,7 +261,7 @@ def test_score_outputs_uses_the_sr_protocol_and_an_optional_lpips():
     from companion.metrics import sr_scores
 
     outputs = _outputs()
-    scores = pcarn.score_outputs(outputs, 4)
+    scores = pcarn_scores.score_outputs(outputs, 4)
     assert "HR" not in scores and scores["exact"]["ssim"] == pytest.approx(1.0)
     assert scores["bicubic"]["psnr"] == pytest.approx(sr_scores(outputs["bicubic"]["img"], outputs["HR"]["img"], 4)["psnr"])
     assert scores["noisy"]["lpips"] is None and scores["noisy"]["protocol"]["channel"] == "y"
@@ -270,23 +270,23 @@ def test_score_outputs_uses_the_sr_protocol_and_an_optional_lpips():
         assert a.shape == b.shape and a.ndim == 4 and a.shape[1] == 3
         return (a - b).abs().mean()
 
-    scored = pcarn.score_outputs(outputs, 4, lpips=fake_lpips)
+    scored = pcarn_scores.score_outputs(outputs, 4, lpips=fake_lpips)
     assert scored["exact"]["lpips"] == 0.0 < scored["noisy"]["lpips"]
 
 
 def test_lpips_is_skipped_with_a_reason_and_never_downloads(monkeypatch, tmp_path):
-    assert pcarn.lpips_metric(enabled=False) == (None, "LPIPS is off in this profile")
+    assert pcarn_scores.lpips_metric(enabled=False) == (None, "LPIPS is off in this profile")
     monkeypatch.setitem(sys.modules, "torchmetrics", None)
     monkeypatch.setitem(sys.modules, "torchmetrics.image", None)
     monkeypatch.setitem(sys.modules, "torchmetrics.image.lpip", None)
-    metric, reason = pcarn.lpips_metric()
+    metric, reason = pcarn_scores.lpips_metric()
     assert metric is None and "torchmetrics package is not installed" in reason and "\n" not in reason
 
 
 def test_lpips_without_its_alexnet_weights_says_where_they_go(monkeypatch, tmp_path):
     pytest.importorskip("torchmetrics", reason="torchmetrics is not installed here; the other test covers that path")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    metric, reason = pcarn.lpips_metric()
+    metric, reason = pcarn_scores.lpips_metric()
     assert metric is None and "alexnet-owt-7be5be79.pth" in reason and "never downloads" in reason
 
 
@@ -301,10 +301,10 @@ def test_lpips_is_built_from_weights_already_in_the_hub_cache(monkeypatch, tmp_p
     torch.manual_seed(0)
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), hub / "checkpoints" / "alexnet-owt-7be5be79.pth")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
-    metric, reason = pcarn.lpips_metric()
+    metric, reason = pcarn_scores.lpips_metric()
     assert metric is not None and reason == ""
     outputs = _outputs()
-    scores = pcarn.score_outputs(outputs, 4, lpips=metric)
+    scores = pcarn_scores.score_outputs(outputs, 4, lpips=metric)
     assert scores["exact"]["lpips"] == pytest.approx(0.0, abs=1e-6)
     assert scores["noisy"]["lpips"] > 0
 
@@ -312,9 +312,9 @@ def test_lpips_is_built_from_weights_already_in_the_hub_cache(monkeypatch, tmp_p
 def test_textured_crop_finds_the_detailed_square():
     hr = np.full((128, 160, 3), 0.5, np.float32)
     hr[64:96, 96:128] = texture(32, 32, seed=2, freq=(1.0, 2.0), uint8=False)
-    top, left, side = pcarn.textured_crop(hr, 32)
+    top, left, side = pcarn_scores.textured_crop(hr, 32)
     assert side == 32 and (top, left) == (64, 96)
-    assert pcarn.textured_crop(hr[:20, :20], 32)[2] == 20  # never larger than the image
+    assert pcarn_scores.textured_crop(hr[:20, :20], 32)[2] == 20  # never larger than the image
 
 
 def test_run_experiment_end_to_end_and_its_records(tmp_path):
@@ -322,40 +322,40 @@ def test_run_experiment_end_to_end_and_its_records(tmp_path):
     result = pcarn.run_experiment(TINY, seed=0, checkpoint_dir=tmp_path, progress=False)
     assert torch.get_num_threads() == 2  # cfg.cpu_threads applied during the run only
     assert result["l1"]["source"] == "trained" and result["l1"]["fallback"] == ""  # smoke never asks the zoo
-    assert list(result["scores"]) == ["bicubic", pcarn.OURS_L1, pcarn.OURS_GAN]
+    assert list(result["scores"]) == ["bicubic", config.OURS_L1, config.OURS_GAN]
     assert result["pairs"] == [("rocket", (12, 12, 3), (48, 48, 3))]
-    assert set(result["psd"]["mean_high_band"]) == {"bicubic", pcarn.OURS_L1, pcarn.OURS_GAN}
+    assert set(result["psd"]["mean_high_band"]) == {"bicubic", config.OURS_L1, config.OURS_GAN}
     run = RecordingRun()
-    lines = pcarn.record_results(run, TINY, result)
+    lines = pcarn_report.record_results(run, TINY, result)
     where = {key: w for key, _, w in run.records}
-    assert (where[f"embedded/{pcarn.OURS_L1}/psnr"]["entry"], where[f"embedded/{pcarn.OURS_L1}/psnr"]["row"]) == \
+    assert (where[f"embedded/{config.OURS_L1}/psnr"]["entry"], where[f"embedded/{config.OURS_L1}/psnr"]["row"]) == \
         ("Table 2.2", "CARN (L1)")
-    assert where[f"embedded/{pcarn.OURS_GAN}/ssim"]["row"] == "+MSD"
-    assert "not a paper test set" in where[f"embedded/{pcarn.OURS_GAN}/ssim"]["note"]
-    assert where[f"psd_high_band/{pcarn.OURS_GAN}"]["entry"] == "Figure 2.5"
-    protocol = where[f"embedded/{pcarn.OURS_GAN}/psnr"]["protocol"]
+    assert where[f"embedded/{config.OURS_GAN}/ssim"]["row"] == "+MSD"
+    assert "not a paper test set" in where[f"embedded/{config.OURS_GAN}/ssim"]["note"]
+    assert where[f"psd_high_band/{config.OURS_GAN}"]["entry"] == "Figure 2.5"
+    protocol = where[f"embedded/{config.OURS_GAN}/psnr"]["protocol"]
     assert "rocket" in protocol and "seed 0" in protocol and result["gan"]["checkpoint"] in protocol
     assert len(lines) == 2 and "PSD" in lines[1]
-    assert "| bicubic |" in pcarn.scores_table(result["scores"]) and "rocket" in pcarn.psd_table(result["psd"])
+    assert "| bicubic |" in pcarn_report.scores_table(result["scores"]) and "rocket" in pcarn_report.psd_table(result["psd"])
 
 
 def test_authors_records_go_beside_tables_2_5_and_2_7_on_a_paper_set(monkeypatch):
     scores = {m: {"psnr": 30.0, "ssim": 0.8, "lpips": 0.1, "per_image": {}, "protocol": {}}
-              for m in ("bicubic", pcarn.OURS_L1, pcarn.OURS_GAN, "PCARN-M (L1), authors'", "PCARN-M, authors'")}
+              for m in ("bicubic", config.OURS_L1, config.OURS_GAN, "PCARN-M (L1), authors'", "PCARN-M, authors'")}
     result = {"sets": {"Set14": scores}, "seed": 0, "psd": {"band": (0.25, 0.5), "mean_high_band": {"x": 0.0},
                                                              "mean_high_band_median": {"x": 0.0}},
               "l1": {"steps": 1, "checkpoint": "a.pt"}, "gan": {"steps": 1, "checkpoint": "b.pt"}}
     cfg = replace(config.PCARN_PROFILES["full"], eval_set="Set14")
     run = RecordingRun()
-    monkeypatch.setattr(pcarn, "protocol_line", lambda *a, **k: "protocol")
-    pcarn.record_results(run, cfg, result)
+    monkeypatch.setattr(pcarn_report, "protocol_line", lambda *a, **k: "protocol")
+    pcarn_report.record_results(run, cfg, result)
     where = {key: w for key, _, w in run.records}
     assert where["Set14/PCARN-M, authors'/lpips"]["entry"] == "Table 2.5"
     assert where["Set14/PCARN-M, authors'/lpips"]["column"] == "Set14 LPIPS"
     assert where["Set14/PCARN-M, authors'/psnr"]["entry"] == "Table 2.7"
     assert where["Set14/PCARN-M, authors'/ssim"]["column"] == "Set14 SSIM"
     assert where["Set14/PCARN-M (L1), authors'/psnr"]["entry"] == "Figure 2.5"
-    assert where[f"Set14/{pcarn.OURS_GAN}/lpips"]["column"] == "LPIPS"
+    assert where[f"Set14/{config.OURS_GAN}/lpips"]["column"] == "LPIPS"
     from companion.ledger import load_paper
 
     tables = {e["id"]: e for e in load_paper()}
@@ -374,9 +374,9 @@ def test_the_authors_gan_generator_has_more_high_frequency_power_than_their_l1_o
     cfg = replace(SMOKE, weights_search=(str(SHARED),), eval_crop=128, eval_images=("flower",))
     models, missing = pcarn.authors_models(cfg)
     assert not missing and set(models) == {"PCARN-M (L1), authors'", "PCARN-M, authors'"}
-    outputs = pcarn.super_resolve_all(models, pcarn.test_pairs(cfg), 4)
-    psd = pcarn.psd_comparison(outputs)["mean_high_band"]
-    scores = pcarn.score_outputs(outputs, 4)
+    outputs = pcarn_scores.super_resolve_all(models, pcarn.test_pairs(cfg), 4)
+    psd = pcarn_scores.psd_comparison(outputs)["mean_high_band"]
+    scores = pcarn_scores.score_outputs(outputs, 4)
     assert psd["PCARN-M (L1), authors'"] < psd["PCARN-M, authors'"] <= 0.3
     assert scores["PCARN-M, authors'"]["psnr"] < scores["PCARN-M (L1), authors'"]["psnr"]
 
@@ -404,9 +404,9 @@ def test_figures_are_saved_with_provenance(figure_run, tmp_path):
 
     matplotlib.use("Agg")
     outputs = _outputs()
-    scores = pcarn.score_outputs(outputs, 4)
+    scores = pcarn_scores.score_outputs(outputs, 4)
     pcarn_figures.fig2_5_crops(figure_run, outputs, scores, crop=32)
-    pcarn_figures.pcarn_psd(figure_run, pcarn.psd_comparison(outputs))
+    pcarn_figures.pcarn_psd(figure_run, pcarn_scores.psd_comparison(outputs))
     history = {k: list(np.linspace(2.0, 1.0, 20)) for k in ("d", "g", "g_adv", "g_perc", "g_content")}
     history.update(d_real=[0.6] * 20, d_fake=[0.4] * 20)
     pcarn_figures.pcarn_training(figure_run, {"losses": list(np.linspace(0.1, 0.05, 30)), "steps": 30},
@@ -434,11 +434,11 @@ def test_the_results_record_the_l1_recipe_that_ran():
     if zoo.status(entry) != "current":
         pytest.skip(f"{entry.name} is {zoo.status(entry)}")
     _, info = pcarn_training.load_l1_from_zoo(entry)
-    ran = pcarn.config_that_ran(QUICK, {"l1": info})
+    ran = pcarn_stages.config_that_ran(QUICK, {"l1": info})
     assert QUICK.pretrain.steps == 500 and ran.pretrain.steps == 2000
     assert ran.pretrain == replace(config.QUICK_RECIPE, val_every=0, checkpoint_every=0)
     assert replace(ran, pretrain=QUICK.pretrain) == QUICK
-    assert pcarn.config_that_ran(QUICK, {"l1": {"source": "trained"}}) is QUICK
+    assert pcarn_stages.config_that_ran(QUICK, {"l1": {"source": "trained"}}) is QUICK
 
 
 def test_the_discriminator_takes_a_width_divisor_and_the_quick_one_draws_the_zoos_stream():

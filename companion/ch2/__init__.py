@@ -9,8 +9,9 @@ experiment back):
   two stages), all through the one SR trainer :func:`companion.engine.sr_training.train_sr`;
 * ``zoo.py``: the Chapter 2 model zoo (typed specs with ``zoo_entry(seed)`` for :func:`companion.zoo.find`);
 * one module per experiment: ``costs_tables.py`` and ``evaluation.py`` (02a), ``init_histograms.py`` and
-  ``initialisation.py`` (02b), ``pcarn.py`` and ``qualitative.py`` (02c, with 02a's Fig. 2.10),
-  ``efficiency.py`` (02d); ``authors_weights.py``: the authors' released weights;
+  ``initialisation.py`` (02b), ``pcarn.py`` (02c's run) with ``pcarn_stages.py`` (where each stage comes
+  from), ``pcarn_scores.py`` (scores and PSD) and ``pcarn_report.py`` (tables and ledger), ``qualitative.py`` (02c,
+  with 02a's Fig. 2.10), ``efficiency.py`` (02d); ``authors_weights.py``: the authors' released weights;
 * their figures: ``figures.py``, ``pcarn_figures.py``, ``qualitative_figures.py``, ``efficiency_figures.py``;
 * ``conclusions.py``: each notebook's conclusions, rendered from its measurements.
 

@@ -393,9 +393,9 @@ def _read_converted(path: Path) -> torch.nn.Module:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CompanionError(f"{path} is not a readable safetensors file ({reason}); delete it and {hint}") from None
     if meta.get("format") != FORMAT:
-        what = "a converted MEPSNet (load it with companion.ch7.authors_weights)" \
+        kind = "a converted MEPSNet (load it with companion.ch7.authors_weights)" \
             if meta.get("format") == "companion-mepsnet" else f"not a converted CARN (no {FORMAT!r} marker)"
-        raise CompanionError(f"{path} is {what}; for the authors' CARN weights {hint}")
+        raise CompanionError(f"{path} is {kind}; for the authors' CARN weights {hint}")
     if meta.get("model") not in ("carn", "carn_m"):
         raise CompanionError(f"{path} names model {meta.get('model')!r}, not carn or carn_m; delete it and {hint}")
     try:

@@ -72,6 +72,8 @@ FIT_IMAGES = EMBEDDED_SR.train
 SEEN_IMAGES = tuple(sorted(EMBEDDED_SR.train + EMBEDDED_SR.validation))
 #: The paper's test sets (Tables 2.4, 2.5, 2.7, 2.8), in the order the tables print them.
 PAPER_SETS = ("Set5", "Set14", "B100", "Urban100")
+#: Our two models' labels in 02c's tables and figures (the L1 stage and its adversarial fine-tuning).
+OURS_L1, OURS_GAN = "PCARN-M (L1), ours", "PCARN-M (GAN), ours"
 #: Where this project's sessions keep copies of the authors' files (beside the checkout); absent in a user's
 #: clone, which then finds the weights only where the download command puts them.
 SHARED_WEIGHTS = ("../shared/weights",)
@@ -354,7 +356,7 @@ class PCARNConfig:
     ``l1_zoo`` names a model-zoo entry (:mod:`companion.ch2.zoo`, without its ``-seed<k>``) that stage 1 is taken
     from when it is current and matches this profile: same network (``size``, ``scale``, CARN-M thesis
     reading), same training photographs, patch side and held-out images, same seed
-    (:func:`companion.ch2.pcarn.l1_zoo_entry`). Otherwise, and when ``l1_zoo`` is empty (smoke, full), stage 1 is
+    (:func:`companion.ch2.pcarn_stages.l1_zoo_entry`). Otherwise, and when ``l1_zoo`` is empty (smoke, full), stage 1 is
     trained with ``pretrain``."""
 
     source: str                      # "bundled" (embedded photographs) or "data" (DIV2K train)
@@ -563,8 +565,8 @@ NOTEBOOKS: dict[str, dict[str, object]] = {"02a_carn": CARN_PROFILES, "02b_initi
                                            "02c_pcarn": PCARN_PROFILES, "02d_efficiency": EFFICIENCY_PROFILES}
 
 
-__all__ = ["HELD_OUT", "VAL_IMAGE", "FIT_IMAGES", "SEEN_IMAGES", "PAPER_SETS", "SHARED_WEIGHTS", "QUICK_RECIPE",
-           "SRTraining", "FIG_2_10_SETS", "TABLE_2_8_SCALES", "QualitativeConfig", "QUALITATIVE_PROFILES",
+__all__ = ["HELD_OUT", "VAL_IMAGE", "FIT_IMAGES", "SEEN_IMAGES", "PAPER_SETS", "OURS_L1", "OURS_GAN",
+           "SHARED_WEIGHTS", "QUICK_RECIPE", "SRTraining", "FIG_2_10_SETS", "TABLE_2_8_SCALES", "QualitativeConfig", "QUALITATIVE_PROFILES",
            "CARNConfig", "CARN_PROFILES", "TABLE_2_3_INITS", "PAPER_INIT_TRAINING", "QUICK_INIT_TRAINING",
            "InitConfig", "INIT_PROFILES", "ZOO_L1", "AUTHORS_RELEASES", "PAPER_L1_TRAINING", "QUICK_L1_FALLBACK",
            "PCARNConfig", "PCARN_PROFILES", "PAPER_FAMILY", "QUICK_SWEEP_RECIPE", "PAPER_RECIPE", "EfficiencyConfig",

@@ -69,6 +69,15 @@ from companion.zoo import find, load_entry
 THESIS_TEXT = {"G4R psnr": -0.20, "G4R ssim": -0.0053, "G64R psnr": -0.32, "G4R params ratio": 4.0,
                "G4R mult-adds ratio": 3.0}
 
+
+def thesis_text_line() -> str:
+    """The thesis' §2.4.5 numbers (:data:`THESIS_TEXT`) in one printable line."""
+    t = THESIS_TEXT
+    return (f"thesis (§2.4.5 text, Set14 x4, paper size): CARN-M (G4R) has about {t['G4R params ratio']:g}x fewer "
+            f"parameters and nearly {t['G4R mult-adds ratio']:g}x fewer operations than CARN, and loses "
+            f"{-t['G4R psnr']:.2f} dB PSNR ({-t['G4R ssim']:.4f} SSIM); the depthwise G64R loses {-t['G64R psnr']:.2f} dB")
+
+
 # --------------------------------------------------------------------------------------------------------
 # Costs (exact) and latency (measured).
 
@@ -299,12 +308,12 @@ def record_figure_2_8(run, cost_rows: list[dict], latency_rows: list[dict], summ
     for r in latency_rows:
         for backend in ("eager", "auto"):
             if backend in r:
-                what = "PyTorch eager" if backend == "eager" else f"fastest exact backend ({r['auto_backend']})"
+                backend_name = "PyTorch eager" if backend == "eager" else f"fastest exact backend ({r['auto_backend']})"
                 run.record(f"fig2_8/{r['variant']}/cpu_ms_{backend}", round(1000 * r[backend], 1),
                            entry="Figure 2.8", row=r["variant"], column=f"CPU ms ({backend})",
                            protocol=f"paper-size network, x{cfg.scale}, one {r['lr'][1]}x{r['lr'][0]} LR input, "
                                     f"{r['threads']} thread(s), median of {cfg.latency_repeats} after a warm-up",
-                           note=f"{what}; not in the thesis' Fig. 2.8 (it plots costs, not time); measured on "
+                           note=f"{backend_name}; not in the thesis' Fig. 2.8 (it plots costs, not time); measured on "
                                 "this machine, which other work may share")
         if r["variant"] in FIG_2_12_ROWS:  # Fig. 2.12's CPU half has CARN and CARN-M (= G4R) among its methods
             for backend in ("eager", "auto"):
@@ -334,6 +343,6 @@ def record_figure_2_8(run, cost_rows: list[dict], latency_rows: list[dict], summ
     return lines
 
 
-__all__ = ["THESIS_TEXT", "paper_network", "cost_row", "cost_table", "cost_line", "time_forward", "FIG_2_12_ROWS",
+__all__ = ["THESIS_TEXT", "thesis_text_line", "paper_network", "cost_row", "cost_table", "cost_line", "time_forward", "FIG_2_12_ROWS",
            "latency_table", "eval_pairs", "train_and_score", "run_sweep", "summarise", "depthwise_variant", "claims",
            "protocol_text", "record_figure_2_8"]

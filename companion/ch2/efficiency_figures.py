@@ -66,10 +66,10 @@ def fig2_8_costs(run, cost_rows: Sequence[dict], latency_rows: Sequence[dict] = 
                         and c["recursive"] == recursive and backend in by.get(c["variant"], {})]
                 if rows:
                     rows.sort()
-                    what = "eager" if backend == "eager" else by[next(iter(by))].get("auto_backend", "fast")
+                    backend_name = "eager" if backend == "eager" else by[next(iter(by))].get("auto_backend", "fast")
                     ax.plot([a for a, _ in rows], [1000 * b for _, b in rows], style, marker=marker, color=colour,
                             alpha=1.0 if backend == "eager" else 0.6,
-                            label=f"{'R' if recursive else 'no R'}, {what}")
+                            label=f"{'R' if recursive else 'no R'}, {backend_name}")
             if "CARN" in by and backend in by["CARN"]:
                 ax.axhline(1000 * by["CARN"][backend], color=CARN, lw=1, ls="-" if backend == "eager" else ":",
                            label=f"CARN, {backend if backend == 'eager' else by['CARN'].get('auto_backend')}")

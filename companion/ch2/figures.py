@@ -114,6 +114,90 @@ def _declutter(fig, labels, step: float = 3.0, tries: int = 12) -> None:
         placed.append(label.get_window_extent(renderer))
 
 
+def _paper_panel(ax, paper: Sequence[dict], panel: str) -> tuple[list[float], list]:
+    """Table 2.4's points of set ``panel`` on ``ax`` (CARN / CARN-M in their own colour, their labels first so
+    they stay put). Returns the PSNRs drawn and the annotations."""
+    ys, labels = [], []
+    for p in paper:
+        if panel not in p["psnr"]:
+            continue
+        ours_model = p["label"] in ("CARN", "CARN-M")
+        y = p["psnr"][panel]
+        ax.scatter(p["mult_adds_g"], y, s=_area(p["params"]), color=CARN_COLOUR if ours_model else PAPER_COLOUR,
+                   alpha=0.75, edgecolor="k", linewidth=0.5, zorder=2)
+        label = _annotate(ax, p["mult_adds_g"], y, p["label"], _area(p["params"]),
+                          CARN_COLOUR if ours_model else "0.25", "bold" if ours_model else "normal")
+        labels.insert(0, label) if ours_model else labels.append(label)  # CARN's labels stay put
+        ys.append(y)
+    return ys, labels
+
+
+def _our_points(ax, mine: Sequence[dict], paper_set: bool, ours_labels: list[str], xlim) -> list[float]:
+    """Our points of one panel on ``ax``, hollow red markers (one shape per release); on a panel that is not a
+    paper set, each with its gain over bicubic and bicubic's PSNR as a dashed line. Returns the PSNRs drawn."""
+    ys = []
+    for k, o in enumerate(mine):
+        x = o["mult_adds"] / 1e9
+        marker = OURS_MARKERS[ours_labels.index(o["label"]) % len(OURS_MARKERS)]
+        ax.scatter(x, o["psnr"], s=_area(o["params"]), marker=marker, facecolor="none", edgecolor=OURS_COLOUR,
+                   linewidth=1.6, zorder=3)
+        text = f"ours: {o['label']}"
+        if not paper_set:
+            text += f"\n{o['psnr'] - o['bicubic_psnr']:+.2f} dB over bicubic"
+        _annotate(ax, x, o["psnr"], text, _area(o["params"]), OURS_COLOUR, "bold",
+                  dy=-2 + 22 * (k - (len(mine) - 1) / 2))
+        ys.append(o["psnr"])
+    if mine and not paper_set:
+        bicubic = mine[0]["bicubic_psnr"]
+        ax.axhline(bicubic, color="0.3", ls="--", lw=1)
+        ax.annotate(f"bicubic {bicubic:.2f} dB", (xlim[0] * 1.1, bicubic), xytext=(0, 3),
+                    textcoords="offset points", fontsize=7, color="0.3")
+        ys.append(bicubic)
+    return ys
+
+
+def _finish_panel(ax, panel: str, paper_set: bool, scale: int, ys: list[float], has_ours: bool,
+                  missing: Sequence[str]) -> None:
+    """Limits, title and axis labels of one panel; an empty panel of ours says which weights are missing."""
+    if ys:
+        lo, hi = min(ys), max(ys)
+        pad = max(0.15, 0.12 * (hi - lo))
+        ax.set_ylim(lo - pad, hi + 2.5 * pad)
+    title = f"{panel} ×{scale}" + (" (Fig. 2.9's set)" if panel == "Set14" else "")
+    if not paper_set:
+        title = (f"ours: {panel} ×{scale}, not a paper set" if has_ours else "ours: not evaluated")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("Mult-Adds (G, 1280×720 output)", fontsize=8)
+    ax.set_ylabel("PSNR (dB, Y)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if not has_ours and not paper_set:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "\n\n".join(_wrap(line, 46) for line in missing), ha="center", va="center",
+                fontsize=7, transform=ax.transAxes,
+                bbox=dict(boxstyle="round", facecolor="#f6f6f6", edgecolor="0.7"))
+
+
+def _bubble_legend(legend_ax, ours: Sequence[dict], ours_labels: list[str], sets: Sequence[str]) -> None:
+    """The last panel: who is who, and what a bubble's area means."""
+    legend_ax.axis("off")
+    handles = [Line2D([], [], marker="o", ls="", markerfacecolor=PAPER_COLOUR, markeredgecolor="k", ms=8,
+                      label="paper, Table 2.4 (other models)"),
+               Line2D([], [], marker="o", ls="", markerfacecolor=CARN_COLOUR, markeredgecolor="k", ms=8,
+                      label="paper, Table 2.4: CARN, CARN-M"),
+               *(Line2D([], [], marker=OURS_MARKERS[i % len(OURS_MARKERS)], ls="", markerfacecolor="none",
+                        markeredgecolor=OURS_COLOUR, mew=1.6, ms=8, label=f"ours: authors' {label} weights")
+                 for i, label in enumerate(ours_labels))]
+    if not ours:
+        handles.append(Line2D([], [], ls="", label="ours: none (no weights found)"))
+    if any(o["set"] not in sets for o in ours):
+        handles.append(Line2D([], [], color="0.3", ls="--", label="bicubic, same images"))
+    for params in (100_000, 500_000, 1_500_000):
+        handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="none", markeredgecolor="0.3",
+                              ms=float(np.sqrt(_area(params))), label=f"{params / 1e6:g}M parameters"))
+    legend_ax.legend(handles=handles, loc="center", fontsize=8, frameon=False, labelspacing=1.3,
+                     title="bubble area = parameters", title_fontsize=8)
+
+
 def fig2_9_bubbles(run, paper: Sequence[dict], ours: Sequence[dict] = (), *, sets: Sequence[str], scale: int = 4,
                    missing: Sequence[str] = (), name: str = "fig2_9_psnr_vs_mult_adds", entry: str | None = "auto"):
     """PSNR against Mult-Adds (log axis) with bubble area proportional to the parameters, after Fig. 2.9.
@@ -142,71 +226,12 @@ def fig2_9_bubbles(run, paper: Sequence[dict], ours: Sequence[dict] = (), *, set
         ax.set_xscale("log")
         ax.set_xlim(*xlim)
         ax.grid(True, which="major", lw=0.4, alpha=0.5)
-        ys, labels = [], []
-        for p in paper:
-            if panel not in p["psnr"]:
-                continue
-            ours_model = p["label"] in ("CARN", "CARN-M")
-            y = p["psnr"][panel]
-            ax.scatter(p["mult_adds_g"], y, s=_area(p["params"]), color=CARN_COLOUR if ours_model else PAPER_COLOUR,
-                       alpha=0.75, edgecolor="k", linewidth=0.5, zorder=2)
-            label = _annotate(ax, p["mult_adds_g"], y, p["label"], _area(p["params"]),
-                              CARN_COLOUR if ours_model else "0.25", "bold" if ours_model else "normal")
-            labels.insert(0, label) if ours_model else labels.append(label)  # CARN's labels stay put
-            ys.append(y)
+        ys, labels = _paper_panel(ax, paper, panel)
         mine = [o for o in ours if o["set"] == panel]
-        for k, o in enumerate(mine):
-            x = o["mult_adds"] / 1e9
-            marker = OURS_MARKERS[ours_labels.index(o["label"]) % len(OURS_MARKERS)]
-            ax.scatter(x, o["psnr"], s=_area(o["params"]), marker=marker, facecolor="none", edgecolor=OURS_COLOUR,
-                       linewidth=1.6, zorder=3)
-            text = f"ours: {o['label']}"
-            if panel not in sets:
-                text += f"\n{o['psnr'] - o['bicubic_psnr']:+.2f} dB over bicubic"
-            _annotate(ax, x, o["psnr"], text, _area(o["params"]), OURS_COLOUR, "bold",
-                      dy=-2 + 22 * (k - (len(mine) - 1) / 2))
-            ys.append(o["psnr"])
-        if mine and panel not in sets:
-            bicubic = mine[0]["bicubic_psnr"]
-            ax.axhline(bicubic, color="0.3", ls="--", lw=1)
-            ax.annotate(f"bicubic {bicubic:.2f} dB", (xlim[0] * 1.1, bicubic), xytext=(0, 3),
-                        textcoords="offset points", fontsize=7, color="0.3")
-            ys.append(bicubic)
-        if ys:
-            lo, hi = min(ys), max(ys)
-            pad = max(0.15, 0.12 * (hi - lo))
-            ax.set_ylim(lo - pad, hi + 2.5 * pad)
-        title = f"{panel} ×{scale}" + (" (Fig. 2.9's set)" if panel == "Set14" else "")
-        if panel not in sets:
-            title = (f"ours: {panel} ×{scale}, not a paper set" if mine else "ours: not evaluated")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("Mult-Adds (G, 1280×720 output)", fontsize=8)
-        ax.set_ylabel("PSNR (dB, Y)", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ys += _our_points(ax, mine, panel in sets, ours_labels, xlim)
+        _finish_panel(ax, panel, panel in sets, scale, ys, bool(mine), missing)
         axis_labels.append(labels)
-        if not mine and panel not in sets:
-            ax.set_axis_off()
-            ax.text(0.5, 0.5, "\n\n".join(_wrap(line, 46) for line in missing), ha="center", va="center",
-                    fontsize=7, transform=ax.transAxes,
-                    bbox=dict(boxstyle="round", facecolor="#f6f6f6", edgecolor="0.7"))
-    legend_ax = flat[n - 1]
-    legend_ax.axis("off")
-    handles = [Line2D([], [], marker="o", ls="", markerfacecolor=PAPER_COLOUR, markeredgecolor="k", ms=8,
-                      label="paper, Table 2.4 (other models)"),
-               Line2D([], [], marker="o", ls="", markerfacecolor=CARN_COLOUR, markeredgecolor="k", ms=8,
-                      label="paper, Table 2.4: CARN, CARN-M"),
-               *(Line2D([], [], marker=OURS_MARKERS[i % len(OURS_MARKERS)], ls="", markerfacecolor="none",
-                        markeredgecolor=OURS_COLOUR, mew=1.6, ms=8, label=f"ours: authors' {label} weights")
-                 for i, label in enumerate(ours_labels))]
-    if not ours:
-        handles.append(Line2D([], [], ls="", label="ours: none (no weights found)"))
-    if any(o["set"] not in sets for o in ours):
-        handles.append(Line2D([], [], color="0.3", ls="--", label="bicubic, same images"))
-    for params in (100_000, 500_000, 1_500_000):
-        handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="none", markeredgecolor="0.3",
-                              ms=float(np.sqrt(_area(params))), label=f"{params / 1e6:g}M parameters"))
-    legend_ax.legend(handles=handles, loc="center", fontsize=8, frameon=False, labelspacing=1.3,
-                     title="bubble area = parameters", title_fontsize=8)
+    _bubble_legend(flat[n - 1], ours, ours_labels, sets)
     fig.suptitle(f"PSNR against Mult-Adds at ×{scale} (after Fig. 2.9)", fontsize=11)
     fig.tight_layout()
     for labels in axis_labels:

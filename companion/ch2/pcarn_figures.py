@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
-from companion.ch2.pcarn import textured_crop
+from companion.ch2.pcarn_scores import textured_crop
 
 #: One colour per method, the same in every figure (others cycle through the default palette).
 COLOURS = {"HR": "black", "bicubic": "#9c9c9c", "PCARN-M (L1), ours": "#4e79a7", "PCARN-M (GAN), ours": "#e15759",
@@ -29,9 +29,9 @@ def _methods(outputs: dict) -> list[str]:
 def fig2_5_crops(run, outputs: dict, scores: dict, *, crop: int, name: str = "fig2_5_crops"):
     """Fig. 2.5's comparison on our test images: one row per image, one column per method (bicubic, our L1 and
     GAN models, the authors' PCARN-M (L1) and PCARN-M when found, HR), each showing the same ``crop``-px square
-    of the output (:func:`companion.ch2.pcarn.textured_crop`, chosen on the HR image), titled with that
-    image's PSNR (Y) and LPIPS when measured. ``outputs``: :func:`companion.ch2.pcarn.super_resolve_all`;
-    ``scores``: :func:`companion.ch2.pcarn.score_outputs`."""
+    of the output (:func:`companion.ch2.pcarn_scores.textured_crop`, chosen on the HR image), titled with that
+    image's PSNR (Y) and LPIPS when measured. ``outputs``: :func:`companion.ch2.pcarn_scores.super_resolve_all`;
+    ``scores``: :func:`companion.ch2.pcarn_scores.score_outputs`."""
     methods = _methods(outputs)
     images = list(outputs["HR"])
     fig, axes = plt.subplots(len(images), len(methods), figsize=(2.0 * len(methods), 2.15 * len(images)),
@@ -67,8 +67,8 @@ def fig2_5_crops(run, outputs: dict, scores: dict, *, crop: int, name: str = "fi
 def pcarn_psd(run, psd: dict, *, name: str = "fig2_5_psd"):
     """Radially averaged PSD (:func:`companion.analysis.psd.radial_psd`) of every output against the HR
     image's: top row, the power per image (log-log); bottom row, the power relative to HR (log10 ratio), with
-    the high band of :data:`companion.ch2.pcarn.HIGH_BAND` shaded. ``psd``:
-    :func:`companion.ch2.pcarn.psd_comparison`."""
+    the high band of :data:`companion.ch2.pcarn_scores.HIGH_BAND` shaded. ``psd``:
+    :func:`companion.ch2.pcarn_scores.psd_comparison`."""
     images = list(psd["curves"])
     fig, axes = plt.subplots(2, len(images), figsize=(4.2 * len(images), 6.2), squeeze=False, sharex=True)
     lo, hi = psd["band"]
@@ -112,7 +112,7 @@ def pcarn_psd(run, psd: dict, *, name: str = "fig2_5_psd"):
 def pcarn_training(run, l1: dict, gan: dict, *, scales: int, name: str = "pcarn_training"):
     """The two training stages: the L1 loss of stage 1 (left), the discriminator's loss (middle) and the mean
     probability it gives HR and SR patches (right) in stage 2, each smoothed over a window of ~5 % of the run.
-    ``l1``/``gan``: the ``info`` of :func:`companion.ch2.pcarn.l1_stage` / :func:`~companion.ch2.pcarn_training.finetune_gan`;
+    ``l1``/``gan``: the ``info`` of :func:`companion.ch2.pcarn_stages.l1_stage` / :func:`~companion.ch2.pcarn_training.finetune_gan`;
     a stage 1 taken from the model zoo has no per-step losses, only its sidecar's ``loss_curve`` (mean loss over
     equal windows of its run), drawn as points. ``scales``: the discriminator's number of scales S (its loss at
     chance is S · 2 ln 2)."""

@@ -22,7 +22,7 @@ text with Pillow's built-in font (:func:`render_text`, ``PIL.ImageFont.load_defa
 the user's Manga109 (``<data>/benchmark/Manga109/HR/``) when it is there.
 
 Table 2.8 (LPIPS / NIMA of PCARN and PCARN-M at ×2, ×3, ×4): :func:`table_2_8` scores the authors' released
-multi-scale PCARN / PCARN-M with LPIPS (torchmetrics' AlexNet, :func:`companion.ch2.pcarn.lpips_metric`) when
+multi-scale PCARN / PCARN-M with LPIPS (torchmetrics' AlexNet, :func:`companion.ch2.pcarn_scores.lpips_metric`) when
 its AlexNet weights are already on the machine; nothing is downloaded, and without them each LPIPS cell is
 recorded ``full-only``. NIMA is never reproduced: its authors released no weights, and no maintained offline
 implementation with ImageNet/AVA weights ships with the libraries the companion uses.
@@ -31,8 +31,9 @@ Figure 2.3 (the multi-scale discriminator) is drawn from the real module: :func:
 count and map shapes of the paper-size S = 3 discriminator) and :func:`msd_maps` (each scale's pooled input
 and real/fake map from the discriminator trained in ``02c``).
 
-Profiles: :data:`companion.ch2.config.QUALITATIVE_PROFILES` (:class:`QualitativeConfig`, by the notebook's profile: :func:`settings`). This
-module is imported by notebooks only; PyTorch and the models load inside the functions.
+Profiles: :data:`companion.ch2.config.QUALITATIVE_PROFILES` (:class:`QualitativeConfig`); a notebook takes its
+profile's from its own spec (``cfg.qualitative`` of :class:`companion.ch2.config.CARNConfig` and
+:class:`companion.ch2.config.PCARNConfig`).
 """
 from __future__ import annotations
 
@@ -46,9 +47,9 @@ from torch.nn import functional as F
 
 from companion.ch2 import zoo as ch2_zoo
 from companion.ch2.authors_weights import load_authors_carn
-from companion.ch2.config import HELD_OUT, PAPER_SETS, QUALITATIVE_PROFILES, QualitativeConfig, TABLE_2_8_SCALES
+from companion.ch2.config import HELD_OUT, OURS_GAN, OURS_L1, PAPER_SETS, TABLE_2_8_SCALES, QualitativeConfig
 from companion.ch2.evaluation import find_authors_weights, sr_pairs, super_resolve
-from companion.ch2.pcarn import OURS_GAN, OURS_L1, lpips_score, super_resolve_all, textured_crop
+from companion.ch2.pcarn_scores import lpips_score, super_resolve_all, textured_crop
 from companion.data.images import centre_crop_at_most, embedded_image
 from companion.data.sr import SRBenchmark, lr_hr_pair
 from companion.errors import CompanionError
@@ -70,14 +71,6 @@ NIMA_REASON = ("NIMA is not reproduced at any profile: its authors released no t
 ZOO_PIXEL = {"carn-x4": "CARN (quick size, zoo)", "carn-m-x4": "CARN-M (quick size, zoo)"}
 #: Fig. 2.10's authors' releases (pixel-based, ECCV 2018), when found: release name -> label.
 AUTHORS_PIXEL = {"carn-m": "CARN-M, authors'", "carn": "CARN, authors'"}
-
-
-def settings(profile: str) -> QualitativeConfig:
-    """The :class:`QualitativeConfig` of ``profile`` (smoke, quick or full)."""
-    try:
-        return QUALITATIVE_PROFILES[profile]
-    except KeyError:
-        raise CompanionError(f"unknown profile {profile!r}; choose one of {', '.join(QUALITATIVE_PROFILES)}") from None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -259,7 +252,7 @@ def pixel_pairs(qcfg: QualitativeConfig, scale: int = 4, *, data_root=None) -> l
 
 
 def figure_2_10_data(models: dict, pairs, qcfg: QualitativeConfig, scale: int = 4, *, device="cpu") -> dict:
-    """Every model's ×``scale`` output on ``pairs`` (:func:`companion.ch2.pcarn.super_resolve_all`, bicubic
+    """Every model's ×``scale`` output on ``pairs`` (:func:`companion.ch2.pcarn_scores.super_resolve_all`, bicubic
     included), each image's :func:`highest_gradient_window` and the :func:`crop_table` of PSNRs in it.
     Returns ``{"outputs", "windows", "psnr", "scale"}``."""
     outputs = super_resolve_all(models, pairs, scale, device=device)
@@ -310,7 +303,7 @@ def gan_pair(outputs: dict) -> tuple[str, str]:
 
 
 def figure_2_11_data(outputs: dict, qcfg: QualitativeConfig, scale: int = 4) -> dict:
-    """Fig. 2.11 on ``outputs`` (:func:`companion.ch2.pcarn.super_resolve_all`): per image the
+    """Fig. 2.11 on ``outputs`` (:func:`companion.ch2.pcarn_scores.super_resolve_all`): per image the
     :func:`failure_window` of :func:`gan_pair`, the ``qcfg.rows`` images with the largest loss, their
     :func:`crop_table`. Returns ``{"outputs", "windows", "psnr", "pair", "scale"}``."""
     l1, gan = gan_pair(outputs)
@@ -323,7 +316,7 @@ def figure_2_11_data(outputs: dict, qcfg: QualitativeConfig, scale: int = 4) -> 
 
 def figure_2_13_data(outputs: dict, qcfg: QualitativeConfig, scale: int = 4, *, lpips=None, device="cpu") -> dict:
     """Fig. 2.13 on ``outputs``: per image the :func:`texture_window`, the ``qcfg.rows`` most textured, their
-    :func:`crop_table`, and each crop's LPIPS when ``lpips`` (:func:`companion.ch2.pcarn.lpips_metric`) is given.
+    :func:`crop_table`, and each crop's LPIPS when ``lpips`` (:func:`companion.ch2.pcarn_scores.lpips_metric`) is given.
     Returns ``{"outputs", "windows", "psnr", "lpips" (None without a metric), "scale"}``."""
     windows = _top_rows({n: texture_window(hr, qcfg.crop) for n, hr in outputs["HR"].items()}, qcfg.rows)
     scores = None
@@ -463,7 +456,7 @@ def msd_facts(patch: int = 192, factors=(1, 2, 4)) -> dict:
 
 
 def msd_crops(outputs: dict, side: int) -> tuple[dict, str]:
-    """Fig. 2.3's inputs: the same ``side``-px window (:func:`companion.ch2.pcarn.textured_crop`, Fig. 2.5's rule,
+    """Fig. 2.3's inputs: the same ``side``-px window (:func:`companion.ch2.pcarn_scores.textured_crop`, Fig. 2.5's rule,
     on the HR image) of the first test image, cut from HR and from every GAN output in ``outputs`` (ours and the
     authors' PCARN-M; L1 and bicubic outputs are left out). Returns ``({label: crop}, where)``."""
     image = next(iter(outputs["HR"]))
@@ -543,8 +536,8 @@ def table_2_8(qcfg: QualitativeConfig, *, metric=None, reason: str = "", device=
     """LPIPS of the authors' multi-scale PCARN and PCARN-M (:data:`TABLE_2_8_RELEASES`, looked up with
     :func:`companion.ch2.evaluation.find_authors_weights`, never downloaded) at ``qcfg.table_2_8_scales`` on
     ``qcfg.table_2_8_sets`` (benchmark sets from the data folder, or "embedded": the held-out photographs),
-    mean over the images (:func:`companion.ch2.pcarn.lpips_score`, whole RGB images), when ``metric``
-    (:func:`companion.ch2.pcarn.lpips_metric`) is given. Without it nothing is computed and ``reason`` says
+    mean over the images (:func:`companion.ch2.pcarn_scores.lpips_score`, whole RGB images), when ``metric``
+    (:func:`companion.ch2.pcarn_scores.lpips_metric`) is given. Without it nothing is computed and ``reason`` says
     why. Returns ``{"values": [{row, set, scale, lpips, images}], "missing": {row: why}, "reason"}``."""
     out = {"values": [], "missing": {}, "reason": reason}
     if metric is None:
@@ -603,7 +596,7 @@ def record_table_2_8(run, t28: dict, qcfg: QualitativeConfig) -> list[str]:
     return lines
 
 
-__all__ = ["TABLE_2_8_RELEASES", "TEXT", "NIMA_REASON", "ZOO_PIXEL", "AUTHORS_PIXEL", "settings", "Window",
+__all__ = ["TABLE_2_8_RELEASES", "TEXT", "NIMA_REASON", "ZOO_PIXEL", "AUTHORS_PIXEL", "Window",
            "gradient_energy", "highest_gradient_window", "texture_window", "crop_psnr", "failure_window",
            "crop_table", "pixel_models", "pixel_pairs", "figure_2_10_data", "record_figure_2_10", "gan_pair",
            "figure_2_11_data", "figure_2_13_data", "record_crops", "render_text", "text_pairs", "figure_2_14_data",

@@ -146,6 +146,115 @@ def _finite_weights(*models: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for m in models for p in m.parameters())
 
 
+@dataclass
+class _Progress:
+    """A run's state between steps, and its checkpoint: ``step`` done, training ``seconds``, ``history`` and the
+    last step saved with finite weights (``last_good``)."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    cfg: GANConfig
+    model_name: str
+    path: Path | None
+    step: int = 0
+    seconds: float = 0.0
+    history: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in HISTORY})
+    last_good: int | None = None
+
+    def resume(self, say: Callable[[str], None]) -> None:
+        """Load the checkpoint at ``path``: both networks, both optimizers, the RNG, seconds and history."""
+        state = load_checkpoint(self.path, model=self.generator, model_name=self.model_name, optimizer=self.opt_g,
+                                states={"disc": self.discriminator, "disc_opt": self.opt_d})
+        self.step = self.last_good = int(state["step"])
+        restore_rng(state)
+        extra = state.get("extra") or {}
+        self.seconds = float(extra.get("seconds", 0.0))
+        saved = extra.get("history")
+        if saved is not None and saved.numel():
+            self.history = {k: saved[:, i].tolist() for i, k in enumerate(HISTORY)}
+        saved_cfg = state.get("train_config") or {}
+        changed = [k for k, v in asdict(self.cfg).items() if k in saved_cfg and saved_cfg[k] != v
+                   and k not in ("steps", "max_seconds", "checkpoint_every")]
+        say(f"resumed {self.model_name} (GAN) from {self.path} at step {self.step}"
+            + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
+
+    def kept(self) -> str:
+        if self.path is not None and self.last_good is not None:
+            return f"the last good checkpoint {self.path} (step {self.last_good}) was kept"
+        return "no checkpoint had been written, so none was kept"
+
+    def save(self) -> None:
+        """Save the state at ``step`` (only with finite weights; without ``path`` only mark it good)."""
+        if not _finite_weights(self.generator, self.discriminator):
+            raise CompanionError(f"GAN training of {self.model_name} stopped: the weights became NaN/inf at step "
+                                 f"{self.step} and were not saved; {self.kept()}; lower the learning rates or the "
+                                 "adversarial weight")
+        if self.path is not None:
+            rows = torch.tensor([self.history[k] for k in HISTORY], dtype=torch.float64).T.reshape(-1, len(HISTORY))
+            save_checkpoint(self.path, model=self.generator, model_name=self.model_name, optimizer=self.opt_g,
+                            step=self.step, cfg=self.cfg, extra={"seconds": self.seconds, "history": rows},
+                            states={"disc": self.discriminator, "disc_opt": self.opt_d})
+        self.last_good = self.step
+
+
+def _check_inputs(cfg, dataset, perceptual, checkpoint_path) -> Path | None:
+    """Refuse bad settings before anything is built; return the checkpoint path (or None)."""
+    if not isinstance(cfg, GANConfig):
+        raise CompanionError(f"cfg must be a GANConfig, got {type(cfg).__name__}")
+    cfg.check()
+    if cfg.perceptual_weight > 0 and perceptual is None:
+        raise CompanionError(f"perceptual_weight={cfg.perceptual_weight:g} needs a perceptual loss: pass "
+                             "perceptual=VGGLoss(...) (companion.engine.perceptual) or set perceptual_weight=0")
+    if len(dataset) == 0:
+        raise CompanionError("the training dataset is empty; generate the data first")
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+    if path is not None and path.is_dir():
+        raise CompanionError(f"checkpoint {path} is a folder, not a file; pass a file path inside it")
+    return path
+
+
+def _discriminator_step(generator, discriminator, opt_d, x, y):
+    """One D step: real HR against the generator's detached output. Returns ``(d_loss, real_logits,
+    fake_logits)``."""
+    with torch.no_grad():
+        fake = generator(x)
+    if fake.shape != y.shape:
+        raise CompanionError(f"the generator's output {tuple(fake.shape)} does not match the targets "
+                             f"{tuple(y.shape)}; check the model's scale and the batch function")
+    real_logits, fake_logits = discriminator(y), discriminator(fake)
+    d_loss = discriminator_loss(real_logits, fake_logits)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    return d_loss, real_logits, fake_logits
+
+
+def _generator_losses(generator, discriminator, cfg: GANConfig, perceptual, x, y):
+    """Eq. 2.7's generator loss on a fresh output through the updated discriminator. Returns ``(g_loss, adv,
+    perc, content)``."""
+    sr = generator(x)
+    logits = discriminator(sr)
+    adv = (generator_adversarial_loss(logits) if cfg.adversarial == "non-saturating"
+           else minimax_generator_loss(logits))
+    zero = sr.new_zeros(())
+    perc = perceptual(sr, y) if cfg.perceptual_weight > 0 else zero
+    content = F.l1_loss(sr, y) if cfg.content_weight > 0 else zero
+    g_loss = cfg.adversarial_weight * adv + cfg.perceptual_weight * perc + cfg.content_weight * content
+    return g_loss, adv, perc, content
+
+
+def _generator_step(generator, opt_g, opt_d, g_loss, grad_clip) -> None:
+    """One G step (gradient norm clipped to ``grad_clip``); the gradients it left in D are cleared, never applied."""
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(generator.parameters(), grad_clip)
+    opt_g.step()
+    opt_d.zero_grad(set_to_none=True)
+
+
 def train_gan(generator: nn.Module, discriminator: nn.Module, dataset, cfg: GANConfig, *, batch: Callable,
               perceptual: Callable | None = None, model_name: str = "generator", device="cpu",
               checkpoint_path=None, resume: bool = True, progress: bool = True,
@@ -159,21 +268,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, dataset, cfg: GANC
     (``resume=True``). ``log`` gets messages (default ``print`` when ``progress``). Raises
     :class:`CompanionError` on bad input and on a NaN/inf loss or weights, keeping the last good checkpoint.
     """
-
-    if not isinstance(cfg, GANConfig):
-        raise CompanionError(f"cfg must be a GANConfig, got {type(cfg).__name__}")
-    cfg.check()
-    if cfg.perceptual_weight > 0 and perceptual is None:
-        raise CompanionError(f"perceptual_weight={cfg.perceptual_weight:g} needs a perceptual loss: pass "
-                             "perceptual=VGGLoss(...) (companion.engine.perceptual) or set perceptual_weight=0")
-    if len(dataset) == 0:
-        raise CompanionError("the training dataset is empty; generate the data first")
+    path = _check_inputs(cfg, dataset, perceptual, checkpoint_path)
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     say = log or (print if progress else (lambda _msg: None))
-    path = Path(checkpoint_path) if checkpoint_path is not None else None
-    if path is not None and path.is_dir():
-        raise CompanionError(f"checkpoint {path} is a folder, not a file; pass a file path inside it")
-
     generator.to(device)
     discriminator.to(device)
     if perceptual is not None and isinstance(perceptual, nn.Module):
@@ -182,116 +279,55 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, dataset, cfg: GANC
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas), eps=cfg.eps)
     # Batches come from the loop's own (seed, step) hash: a TrainConfig carries the two numbers it reads.
     draw = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr_g, seed=cfg.seed)
-
-    step, seconds = 0, 0.0
-    history: dict[str, list[float]] = {k: [] for k in HISTORY}
-    last_good: int | None = None
+    run = _Progress(generator, discriminator, opt_g, opt_d, cfg, model_name, path)
     if path is not None and resume and path.exists():
-        state = load_checkpoint(path, model=generator, model_name=model_name, optimizer=opt_g,
-                                states={"disc": discriminator, "disc_opt": opt_d})
-        step = last_good = int(state["step"])
-        restore_rng(state)
-        extra = state.get("extra") or {}
-        seconds = float(extra.get("seconds", 0.0))
-        saved = extra.get("history")
-        if saved is not None and saved.numel():
-            history = {k: saved[:, i].tolist() for i, k in enumerate(HISTORY)}
-        saved_cfg = state.get("train_config") or {}
-        changed = [k for k, v in asdict(cfg).items() if k in saved_cfg and saved_cfg[k] != v
-                   and k not in ("steps", "max_seconds", "checkpoint_every")]
-        say(f"resumed {model_name} (GAN) from {path} at step {step}"
-            + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
-
-    def kept() -> str:
-        if path is not None and last_good is not None:
-            return f"the last good checkpoint {path} (step {last_good}) was kept"
-        return "no checkpoint had been written, so none was kept"
-
-    def save(at: int) -> None:
-        nonlocal last_good
-        if not _finite_weights(generator, discriminator):
-            raise CompanionError(f"GAN training of {model_name} stopped: the weights became NaN/inf at step {at} "
-                                 f"and were not saved; {kept()}; lower the learning rates or the adversarial weight")
-        if path is not None:
-            rows = torch.tensor([history[k] for k in HISTORY], dtype=torch.float64).T.reshape(-1, len(HISTORY))
-            save_checkpoint(path, model=generator, model_name=model_name, optimizer=opt_g, step=at, cfg=cfg,
-                            extra={"seconds": seconds, "history": rows},
-                            states={"disc": discriminator, "disc_opt": opt_d})
-        last_good = at
-
-    def generate(x):
-        return generator(x)
+        run.resume(say)
 
     generator.train()
     discriminator.train()
     stop_reason = "step limit"
-    bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc=f"{model_name} (GAN)", disable=not progress,
+    bar = tqdm(total=cfg.steps, initial=min(run.step, cfg.steps), desc=f"{model_name} (GAN)", disable=not progress,
                dynamic_ncols=True)
-    t0 = time.perf_counter() - seconds
+    t0 = time.perf_counter() - run.seconds
     try:
-        while step < cfg.steps:
-            if cfg.max_seconds is not None and seconds >= cfg.max_seconds:
+        while run.step < cfg.steps:
+            if cfg.max_seconds is not None and run.seconds >= cfg.max_seconds:
                 stop_reason = "time budget"
                 break
-            x, y = batch(dataset, batch_indices(len(dataset), draw, step), step)
+            x, y = batch(dataset, batch_indices(len(dataset), draw, run.step), run.step)
             x, y = x.to(device, torch.float32), y.to(device, torch.float32)
-
-            # Discriminator: real HR against the generator's detached output.
-            with torch.no_grad():
-                fake = generate(x)
-            if fake.shape != y.shape:
-                raise CompanionError(f"the generator's output {tuple(fake.shape)} does not match the targets "
-                                     f"{tuple(y.shape)}; check the model's scale and the batch function")
-            real_logits, fake_logits = discriminator(y), discriminator(fake)
-            d_loss = discriminator_loss(real_logits, fake_logits)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-
-            # Generator: a fresh output through the updated discriminator.
-            sr = generate(x)
-            logits = discriminator(sr)
-            adv = (generator_adversarial_loss(logits) if cfg.adversarial == "non-saturating"
-                   else minimax_generator_loss(logits))
-            zero = sr.new_zeros(())
-            perc = perceptual(sr, y) if cfg.perceptual_weight > 0 else zero
-            content = F.l1_loss(sr, y) if cfg.content_weight > 0 else zero
-            g_loss = cfg.adversarial_weight * adv + cfg.perceptual_weight * perc + cfg.content_weight * content
+            d_loss, real_logits, fake_logits = _discriminator_step(generator, discriminator, opt_d, x, y)
+            g_loss, adv, perc, content = _generator_losses(generator, discriminator, cfg, perceptual, x, y)
             values = dict(d=float(d_loss.detach()), g=float(g_loss.detach()), g_adv=float(adv.detach()),
-                          g_perc=float(perc.detach()), g_content=float(content.detach()), d_real=_mean_probability(real_logits),
-                          d_fake=_mean_probability(fake_logits))
+                          g_perc=float(perc.detach()), g_content=float(content.detach()),
+                          d_real=_mean_probability(real_logits), d_fake=_mean_probability(fake_logits))
             bad = [k for k, v in values.items() if not math.isfinite(v)]
             if bad:
-                say(f"{model_name}: non-finite {', '.join(bad)} at step {step + 1}; stopping")
+                say(f"{model_name}: non-finite {', '.join(bad)} at step {run.step + 1}; stopping")
                 raise CompanionError(f"GAN training of {model_name} stopped: {bad[0]} loss became "
-                                     f"{values[bad[0]]} at step {step + 1} and the bad state was not saved; "
-                                     f"{kept()}; lower the learning rates or the adversarial weight, or check "
+                                     f"{values[bad[0]]} at step {run.step + 1} and the bad state was not saved; "
+                                     f"{run.kept()}; lower the learning rates or the adversarial weight, or check "
                                      "the data for NaN/inf")
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(generator.parameters(), cfg.grad_clip)
-            opt_g.step()
-            opt_d.zero_grad(set_to_none=True)  # the G step left gradients in D; they are never applied
+            _generator_step(generator, opt_g, opt_d, g_loss, cfg.grad_clip)
 
-            step += 1
+            run.step += 1
             for k, v in values.items():
-                history[k].append(v)
-            seconds = time.perf_counter() - t0
+                run.history[k].append(v)
+            run.seconds = time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix({"D": f"{values['d']:.3f}", "G": f"{values['g']:.4g}",
                              "D(HR)": f"{values['d_real']:.2f}", "D(SR)": f"{values['d_fake']:.2f}"},
                             refresh=False)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save(step)
+            if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
+                run.save()
     finally:
         bar.close()
     if stop_reason == "time budget":
-        say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {step}")
-    if last_good != step:
-        save(step)
-    return GANResult(steps_done=step, seconds=seconds, history=history, stop_reason=stop_reason,
-                     checkpoint=path if path is not None else None)
+        say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {run.step}")
+    if run.last_good != run.step:
+        run.save()
+    return GANResult(steps_done=run.step, seconds=run.seconds, history=run.history, stop_reason=stop_reason,
+                     checkpoint=path)
 
 
 __all__ = ["ADVERSARIAL_FORMS", "HISTORY", "GANConfig", "GANResult", "minimax_generator_loss", "train_gan"]
