@@ -97,24 +97,61 @@ def _chapter_command_modules() -> list:
             if (package_dir / name / "commands.py").is_file()]
 
 
-def _cmd_zoo(args) -> int:
+def _chapter_restorers() -> dict:
+    """Every chapter's models for ``restore`` beyond the command's own: the ``RESTORERS`` dicts (name →
+    restorer) of the chapters' ``restorers.py`` (found by file name, as ``commands.py`` are; light imports)."""
+    package_dir = Path(__file__).resolve().parent
+    found: dict = {}
+    for name in chapter_packages():
+        if (package_dir / name / "restorers.py").is_file():
+            found.update(importlib.import_module(f"companion.{name}.restorers").RESTORERS)
+    return found
+
+
+def _plural(n: int, word: str, plural: str) -> str:
+    return f"{n} {word if n == 1 else plural}"
+
+
+def _cmd_zoo_list(args) -> int:
+    import json  # reason: only --recipe prints JSON
+
     from companion import zoo  # reason: heavy; the zoo loads PyTorch
 
-    if args.action == "list":
-        rows = zoo.list_rows(zoo.select(args.names))
-        width = max((len(r["name"]) for r in rows), default=4)
-        print(f"{'name':{width}s}  {'status':8s} {'steps':>6s} {'seconds':>8s} {'val dB':>7s} {'MB':>6s}  label")
-        for r in rows:
-            steps = f"{r['steps']:6d}" if r["steps"] is not None else f"{'-':>6s}"
-            secs = f"{r['seconds']:8.0f}" if r["seconds"] is not None else f"{'-':>8s}"
-            val = f"{r['val_psnr']:7.2f}" if r["val_psnr"] is not None else f"{'-':>7s}"
-            print(f"{r['name']:{width}s}  {r['status']:8s} {steps} {secs} {val} {r['mb']:6.2f}  {r['label']}")
-        counts = {state: sum(r["status"] == state for r in rows) for state in zoo.STATES}
-        print(f"{len(rows)} entries: " + ", ".join(f"{n} {state}" for state, n in counts.items())
-              + f"; {zoo.size_bytes() / 1e6:.1f} MB in {zoo.zoo_dir()}")
+    entries = zoo.select(args.names)
+    if args.recipe:
+        print(json.dumps([zoo.recipe(entry) for entry in entries], indent=1, sort_keys=True, ensure_ascii=False))
         return 0
+    rows = zoo.list_rows(entries)
+    width = max((len(r["name"]) for r in rows), default=4)
+    print(f"{'name':{width}s}  {'status':8s} {'steps':>6s} {'seconds':>8s} {'val dB':>7s} {'MB':>6s}  label")
+    for r in rows:
+        steps = f"{r['steps']:6d}" if r["steps"] is not None else f"{'-':>6s}"
+        secs = f"{r['seconds']:8.0f}" if r["seconds"] is not None else f"{'-':>8s}"
+        val = f"{r['val_psnr']:7.2f}" if r["val_psnr"] is not None else f"{'-':>7s}"
+        print(f"{r['name']:{width}s}  {r['status']:8s} {steps} {secs} {val} {r['mb']:6.2f}  {r['label']}")
+    counts = {state: sum(r["status"] == state for r in rows) for state in zoo.STATES}
+    print(_plural(len(rows), "entry", "entries") + ": " + ", ".join(f"{n} {state}" for state, n in counts.items())
+          + f"; {zoo.size_bytes() / 1e6:.1f} MB in {zoo.zoo_dir()}")
+    validation = list(dict.fromkeys((zoo.group_of(e), zoo.validation_text(e)) for e in entries))
+    validation = [(group, text) for group, text in validation if text != "not recorded"]
+    if validation:
+        print("\nval dB: PSNR at the end of training, never on the test split; measured on")
+        for group, text in validation:
+            print(f"  {group}  {text}")
+    legend = zoo.label_legend(entries)
+    if legend:
+        print("\nlabel: what the paper's tables call the model; shorthand labels stand for these settings:")
+        for line in legend:
+            print(f"  {line}")
+    print("\n`zoo list NAME --recipe` prints an entry's whole training recipe.")
+    return 0
+
+
+def _cmd_zoo_build(args) -> int:
+    from companion import zoo  # reason: heavy; the zoo loads PyTorch
+
     todo = zoo.build(args.names, workers=args.workers, force=args.force)
-    print(f"zoo: {len(todo)} entr{'y' if len(todo) == 1 else 'ies'} built"
+    print(f"zoo: {_plural(len(todo), 'entry', 'entries')} built"
           + ("" if todo else " (everything named is current; --force retrains)")
           + f"; {zoo.size_bytes() / 1e6:.1f} MB in {zoo.zoo_dir()}")
     return 0
@@ -132,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default=str(REPO_ROOT / "runs"), type=arguments.out_folder,
                      help="where executed copies go (default: runs/)")
     run.add_argument("--figures-dir", default=None, type=arguments.out_folder,
-                     help="where figures and results go (default: figures/ for quick, figures/full/ for full, "
-                          "runs/smoke/figures/ for smoke)")
+                     help="where figures and results go (default: <runs dir>/<profile>/figures/, ignored by "
+                          "git; `make reproduce` names figures/, the committed folder the ledger and book read)")
     run.set_defaults(func=_cmd_run)
 
     led = sub.add_parser("ledger", help="write figures/LEDGER.md from the paper data and the results files")
@@ -159,22 +196,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     zoo = sub.add_parser("zoo", help="the model zoo in checkpoints/: list what is there, stale or missing; "
                                      "build (retrain) what is missing or stale, resumable")
-    zoo.add_argument("action", choices=("list", "build"))
-    zoo.add_argument("names", nargs="*", help="entries or prefixes, e.g. ch7/07b or ch7/07b/mepsnet-seed0 "
-                                              "(default: all)")
-    zoo.add_argument("--workers", type=arguments.positive_int, default=2,
-                     help="models trained side by side, one thread each (default: 2)")
-    zoo.add_argument("--force", action="store_true", help="retrain the named entries even when current")
-    zoo.set_defaults(func=_cmd_zoo)
+    zoo_sub = zoo.add_subparsers(dest="action", required=True, parser_class=Parser)
+    names_help = "entries or prefixes, e.g. ch7/07b or ch7/07b/mepsnet-seed0 (default: all)"
+    zoo_list = zoo_sub.add_parser("list", help="each entry's status (current, stale, missing), steps, training "
+                                               "seconds, validation PSNR and label, and what they mean",
+                                  description="List the zoo: status, steps, training seconds, validation PSNR "
+                                              "(the images it was measured on are named below the table), size "
+                                              "and label (shorthand labels are spelled out as settings).")
+    zoo_list.add_argument("names", nargs="*", help=names_help)
+    zoo_list.add_argument("--recipe", action="store_true",
+                          help="print the named entries' models, configurations and training recipes (a JSON list)")
+    zoo_list.set_defaults(func=_cmd_zoo_list)
+    zoo_build = zoo_sub.add_parser(
+        "build", help="retrain what is missing or stale (resumable)",
+        description="Retrain the named zoo entries that are missing or stale, exactly as their notebooks' quick "
+                    "profiles train them; resumable (rerun the same command after an interruption). A full "
+                    "rebuild takes about 3 hours on the 2-core reference machine (benchmarks/README.md, 'Model "
+                    "zoo: size and rebuild times'); on the same kind of CPU it gives the same bits, elsewhere "
+                    "numbers within the seed spread (docs/decisions.md).")
+    zoo_build.add_argument("names", nargs="*", help=names_help)
+    zoo_build.add_argument("--workers", type=arguments.positive_int, default=2,
+                           help="models trained side by side, one thread each (default: 2)")
+    zoo_build.add_argument("--force", action="store_true", help="retrain the named entries even when current")
+    zoo_build.set_defaults(func=_cmd_zoo_build)
 
-    data = sub.add_parser("data", help="generate a chapter's dataset (see `data --help`)")
+    data = sub.add_parser("data", help="generate a chapter's dataset (see `data --help`)",
+                          description="Generate a chapter's dataset: `data NAME --out X` writes into X/NAME/.")
     data_sub = data.add_subparsers(dest="kind", required=True, parser_class=Parser)
+    restorers = _chapter_restorers()
     for module in _chapter_command_modules():
         if hasattr(module, "add_data_commands"):
             module.add_data_commands(data_sub)
         if hasattr(module, "add_commands"):
             module.add_commands(sub)
+        if hasattr(module, "add_restore_command"):
+            module.add_restore_command(sub, restorers)
+    for name, generator in data_sub.choices.items():
+        _explain_generator_options(name, generator)
     return parser
+
+
+def _explain_generator_options(name: str, generator: argparse.ArgumentParser) -> None:
+    """Say in ``data NAME --help`` where the dataset goes (every generator writes into ``OUT/NAME/``) and what
+    ``--source`` defaults to (the options come from :func:`companion.arguments.generator_command`)."""
+    for action in generator._actions:  # argparse keeps a parser's options there; it has no public accessor
+        if "--out" in action.option_strings:
+            action.help = f"output folder: the dataset is written into OUT/{name}/ (e.g. --out data: data/{name}/)"
+        elif "--source" in action.option_strings and "default:" not in (action.help or ""):
+            action.help = f"{action.help} (default: {action.default})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     except CompanionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # a command that saved its state says where a rerun resumes (train)
+        print(f"error: {exc}" if str(exc) else "error: interrupted; rerun the same command to resume",
+              file=sys.stderr)
+        return 128 + int(getattr(exc, "signum", 2))
 
 
 if __name__ == "__main__":

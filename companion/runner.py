@@ -2,7 +2,8 @@
 
 For each notebook: inject ``PROFILE``, ``DEVICE`` and ``SEED`` into its tagged ``parameters`` cell, execute it,
 write the executed copy to ``runs/<profile>/<notebook>.ipynb`` (or ``<notebook>.FAILED.ipynb`` when a cell
-raised) atomically, and let the notebook write its figures and results file (see :mod:`companion.session`).
+raised) atomically, and let the notebook write its figures and results file into
+``runs/<profile>/figures/`` (``figures_dir`` overrides; ``make reproduce`` names the committed ``figures/``).
 A failing notebook is named with its failing cell; the rest still run; the caller exits non-zero at the end.
 
 Every argument is checked before anything executes, so bad input leaves ``runs/`` and ``figures/`` untouched.
@@ -27,7 +28,7 @@ from companion.atomic import atomic_write_text
 from companion.profiles import check_profile, config_for, notebook_configs
 from companion.device import check_device
 from companion.errors import CompanionError
-from companion.session import REPO_ROOT, default_figures_dir
+from companion.session import REPO_ROOT
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 RUNS_DIR = REPO_ROOT / "runs"
@@ -68,8 +69,8 @@ def resolve_notebooks(names: list[str] | None, notebooks_dir: Path = NOTEBOOKS_D
             example = found[0].stem if found else "07a_shdd"
             raise CompanionError(f"{path} is a folder; name notebooks (e.g. {example} or "
                                  f"{example.split('_')[0]}), not their folder")
-        if len(matches) != 1:
-            known = ", ".join(p.stem for p in found)
+        if len(matches) != 1:  # ambiguous: the notebooks it matches; unknown: every notebook
+            known = ", ".join(p.stem for p in (matches or found))
             problem = "ambiguous" if matches else "unknown"
             raise CompanionError(f"{problem} notebook {name!r}; choose from: {known}")
         chosen.append(matches[0])
@@ -167,8 +168,9 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
                   figures_dir: Path | None = None, progress: bool = True, echo=None) -> list[NotebookOutcome]:
     """Execute notebooks headlessly; return one outcome per notebook (raises only for bad input).
 
-    ``seed`` is checked with the command line's bounds (:func:`companion.arguments.check_seed`). ``echo``
-    prints one line per notebook (default: through the progress bar).
+    ``seed`` is checked with the command line's bounds (:func:`companion.arguments.check_seed`). Figures and
+    results go to ``figures_dir``, default ``<runs_dir>/<profile>/figures/`` (never the committed ``figures/``
+    unless named). ``echo`` prints one line per notebook (default: through the progress bar).
     """
     check_profile(profile)
     check_device(device)
@@ -178,7 +180,7 @@ def run_notebooks(names: list[str] | None = None, *, profile: str = "smoke", dev
         check_parameters_cell(path)
         check_datasets(path.stem, profile)
     out_dir = _check_folder(Path(runs_dir), "runs dir") / profile
-    figures = _check_folder(Path(figures_dir) if figures_dir else default_figures_dir(profile), "figures dir")
+    figures = _check_folder(Path(figures_dir) if figures_dir else out_dir / "figures", "figures dir")
     _check_folder(out_dir, "runs dir")
 
     # reason: heavy; papermill takes seconds to import, so bad arguments are answered before it loads

@@ -11,8 +11,9 @@ reproduces, and ``run.finish()`` writes the notebook's results file, which ``pyt
 
 Where things go (the headless runner sets the environment variables; in JupyterLab the defaults apply):
 
-- figures: ``$COMPANION_FIGURES_DIR``, else ``figures/`` for ``quick``, ``figures/full/`` for ``full`` and
-  ``runs/smoke/figures/`` for ``smoke`` (smoke figures are meaningless and never overwrite committed ones);
+- figures: ``$COMPANION_FIGURES_DIR``, else ``runs/<profile>/figures/`` (ignored by git). A user's run never
+  rewrites the committed ``figures/``: only ``make reproduce`` writes there, by naming it explicitly
+  (``python -m companion run --profile quick --figures-dir figures``), and the ledger and the book read it;
 - results: ``<figures dir>/results/<notebook>.json``;
 - scratch data a notebook builds (generated datasets): ``$COMPANION_WORK_DIR``, else ``runs/<profile>/work/``
   (ignored by git).
@@ -38,10 +39,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("exact", "small-scale", "full-scale", "full-only")
 
 
+#: The committed figures and results (``make reproduce`` writes them; the ledger and the book read them).
+COMMITTED_FIGURES_DIR = REPO_ROOT / "figures"
+#: Folders whose changes do not make a result's code "dirty": outputs (figures, runs), the model zoo
+#: (checked by its own digests) and downloaded or generated data.
+OUTPUT_FOLDERS = ("figures", "runs", "checkpoints", "data")
+
+
 def default_figures_dir(profile: str) -> Path:
-    """Where a profile's figures go when ``COMPANION_FIGURES_DIR`` is not set."""
-    return {"quick": REPO_ROOT / "figures", "full": REPO_ROOT / "figures" / "full",
-            "smoke": REPO_ROOT / "runs" / "smoke" / "figures"}[profile]
+    """Where a profile's figures go when ``COMPANION_FIGURES_DIR`` is not set: ``runs/<profile>/figures/``,
+    ignored by git, so running a notebook never rewrites :data:`COMMITTED_FIGURES_DIR`."""
+    check_profile(profile)
+    return REPO_ROOT / "runs" / profile / "figures"
 
 
 def _folder_from_env(name: str, default: Path) -> Path:
@@ -55,13 +64,13 @@ def _folder_from_env(name: str, default: Path) -> Path:
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
-    """Short commit of the checkout, with ``+dirty`` when code (not figures/ or runs/) has uncommitted changes."""
+    """Short commit of the checkout, with ``+dirty`` when its code or notebooks have uncommitted changes
+    (tracked or untracked); changes under :data:`OUTPUT_FOLDERS` (what runs write) do not count."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":!figures", ":!runs", ":!checkpoints"],
-                               cwd=root,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", *(f":!{d}" for d in OUTPUT_FOLDERS)],
+                               cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")

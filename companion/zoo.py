@@ -257,6 +257,59 @@ def list_rows(entries=None) -> list[dict]:
     return rows
 
 
+def group_of(entry: ZooEntry) -> str:
+    """The folder of an entry's name (``ch7/07c`` for ``ch7/07c/mepsnet-seed0``): the models of one table."""
+    return entry.name.rsplit("/", 1)[0]
+
+
+def recipe(entry: ZooEntry) -> dict:
+    """What ``zoo list NAME --recipe`` prints: the model, its configuration and the training recipe (the
+    entry's key: everything that shapes the weights) that would build it now, with the sidecar's status and
+    validation."""
+    meta = read_sidecar(entry) or {}
+    return {"name": entry.name, "label": entry.label, "status": status(entry), "model": entry.model,
+            "config": entry.config, "recipe": entry.key, "digest": entry.digest,
+            "validation": validation_text(entry, meta), "val_psnr": meta.get("val_psnr")}
+
+
+def validation_text(entry: ZooEntry, meta: dict | None = None) -> str:
+    """What an entry's ``val_psnr`` was measured on, in words, from its sidecar (``val_images``: a description,
+    or a number of images of the validation split that its recipe's data names)."""
+    meta = read_sidecar(entry) if meta is None else meta
+    described = (meta or {}).get("val_images")
+    scales = entry.config.get("scales")
+    scale = f", x{'/'.join(map(str, scales))}" if isinstance(scales, list) and scales else ""
+    if isinstance(described, list) and described:
+        text = "; ".join(map(str, described))
+        return text + (scale if " x" not in text else "")
+    if isinstance(described, int):
+        data = entry.key.get("data", {}) if isinstance(entry.key.get("data"), dict) else {}
+        images = data.get("images", {}) if isinstance(data.get("images"), dict) else {}
+        names = [name for name, role in images.items() if role in ("val", "validation")]
+        where = f" ({', '.join(names)})" if names else ""
+        level = f", {data['level']} level" if data.get("level") else ""
+        return f"the first {described} images of the validation split{where}{level}, whole, RGB PSNR"
+    return "not recorded"
+
+
+def label_legend(entries) -> list[str]:
+    """One line per label of ``entries`` whose group holds the same model in several configurations: the
+    settings that tell it apart from the others (``ch7/07c  K = 16: ... templates=16``), so a table's
+    shorthand reads as the configuration it stands for."""
+    by_group: dict[str, list[ZooEntry]] = {}
+    for e in all_entries():
+        by_group.setdefault(group_of(e), []).append(e)
+    lines, seen = [], set()
+    for e in entries:
+        configs = [g.config for g in by_group.get(group_of(e), [e]) if g.model == e.model]
+        varying = sorted({k for c in configs for k in c if any(c.get(k) != d.get(k) for d in configs)})
+        settings = ", ".join(f"{k}={e.config[k]}" for k in varying if k in e.config)
+        if e.label and settings and (group_of(e), e.label) not in seen:
+            seen.add((group_of(e), e.label))
+            lines.append(f"{group_of(e)}  {e.label}: {settings}")
+    return lines
+
+
 def build(names=(), *, workers: int = 2, force: bool = False, progress: bool = True) -> list[ZooEntry]:
     """(Re)train the named entries that are stale or missing (all named ones with ``force``); returns them."""
     entries = select(names)

@@ -189,3 +189,42 @@ def test_spectra_and_fusion_by_type_take_the_items():
     assert weights["gaussian_noise"]["n_skipped"] == 1 and weights["identity"]["n_skipped"] == 0
     for entry in weights.values():
         assert entry["mean"].shape == (3,) and np.all((entry["mean"] > 0) & (entry["mean"] < 1))
+
+
+_TWICE = """
+import sys
+import numpy as np
+import torch
+torch.set_num_threads(int(sys.argv[1]))
+from companion.analysis import tsne
+from companion.ch7 import expert_analysis
+from companion.models import build_model
+torch.manual_seed(0)
+model = build_model("mepsnet", blocks=1, expert_width=8, experts=3, extract_width=8, share=True, srir=1,
+                    templates=4).eval()
+g = torch.Generator().manual_seed(1)
+label = torch.zeros(48, 64, dtype=torch.int64)
+label[:, 16:32], label[:, 32:48], label[:, 48:] = 1, 2, 3
+items = [{"distorted": torch.rand(3, 48, 64, generator=g), "label": label} for _ in range(2)]
+vectors, inputs, labels = expert_analysis.tsne_samples(model, items, 40, np.random.default_rng(0))
+scores = tsne.embed_and_score(vectors, labels, seed=0)
+print(repr([scores["silhouette_features"], scores["silhouette_embedding"], tsne.silhouette(inputs, labels),
+            float(np.abs(scores["embedding"]).sum())]))
+"""
+
+
+def test_the_tsne_numbers_are_the_same_bits_run_to_run_and_for_any_thread_count(repo):
+    """07d's t-SNE measurements (smoke size) twice, in fresh processes with 1 and 2 PyTorch threads: identical.
+
+    (The embedding's silhouette is chaotic in its input: changing 5 of 25,344 feature values by one float32
+    ulp moved 07d's quick score from -0.1158 to -0.1117, with the feature-space score unchanged; so the same
+    bits need the same kind of CPU, docs/decisions.md.)"""
+    import subprocess
+    import sys
+
+    runs = [subprocess.run([sys.executable, "-c", _TWICE, str(threads)], cwd=repo, capture_output=True, text=True,
+                           timeout=300) for threads in (1, 2, 2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    numbers = [run.stdout.strip().splitlines()[-1] for run in runs]
+    assert numbers[0] == numbers[1] == numbers[2], numbers

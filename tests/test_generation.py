@@ -398,3 +398,62 @@ def test_a_second_build_of_the_same_folder_is_refused_while_one_runs(tmp_path):
         os.close(fd)
     report = build_shdd(src, tmp_path / "out", levels=("easy",), versions=1, progress=False)
     assert report.n_written > 0 and (folder / "manifest.json").is_file()
+
+
+SLOW_RENDER_S = 20.0
+
+
+def slow_render(job, unit, image):
+    """A render that takes SLOW_RENDER_S seconds and leaves markers: its pid on start, 'finished' at the end."""
+    marks = Path(job.options[0])
+    (marks / f"started-{unit.key}-{os.getpid()}").touch()
+    time.sleep(SLOW_RENDER_S)
+    (marks / f"finished-{unit.key}").touch()
+    return {rel: "x" for rel in unit.files}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_ctrl_c_terminates_the_workers_instead_of_letting_them_finish_their_images(tmp_path):
+    """Ctrl-C during a pool build: the workers are terminated at once (their images unfinished, redone by the
+    next run), not left to finish the image each is rendering (before: `data shdd` took 4.7 s to stop)."""
+    import threading
+
+    from companion.data.generation import CleanImage, Job, Manifest, Unit, run_jobs
+
+    src = make_refs(tmp_path / "src", 3)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    jobs = [Job(image=CleanImage(stem=p.stem, split="train", path=p), seed=0, options=(str(marks),),
+                units=(Unit(key=p.stem, files=(f"{p.stem}.txt",)),)) for p in sorted(src.iterdir())]
+    root = tmp_path / "out"
+
+    def interrupt_once_two_render():
+        wait_until(lambda: len(list(marks.glob("started-*"))) == 2 or None, 60, "two workers rendering")
+        os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt in the main thread, as Ctrl-C
+
+    threading.Thread(target=interrupt_once_two_render, daemon=True).start()
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs(jobs, slow_render, root, Manifest(root / "manifest.json", "test", 0), workers=2, progress=False)
+    stopped_after = time.perf_counter() - started  # loosely: seconds with the fix, SLOW_RENDER_S and more without
+    pids = [int(p.name.rsplit("-", 1)[1]) for p in marks.glob("started-*")]
+    assert len(pids) == 2 and not list(marks.glob("finished-*")), f"workers finished their images ({stopped_after:.1f} s)"
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # terminated and reaped
+    assert json.loads((root / "manifest.json").read_text())["files"] == {}
+
+
+@pytest.mark.parametrize("command, build", [("shdd", "shdd"), ("flickr-distortion", "flickr")])
+def test_data_help_says_out_gets_a_subfolder_and_gives_the_source_default(tmp_path, capsys, command, build):
+    assert cli_main(["data", command, "--help"]) == 0
+    text = "".join(capsys.readouterr().out.split())  # argparse wraps lines, at hyphens too
+    assert f"--outOUToutputfolder:thedatasetiswrittenintoOUT/{command}/" in text
+    options = text.split("options:", 1)[1]
+    assert "(default:bundled)" in options.split("--sourceSOURCE", 1)[1].split("--outOUT")[0]
+    src = make_refs(tmp_path / "src", 3)  # and that is where the build writes
+    if build == "shdd":
+        report = build_shdd(src, tmp_path / "X", levels=("easy",), versions=1, progress=False)
+    else:
+        report = build_flickr_distortion(src, tmp_path / "X", sets=("classification",), progress=False)
+    assert report.out == tmp_path / "X" / command and report.out.is_dir()

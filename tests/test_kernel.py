@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from companion.errors import CompanionError
-from companion.kernel import KERNEL_NAME, KERNELSPEC, install_kernel, installed_kernel, kernel_dir, main, set_kernelspec
+from companion.kernel import (KERNEL_NAME, KERNELSPEC, LAUNCH_ARGS, find_checkout, install_kernel, installed_kernel,
+                              kernel_dir, main, set_kernelspec)
 from companion.runner import available_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +24,7 @@ def test_the_kernel_is_installed_in_this_environment_and_runs_its_python():
     assert spec is not None, f"kernel {KERNEL_NAME!r} is not installed in {sys.prefix}: run `make kernel`"
     assert Path(spec["resource_dir"]).resolve() == kernel_dir().resolve(), "the kernel must live in the .venv"
     assert Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
+    assert spec["argv"][-len(LAUNCH_ARGS):] == LAUNCH_ARGS, "an older kernelspec: run `make kernel`"
 
 
 @pytest.mark.parametrize("path", available_notebooks(), ids=lambda p: p.stem)
@@ -83,3 +85,94 @@ def test_make_lab_adds_allow_root_only_for_root():
     line = next(line for line in out.splitlines() if "jupyter lab" in line)
     assert ("--allow-root" in line) == (os.getuid() == 0), line
     assert line.rstrip().endswith("notebooks/")
+
+
+def _checkout(root: Path, marker: str) -> Path:
+    """A minimal clone: this project's pyproject.toml and a `companion` package that says which clone it is."""
+    (root / "companion").mkdir(parents=True)
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    (root / "companion" / "__init__.py").write_text(f"CLONE = {marker!r}\n")
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
+                           "source": "import os, pathlib, companion\n"
+                                     "print(companion.CLONE, pathlib.Path(companion.__file__).resolve())\n"
+                                     "print(os.environ['PYTHONPATH'].split(os.pathsep)[0])"}],
+                "metadata": {"kernelspec": KERNELSPEC}, "nbformat": 4, "nbformat_minor": 5}
+    (root / "notebooks").mkdir()
+    (root / "notebooks" / "t.ipynb").write_text(json.dumps(notebook))
+    return root
+
+
+def test_find_checkout_walks_up_to_this_projects_pyproject(tmp_path):
+    clone = _checkout(tmp_path / "clone", "a")
+    (clone / "notebooks" / "deep").mkdir()
+    other = tmp_path / "clone" / "notebooks" / "deep" / "other"
+    other.mkdir()
+    (other / "pyproject.toml").write_text('[project]\nname = "something-else"\n')
+    assert find_checkout(other) == clone.resolve()
+    assert find_checkout(clone) == clone.resolve()
+    assert find_checkout(REPO / "notebooks") == REPO
+    assert find_checkout(tmp_path) is None
+
+
+def test_the_kernel_imports_the_checkout_its_notebook_is_in(tmp_path):
+    """Two clones sharing this environment (whose editable install points at REPO): `jupyter nbconvert --execute`
+    with the installed kernelspec imports each notebook's own clone, and prints no unencrypted-TCP warning."""
+    env_prefix = tmp_path / "env"
+    install_kernel(env_prefix)
+    clones = [_checkout(tmp_path / name, name) for name in ("first", "second")]
+    jupyter = Path(sys.executable).with_name("jupyter")
+    env = {**os.environ, "JUPYTER_PATH": str(env_prefix / "share" / "jupyter"),
+           "JUPYTER_CONFIG_PATH": str(env_prefix / "etc" / "jupyter"), "PYTHONPATH": ""}
+    result = subprocess.run([str(jupyter), "nbconvert", "--to", "notebook", "--execute", "--inplace",
+                             *(str(c / "notebooks" / "t.ipynb") for c in clones)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "without encryption" not in result.stderr, result.stderr
+    for clone in clones:
+        executed = json.loads((clone / "notebooks" / "t.ipynb").read_text())
+        lines = "".join(executed["cells"][0]["outputs"][0]["text"]).splitlines()
+        assert lines == [f"{clone.name} {(clone / 'companion' / '__init__.py').resolve()}", str(clone.resolve())]
+
+
+def test_the_installed_kernel_runs_the_launcher(tmp_path):
+    spec = json.loads((install_kernel(tmp_path / "env") / "kernel.json").read_text())
+    assert spec["argv"] == [sys.executable, "-Xfrozen_modules=off", *LAUNCH_ARGS]
+    config = json.loads((tmp_path / "env" / "etc" / "jupyter" / "jupyter_nbconvert_config.json").read_text())
+    assert config["KernelManager"]["transport_encryption"] == "auto"
+
+
+def _fake_environment(path: Path, owner: Path) -> Path:
+    """A virtual environment without pip whose editable `companion` install points at ``owner``."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    [site] = path.glob("lib/python*/site-packages")
+    info = site / "companion-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: companion\nVersion: 0.1.0\n")
+    (info / "direct_url.json").write_text(json.dumps({"dir_info": {"editable": True}, "url": owner.as_uri()}))
+    return path
+
+
+@pytest.mark.parametrize("owner", ["other", "self"])
+def test_make_keeps_one_environment_per_checkout(tmp_path, owner):
+    """`make` in a clone whose pyproject.toml is newer than the stamp of an environment that another clone
+    installed refuses before pip would re-point it; its own environment goes on to pip."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make on this machine")
+    clone = tmp_path / "second"
+    (clone / "companion").mkdir(parents=True)
+    for name in ("Makefile", "pyproject.toml", "companion/kernel.py"):
+        shutil.copy(REPO / name, clone / name)
+    first = tmp_path / "first"
+    first.mkdir()
+    venv = _fake_environment(tmp_path / "venv", first if owner == "other" else clone)
+    (venv / ".installed").touch()
+    os.utime(venv / ".installed", (1, 1))  # older than the clone's pyproject.toml
+    result = subprocess.run([make, "venv", f"VENV={venv}", f"PYTHON={sys.executable}"], cwd=clone,
+                            capture_output=True, text=True, timeout=120)
+    refused = f"error: {venv} is the environment of the checkout {first.resolve()}; each checkout keeps its own"
+    if owner == "other":
+        assert result.returncode != 0 and refused in result.stderr, result.stderr
+        assert "pip install" not in result.stdout
+    else:  # the check passes; pip (absent from this bare environment) is what fails
+        assert refused not in result.stderr and "pip install" in result.stdout, result.stdout + result.stderr

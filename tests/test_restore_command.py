@@ -185,7 +185,8 @@ def test_restore_files_runs_a_model_without_for_inference_under_autocast(tmp_pat
     out = tmp_path / "out"
     restore_files(dncnn, images[:1], out, device="cpu", mode=inference_mode("cpu", "bf16"), progress=False)
     assert np.abs(load_image(out / "a_restored.png") - _expected(dncnn, images[0])).mean() < 0.02
-    restore_files(dncnn, images[:1], out, device="cpu", mode=inference_mode("cpu", "fp32"), progress=False)
+    restore_files(dncnn, images[:1], out, device="cpu", mode=inference_mode("cpu", "fp32"), progress=False,
+                  overwrite=True)
     _check_outputs(images[:1], dncnn, out)
 
 
@@ -219,12 +220,33 @@ def test_restore_command_matches_restore_and_leaves_inputs_alone(tmp_path, image
     assert len(lines) == len(images) + 1
     for path, line in zip(images, lines):
         assert line.startswith(f"{path} -> {path.parent / 'restored' / (path.stem + '_restored.png')}")
-        assert " s (fp32 channels-last on cpu)" in line
+        assert " s, 1×1 tiles (fp32 channels-last on cpu)" in line
     assert lines[-1].startswith("restored 2 images in ") and "s per image" in lines[-1]
     assert "MEPSNet" in lines[-1] and str(checkpoint) in lines[-1]
-    # once more: the previous outputs are replaced, the inputs still untouched
-    assert main(argv) == 0
-    assert [p.read_bytes() for p in images] == before
+    # once more: refused in one line naming the file and --overwrite, nothing touched; with --overwrite, replaced
+    outputs = [p.parent / "restored" / f"{p.stem}_restored.png" for p in images]
+    written = [p.read_bytes() for p in outputs]
+    for p in outputs:
+        p.write_bytes(b"the user's own file")
+    assert main(argv) == 2
+    assert _one_error_line(capsys) == (f"error: {outputs[0]} exists already (and 1 more output); pass --overwrite to "
+                                       "replace it, or another --out folder")
+    assert all(p.read_bytes() == b"the user's own file" for p in outputs)
+    assert main([*argv, "--overwrite"]) == 0
+    assert [p.read_bytes() for p in outputs] == written and [p.read_bytes() for p in images] == before
+
+
+def test_a_png_and_a_jpeg_of_the_same_name_do_not_replace_each_other(tmp_path, images, checkpoint, capsys):
+    jpeg = images[0].with_suffix(".jpg")
+    Image.open(images[0]).save(jpeg, quality=95)
+    common = ["--checkpoint", str(checkpoint), "--precision", "fp32", "--device", "cpu"]
+    assert main(["restore", str(images[0]), *common]) == 0
+    first = (images[0].parent / "restored" / "a_restored.png").read_bytes()
+    capsys.readouterr()
+    assert main(["restore", str(jpeg), *common]) == 2
+    err = _one_error_line(capsys)
+    assert str(images[0].parent / "restored" / "a_restored.png") in err and "--overwrite" in err
+    assert (images[0].parent / "restored" / "a_restored.png").read_bytes() == first
 
 
 def test_restore_command_auto_uses_the_fastest_mode(tmp_path, images, checkpoint, capsys):
@@ -276,7 +298,8 @@ def test_safetensors_problems_are_one_line(tmp_path, images, mepsnet, capsys):
     assert main(run) == 2
     assert "does not fit" in _one_error_line(capsys)
     dncnn = _save_safetensors(tmp_path / "d.safetensors", build_model("dncnn", "quick"), "dncnn")
-    assert main(["restore", str(images[0]), "--checkpoint", str(dncnn), "--out", str(tmp_path / "o")]) == 2
+    assert main(["restore", str(images[0]), "--checkpoint", str(dncnn), "--model", "mepsnet",
+                 "--out", str(tmp_path / "o")]) == 2
     assert "it is for model 'dncnn', not 'mepsnet'" in _one_error_line(capsys)
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
     Path(f"{tmp_path / 'junk.safetensors'}.json").write_text(json.dumps({"model": "mepsnet", "config": {}}))
@@ -319,7 +342,10 @@ def test_bad_checkpoint_files_are_one_line(tmp_path, images, capsys, checkpoint_
 
 def test_zoo_is_the_default_and_restores_with_the_zoo_entry(tmp_path, images, zoo, capsys):
     entry, model = zoo
-    for argv in (["restore", str(images[0])], ["restore", str(images[0]), "--checkpoint", "zoo"]):
+    assert main(["restore", str(images[0])]) == 2  # the default model is vdsr's zoo entry, not in this zoo
+    assert "zoo entry ch7/07b/vdsr-seed0 is missing" in _one_error_line(capsys)
+    for argv in (["restore", str(images[0]), "--model", "mepsnet"],
+                 ["restore", str(images[0]), "--checkpoint", "zoo", "--model", "mepsnet", "--overwrite"]):
         assert main([*argv, "--precision", "fp32", "--device", "cpu"]) == 0
         out = capsys.readouterr().out
         assert "zoo ch7/07b/mepsnet-seed0 (1 steps, val 20.0 dB)" in out.strip().splitlines()[-1]
@@ -328,7 +354,8 @@ def test_zoo_is_the_default_and_restores_with_the_zoo_entry(tmp_path, images, zo
 
 def test_a_missing_zoo_entry_is_one_line_naming_zoo_build(tmp_path, images, monkeypatch, capsys):
     monkeypatch.setenv("COMPANION_ZOO", str(tmp_path / "empty"))
-    for argv in (["restore", str(images[0])], ["restore", str(images[0]), "--checkpoint", "zoo"]):
+    for argv in (["restore", str(images[0]), "--model", "mepsnet"],
+                 ["restore", str(images[0]), "--checkpoint", "zoo", "--model", "mepsnet"]):
         assert main(argv) == 2
         err = _one_error_line(capsys)
         assert "ch7/07b/mepsnet-seed0 is missing" in err
@@ -344,7 +371,7 @@ def test_a_stale_zoo_entry_is_one_line_naming_zoo_build(images, zoo, capsys):
     entry, _ = zoo
     meta = json.loads(entry.sidecar_path.read_text())
     entry.sidecar_path.write_text(json.dumps({**meta, "digest": "0" * 16}))
-    assert main(["restore", str(images[0])]) == 2
+    assert main(["restore", str(images[0]), "--model", "mepsnet"]) == 2
     err = _one_error_line(capsys)
     assert "ch7/07b/mepsnet-seed0 is stale" in err and "`python -m companion zoo build ch7/07b/mepsnet-seed0`" in err
     assert "--checkpoint official" in err
@@ -354,7 +381,7 @@ def test_a_stale_zoo_entry_is_one_line_naming_zoo_build(images, zoo, capsys):
 def test_zoo_weights_that_do_not_load_are_one_line(images, zoo, capsys):
     entry, _ = zoo
     entry.weights_path.write_bytes(b"\x00" * 64)
-    assert main(["restore", str(images[0])]) == 2
+    assert main(["restore", str(images[0]), "--model", "mepsnet"]) == 2
     err = _one_error_line(capsys)
     assert "cannot be loaded" in err and "zoo build ch7/07b/mepsnet-seed0" in err and "--checkpoint official" in err
     assert not (images[0].parent / "restored").exists()

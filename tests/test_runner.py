@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,35 @@ def test_runs_all_reports_failure_and_continues(nbdir, tmp_path):
     # parameters were injected into the kernel, and the figures folder was handed to it
     assert json.loads((figs / "seen.json").read_text()) == {"profile": "smoke", "device": "cpu", "seed": 7}
     assert not list((runs / "smoke").glob(".*part*")), "temporary files left behind"
+
+
+def test_figures_default_to_the_runs_folder_never_the_committed_one(nbdir, tmp_path, monkeypatch):
+    """`companion run X --profile quick` without --figures-dir writes beside its executed copy, under runs/."""
+    monkeypatch.delenv("COMPANION_FIGURES_DIR", raising=False)
+    runs = tmp_path / "runs"
+    [outcome] = run_notebooks(["01"], profile="quick", device="cpu", notebooks_dir=nbdir, runs_dir=runs,
+                              progress=False, echo=lambda *_: None)
+    assert outcome.ok, outcome.error
+    assert json.loads((runs / "quick" / "figures" / "seen.json").read_text())["profile"] == "quick"
+    assert not (REPO / "figures" / "seen.json").exists()
+
+
+def test_make_reproduce_is_what_names_the_committed_figures():
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make on this machine")
+    out = subprocess.run([make, "-n", "-o", ".venv/.installed", "reproduce"], cwd=REPO, capture_output=True,
+                         text=True, timeout=60).stdout
+    line = next(line for line in out.splitlines() if "companion run" in line)
+    assert line.split()[-2:] == ["--figures-dir", "figures"], line
+
+
+def test_an_ambiguous_prefix_lists_only_the_notebooks_it_matches():
+    with pytest.raises(CompanionError) as info:
+        resolve_notebooks(["07"])
+    sevens = [p.stem for p in sorted((REPO / "notebooks").glob("07*.ipynb"))]
+    assert len(sevens) > 1
+    assert str(info.value) == f"ambiguous notebook '07'; choose from: {', '.join(sevens)}"
 
 
 def test_later_success_removes_stale_failed_copy(nbdir, tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import matplotlib
 
@@ -13,7 +14,7 @@ from PIL import Image  # noqa: E402
 
 from companion.arguments import MAX_SEED  # noqa: E402
 from companion.errors import CompanionError  # noqa: E402
-from companion.session import default_figures_dir, start  # noqa: E402
+from companion.session import COMMITTED_FIGURES_DIR, default_figures_dir, git_commit, start  # noqa: E402
 
 
 @pytest.fixture
@@ -75,10 +76,55 @@ def test_full_profile_marks_measurements_full_scale(tmp_path, monkeypatch):
     assert run.measurements[0]["status"] == "full-scale"
 
 
-def test_default_folders_keep_smoke_away_from_committed_figures(repo):
-    assert default_figures_dir("quick") == repo / "figures"
-    assert default_figures_dir("full") == repo / "figures" / "full"
-    assert default_figures_dir("smoke") == repo / "runs" / "smoke" / "figures"
+def test_default_folders_keep_every_profile_away_from_committed_figures(repo):
+    """A user's run (JupyterLab, or `companion run` without --figures-dir) writes into runs/, which git ignores;
+    only `make reproduce` names the committed figures/."""
+    assert COMMITTED_FIGURES_DIR == repo / "figures"
+    for profile in ("smoke", "quick", "full"):
+        folder = default_figures_dir(profile)
+        assert folder == repo / "runs" / profile / "figures"
+        assert COMMITTED_FIGURES_DIR not in (folder, *folder.parents)
+        assert subprocess.run(["git", "check-ignore", "-q", str(folder / "x.png")], cwd=repo).returncode == 0
+    with pytest.raises(CompanionError, match="unknown profile"):
+        default_figures_dir("fast")
+
+
+def test_default_run_writes_under_runs_not_figures(repo, monkeypatch):
+    monkeypatch.delenv("COMPANION_FIGURES_DIR", raising=False)
+    run = start("00_quickstart", profile="smoke", device="cpu")
+    assert run.results_path.parent == repo / "runs" / "smoke" / "figures" / "results"
+
+
+def _git(root, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                   capture_output=True)
+
+
+def test_commit_is_judged_on_code_and_notebooks_not_on_outputs(tmp_path):
+    """The provenance's commit: outputs (figures/, runs/, checkpoints/, data/) written while notebooks run do not
+    make it dirty; a changed notebook or module, or a new untracked module, does."""
+    root = tmp_path / "clone"
+    for name in ("companion/x.py", "notebooks/a.ipynb", "figures/f.png", "figures/results/a.json",
+                 "checkpoints/m.safetensors", "data/README.md"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("1")
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "c")
+    clean = git_commit(root)
+    assert len(clean) == 12 and "dirty" not in clean
+    for name in ("figures/f.png", "figures/results/a.json", "checkpoints/m.safetensors", "data/README.md"):
+        (root / name).write_text("2")
+    for name in ("figures/new.png", "runs/quick/figures/g.png", "data/DIV2K/0001.png"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("new")
+    assert git_commit(root) == clean
+    (root / "notebooks/a.ipynb").write_text("2")
+    assert git_commit(root) == clean + "+dirty"
+    _git(root, "checkout", "-q", "--", "notebooks")
+    (root / "companion/y.py").write_text("new module")
+    assert git_commit(root) == clean + "+dirty"
+    assert git_commit(tmp_path / "not-a-repo") == "unknown"
 
 
 def test_results_are_strict_json(run):

@@ -1,6 +1,7 @@
 """The model zoo: entries, status, safetensors + sidecar, the CLI, and the notebooks' use of it."""
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -143,3 +144,35 @@ def test_the_committed_zoo_is_complete_current_and_small():
     chapter_7 = sum(p.stat().st_size for p in (zoo.zoo_dir() / "ch7").rglob("*") if p.is_file())
     assert 0 < chapter_7 <= 25e6
     assert zoo.size_bytes() <= 32e6
+
+
+def test_zoo_build_help_is_its_own_and_cites_the_measured_rebuild_time(capsys, repo):
+    assert main(["zoo", "build", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: python -m companion zoo build") and "--force" in text and "--recipe" not in text
+    measured = re.search(r"All chapters together: (about [^.]+)\.", (repo / "benchmarks" / "README.md").read_text())
+    assert measured, "benchmarks/README.md no longer gives the whole zoo's rebuild time"
+    assert f"A full rebuild takes {measured.group(1)} on the 2-core reference machine (benchmarks/README.md" in text
+
+
+def test_zoo_list_says_what_its_columns_and_labels_mean(capsys):
+    assert main(["zoo", "list", "ch7/07c/mepsnet-templates16-seed0"]) == 0
+    out = capsys.readouterr().out
+    assert "\n1 entry: " in out and "entries" not in out.split("\n1 entry: ")[1].split("\n")[0]
+    assert "  ch7/07c  the first 4 images of the validation split (chelsea), moderate level" in out
+    assert "  ch7/07c  K = 16: blocks=2, experts=3, share=True, templates=16" in out
+    assert main(["zoo", "list", "ch2/02d/g4-seed0", "ch7/07c/mepsnet-blocks6-experts1-seed0"]) == 0
+    out = capsys.readouterr().out
+    assert "2 entries: " in out and "  ch2/02d  coffee (centre 192 px, RGB PSNR), x4" in out
+    assert "  ch2/02d  Fig. 2.8 G4 (quick size, x4): groups=4, recursive=False" in out
+    assert "  ch7/07c  1 expert +PS: blocks=6, experts=1, share=True, templates=4" in out
+
+
+def test_zoo_list_recipe_prints_what_builds_the_entry(capsys):
+    assert main(["zoo", "list", "ch7/07b/dncnn-seed0", "--recipe"]) == 0
+    [shown] = json.loads(capsys.readouterr().out)
+    [entry] = zoo.select(["ch7/07b/dncnn-seed0"])
+    assert shown["recipe"] == json.loads(json.dumps(entry.key)) and shown["model"] == "dncnn"
+    assert shown["config"] == json.loads(json.dumps(entry.config))
+    assert shown["recipe"]["train"]["steps"] == zoo.read_sidecar(entry)["steps"]
+    assert shown["status"] == "current" and "chelsea" in shown["validation"]

@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from concurrent.futures import as_completed
 from contextlib import ExitStack, contextmanager
@@ -392,7 +393,7 @@ def run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *,
     files stop the build before anything is written, with one error naming all of them
     (:func:`preflight_error`). Then the dataset folder is locked for the rest of the run (:func:`build_lock`),
     the temporary files a killed build may have left in ``root`` are deleted, and the units run. Workers die with the main process
-    (:func:`companion.processes.process_pool`).
+    (:func:`companion.processes.process_pool`), and Ctrl-C terminates them at once (:func:`stop_workers`).
     """
     with ExitStack() as lock:
         return _run_jobs(jobs, render, root, manifest, workers=workers, progress=progress, desc=desc, lock=lock)
@@ -435,7 +436,7 @@ def _run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *
             manifest.save()
         return counts[0], counts[1]
 
-    pool = process_pool(int(workers))
+    pool = process_pool(int(workers), initializer=ignore_interrupts)
     try:
         preflight(pool.map(check_source, jobs))
         bar = tqdm(total=len(jobs), desc=desc, unit="image", disable=not progress)
@@ -446,11 +447,33 @@ def _run_jobs(jobs: list[Job], render: Render, root: Path, manifest: Manifest, *
         finally:
             bar.close()
             manifest.save()
-    except BaseException:
+    except KeyboardInterrupt:  # Ctrl-C: stop now; the images in progress are redone by the next run
+        stop_workers(pool)
+        raise
+    except BaseException:  # an error: the images in progress finish, then the error is reported
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     return counts[0], counts[1]
+
+
+def ignore_interrupts() -> None:
+    """A worker's initializer: Ctrl-C, which the terminal sends to every process of the command, is the main
+    process's to handle (:func:`stop_workers`); a worker would otherwise print its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_workers(pool) -> None:
+    """Cancel the jobs not started and terminate the workers at once, rather than letting each finish its
+    image (seconds each). A terminated worker leaves at most a temporary file of an unfinished atomic write,
+    which the next run deletes (:func:`companion.atomic.remove_temp_files`); the manifest holds only units that
+    finished, so the resumed build is byte-identical to an uninterrupted one."""
+    workers = list((pool._processes or {}).values())  # ProcessPoolExecutor has no public terminate before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(timeout=10)
 
 
 def write_index(root: Path, manifest: Manifest, rel: str, text: str) -> None:

@@ -6,7 +6,8 @@ one-line :class:`~companion.errors.CompanionError` that names the file and the f
 silently and changing what a PSNR figure means. One exception: a palette (``P`` mode) image whose palette
 has colour is accepted and expanded to RGB, because a palette is only a lossless encoding of 8-bit RGB
 pixels; a palette image whose pixels are all grey is refused as greyscale, one with transparency as alpha.
-EXIF orientation is ignored: pixels are returned in stored order.
+The EXIF orientation tag is applied on reading (``PIL.ImageOps.exif_transpose``), so a phone photograph stored
+sideways comes back upright, as viewers show it; a file without the tag is returned in stored order.
 
 :data:`EMBEDDED_IMAGES` are natural colour photographs that ship inside scikit-image's ``skimage/data``
 folder and scikit-learn's ``sklearn/datasets/images`` (china, flower). They are read straight from those
@@ -22,7 +23,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from companion.atomic import atomic_path
 from companion.errors import CompanionError
@@ -144,10 +145,23 @@ def _high_bit_depth(im: Image.Image) -> bool:
     return im.mode in _HIGH_DEPTH_MODES or any(";16" in str(tile.args) for tile in im.tile)
 
 
+def _convert_hint(p: Path) -> str:
+    """How to convert ``p`` to 8-bit RGB, into a new file beside it (never over the original)."""
+    target = p.with_name(f"{p.stem}_rgb.png")
+    return f"convert to 8-bit RGB in a new file, e.g. PIL: Image.open('{p}').convert('RGB').save('{target}')"
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block: the pixels are still readable, in stored order
+        return 1
+
+
 def _check_mode(p: Path, im: Image.Image) -> None:
     """Refuse anything but 8-bit RGB (or a colour palette) from the header alone."""
     mode = im.mode
-    fix = "convert to 8-bit RGB (e.g. PIL: Image.open(f).convert('RGB').save(f))"
+    fix = _convert_hint(p)
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
         raise ImageFileError(f"image {p} has an alpha channel ({mode}); flatten it onto a background and "
                              f"save it as 8-bit RGB", f"alpha channel, mode {mode}")
@@ -176,18 +190,22 @@ def check_image_file(path: str | os.PathLike) -> tuple[int, int]:
         except Exception as exc:  # Pillow raises many types from verify
             raise ImageFileError(f"cannot read image {p} ({exc}); the file is corrupt or truncated: "
                                  "re-download it or re-export it as an 8-bit RGB PNG", "corrupt or truncated") from None
-    return size
+    with Image.open(p) as again:  # verify() leaves the image unusable; the EXIF tag is read from a fresh handle
+        turned = _orientation(again) in (5, 6, 7, 8)  # stored rotated by 90°: upright it is height × width
+    return size[::-1] if turned else size
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an 8-bit RGB image file as float32 ``H×W×3`` in ``[0, 1]``; anything else is refused."""
+    """Read an 8-bit RGB image file as float32 ``H×W×3`` in ``[0, 1]``, upright (EXIF orientation applied);
+    anything else is refused."""
     p, im = _open(path)
     with im:
         mode = im.mode
-        fix = "convert to 8-bit RGB (e.g. PIL: Image.open(f).convert('RGB').save(f))"
+        fix = _convert_hint(p)
         _check_mode(p, im)
         _decode(p, im)
-        rgb = np.asarray(im.convert("RGB") if mode == "P" else im, dtype=np.uint8)
+        upright = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
+        rgb = np.asarray(upright.convert("RGB") if mode == "P" else upright, dtype=np.uint8)
     if mode == "P" and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
         raise ImageFileError(f"image {p} is greyscale (a palette of grey levels); {fix}", "greyscale palette")
     return to_float(rgb)

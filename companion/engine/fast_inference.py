@@ -110,6 +110,20 @@ class _ChannelsLast:
         return out.contiguous()
 
 
+class _ChannelsLastBF16:
+    """The model's weights in bfloat16, channels-last, input cast to bfloat16 and output back to float32:
+    oneDNN runs its convolutions on AMX / AVX512_BF16 where the CPU has them (elsewhere bf16 is emulated and
+    slower than fp32, so :func:`~companion.engine.inference.fastest_mode` never picks it there)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = to_channels_last(copy.deepcopy(model).cpu().to(torch.bfloat16).eval())
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            out = self.model(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last))
+        return out.float().contiguous()
+
+
 def export_onnx(model: nn.Module, shape: Sequence[int] = EXPORT_SHAPE) -> bytes:
     """``model`` (``forward(x)``, CPU float32, eval mode) as ONNX bytes with batch, height and width dynamic,
     traced on a ``shape`` batch. Uses PyTorch's TorchScript-based exporter (needs the ``onnx`` package; its
@@ -279,7 +293,8 @@ class FastModel(nn.Module):
     def label(self) -> str:
         fold = f", {self.folded} pixel shuffle{'s' if self.folded > 1 else ''} folded" if self.folded else ""
         return {"onnxruntime": f"ONNX Runtime fp32, {self.threads} threads{fold}",
-                "channels-last": "PyTorch fp32 channels-last", "eager": "PyTorch fp32 eager"}[self.backend]
+                "channels-last": "PyTorch fp32 channels-last", "eager": "PyTorch fp32 eager",
+                "bf16": "PyTorch bf16 channels-last"}[self.backend]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
@@ -307,9 +322,14 @@ def _check_threads(threads) -> int:
     return threads
 
 
+#: :func:`accelerate`'s ``precision="bf16"`` tolerance against the eager fp32 model on the probe: bf16 keeps 8
+#: bits of mantissa, so a deep network's output moves by a few 8-bit levels at most.
+BF16_ATOL = 0.05
+
+
 def accelerate(model: nn.Module, *, scale: int | None = None, backend: str = "auto", threads: int | None = None,
-               check: bool = True, atol: float = 1e-4, report: Callable[[str], None] | None = _stderr
-               ) -> FastModel:
+               check: bool = True, atol: float | None = None, report: Callable[[str], None] | None = _stderr,
+               precision: str = "fp32") -> FastModel:
     """The fastest exact CPU version of ``model`` (see the module docstring): a :class:`FastModel`.
 
     ``model``: ``forward(x)`` on a B×3×H×W batch in [0, 1]; with ``scale``, ``model.at_scale(scale)`` is used
@@ -319,8 +339,18 @@ def accelerate(model: nn.Module, *, scale: int | None = None, backend: str = "au
     the eager model on a probe batch; a backend farther than ``atol`` is skipped (``"auto"``) or refused.
     ``report``: called with one line for each backend ``"auto"`` skipped (default: printed to stderr; pass
     ``None`` for silence). A named backend that cannot be used raises a one-line :class:`CompanionError`.
+    ``precision="bf16"``: the ``"bf16"`` backend (weights and activations in bfloat16, for CPUs with AMX or
+    AVX512_BF16), checked against the fp32 eager model within ``atol`` (default :data:`BF16_ATOL`; fp32's
+    default is 1e-4).
     """
-    if backend != "auto" and backend not in BACKENDS:
+    if precision not in ("fp32", "bf16"):
+        raise CompanionError(f"unknown precision {precision!r}; choose fp32 or bf16")
+    if precision == "bf16":
+        if backend not in ("auto", "bf16"):
+            raise CompanionError(f"precision bf16 runs on the bf16 backend, not {backend!r}")
+        backend = "bf16"
+    atol = (BF16_ATOL if backend == "bf16" else 1e-4) if atol is None else atol
+    if backend != "auto" and backend not in (*BACKENDS, "bf16"):
         raise CompanionError(f"unknown backend {backend!r}; choose one of auto, {', '.join(BACKENDS)}")
     if not isinstance(model, nn.Module):
         raise CompanionError(f"accelerate takes a torch.nn.Module, got {type(model).__name__}")
@@ -343,12 +373,13 @@ def accelerate(model: nn.Module, *, scale: int | None = None, backend: str = "au
     candidates = BACKENDS if backend == "auto" else (backend,)
     skipped: list[str] = []
     for candidate in candidates:
-        problem = backend_problem(candidate)
+        problem = None if candidate == "bf16" else backend_problem(candidate)
         fast, diff = None, None
         if problem is None:
             try:
                 runner = {"onnxruntime": lambda: _OnnxRuntime(reference, threads),
                           "channels-last": lambda: _ChannelsLast(reference),
+                          "bf16": lambda: _ChannelsLastBF16(reference),
                           "eager": lambda: _Eager(reference)}[candidate]()
                 fast = FastModel(runner, candidate, threads=threads if candidate == "onnxruntime"
                                  else torch.get_num_threads(), name=name)

@@ -14,7 +14,9 @@ For image files (``python -m companion restore``): :func:`fastest_mode` picks th
 computes fastest (bf16 only where it is native: CUDA with bf16, a CPU with AVX512_BF16 or AMX; else fp32),
 :func:`prepare_model` applies it (a model's own ``for_inference`` when it has one), and :func:`restore_files`
 checks every input first (:func:`check_inputs`), then restores each file and writes ``<stem>_restored.png``
-atomically, never over an input.
+atomically, never over an input nor over an existing file unless asked to. By default the tiling comes from a
+memory budget (:func:`auto_tiles`, :func:`bytes_per_pixel`), since a multi-megapixel photograph restored as one
+tile needs gigabytes (measured by ``benchmarks/restore_memory.py``).
 """
 from __future__ import annotations
 
@@ -235,12 +237,55 @@ def prepare_model(model: nn.Module, mode: dict) -> tuple[nn.Module, dict]:
     return model, dict(bf16=mode["bf16"], channels_last=mode["channels_last"])
 
 
-def output_path(path, out_dir=None) -> Path:
-    """Where :func:`restore_files` writes the result for ``path``: ``<out_dir>/<stem>_restored.png``, with
-    ``out_dir`` defaulting to a ``restored/`` folder beside the input."""
+def output_path(path, out_dir=None, suffix: str = "restored") -> Path:
+    """Where :func:`restore_files` writes the result for ``path``: ``<out_dir>/<stem>_<suffix>.png``
+    (``_restored``, or ``_x4`` for super-resolution), with ``out_dir`` defaulting to a ``restored/`` folder
+    beside the input."""
     path = Path(path)
     folder = Path(out_dir) if out_dir is not None else path.parent / "restored"
-    return folder / f"{path.stem}_restored.png"
+    return folder / f"{path.stem}_{suffix}.png"
+
+
+# --- tiling from a memory budget -----------------------------------------------------------------------------
+
+#: ``restore``'s default memory budget for one tile's activations, in bytes.
+MEMORY_BUDGET = 1 << 30
+#: Feature maps of the widest layer alive at once in a forward pass (its input, its output, a residual or a
+#: concatenation): the estimate's multiplier, checked against measured peaks by ``benchmarks/restore_memory.py``.
+LIVE_MAPS = 4
+
+
+def bytes_per_pixel(model: nn.Module, scale: int = 1) -> int:
+    """An upper estimate of the float32 bytes a forward pass of ``model`` holds per input pixel:
+    :data:`LIVE_MAPS` feature maps of its widest convolution (in or out channels), × ``scale``² for a
+    super-resolution model whose last layers run at the output size. A model without convolutions (an
+    accelerated :class:`~companion.engine.fast_inference.FastModel`) counts as 64 channels wide."""
+    widths = [max(m.in_channels, m.out_channels) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    return 4 * LIVE_MAPS * (max(widths) if widths else 64) * int(scale) ** 2
+
+
+def auto_tiles(height: int, width: int, per_pixel: int, *, budget: int = MEMORY_BUDGET,
+               overlap: int = 16) -> tuple[int, int]:
+    """The fewest (rows, columns) tiles, near-square, whose largest tile (with its ``overlap`` context) needs at
+    most ``budget`` bytes at ``per_pixel`` bytes per input pixel (:func:`bytes_per_pixel`); (1, 1) when the
+    whole image fits. Tiles never get smaller than the overlap allows."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+        raise CompanionError(f"the memory budget must be a positive number of bytes, got {budget!r}")
+    best = None
+    for rows in range(1, max(1, height // max(overlap, 1)) + 1):
+        for cols in range(1, max(1, width // max(overlap, 1)) + 1):
+            if _tiling_problem(height, width, (rows, cols), overlap) is not None:
+                break
+            tile_h = -(-height // rows) + (2 * overlap if rows > 1 else 0)
+            tile_w = -(-width // cols) + (2 * overlap if cols > 1 else 0)
+            if tile_h * tile_w * per_pixel <= budget:
+                key = (rows * cols, abs(tile_h - tile_w))
+                if best is None or key < best[0]:
+                    best = (key, (rows, cols))
+                break  # more columns only add tiles
+    if best is None:  # even the smallest tiles exceed the budget: the most tiles the overlap allows
+        return (max(1, height // max(2 * overlap, 1)), max(1, width // max(2 * overlap, 1)))
+    return best[1]
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -261,20 +306,23 @@ def _tiling_problem(height: int, width: int, tiles: tuple[int, int], overlap: in
     return None
 
 
-def check_inputs(paths, out_dir=None, *, tiles=(1, 1), overlap: int = 16) -> list[Path]:
+def check_inputs(paths, out_dir=None, *, tiles=(1, 1), overlap: int = 16, overwrite: bool = False,
+                 suffix: str = "restored") -> list[Path]:
     """Check every input before anything is restored; return their output paths (:func:`output_path`).
 
     Each image is read with the project's checked loader (:func:`companion.data.images.load_image`: missing,
     unreadable, greyscale, alpha, 16-bit and corrupt files are refused) and must be big enough for the
-    tiling (each tile at least ``overlap`` px, at least 1 px). No output may be an input, and no two inputs
-    may share an output. Every problem is reported in one :class:`CompanionError`: a single bad file with
+    tiling (each tile at least ``overlap`` px, at least 1 px). No output may be an input, no two inputs
+    may share an output, and an output that exists already (an earlier run's, or a file the user had) is
+    refused unless ``overwrite``. Every problem is reported in one :class:`CompanionError`: a single bad file with
     its full message, several by name, each with its reason.
     """
     paths = [Path(p) for p in paths]
     if not paths:
         raise CompanionError("no images given; pass one or more image files")
-    tiles = check_tiling(tiles, overlap)
-    outputs = [output_path(p, out_dir) for p in paths]
+    auto = tiles == "auto"
+    tiles = (1, 1) if auto else check_tiling(tiles, overlap)
+    outputs = [output_path(p, out_dir, suffix) for p in paths]
     bad: list[tuple[Path, str, str]] = []  # (path, full message, reason)
     for p in paths:
         try:
@@ -282,7 +330,7 @@ def check_inputs(paths, out_dir=None, *, tiles=(1, 1), overlap: int = 16) -> lis
         except CompanionError as exc:
             bad.append((p, str(exc), getattr(exc, "reason", None) or str(exc)))
             continue
-        problem = _tiling_problem(height, width, tiles, overlap)
+        problem = None if auto else _tiling_problem(height, width, tiles, overlap)
         if problem is not None:
             bad.append((p, f"image {p} is {problem}: use fewer --tiles or a smaller --overlap", problem))
     if len(bad) == 1:
@@ -306,36 +354,51 @@ def check_inputs(paths, out_dir=None, *, tiles=(1, 1), overlap: int = 16) -> lis
             raise CompanionError(f"{p} {problem}; pass each image once, rename one, or restore them into "
                                  "separate --out folders")
         seen[key] = p
+    existing = [out for out in outputs if out.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more output{'s' * (len(existing) > 2)})" if len(existing) > 1 else ""
+        raise CompanionError(f"{existing[0]} exists already{more}; pass --overwrite to replace it, or another --out "
+                             "folder")
     return outputs
 
 
 def restore_files(model: nn.Module, paths, out_dir=None, *, device="auto", tiles=(1, 1), overlap: int = 16,
-                  mode: dict | None = None, progress: bool = True, on_image=None) -> list[dict]:
-    """Restore image files with ``model`` and write each result as ``<out_dir>/<stem>_restored.png``.
+                  mode: dict | None = None, progress: bool = True, on_image=None, overwrite: bool = False,
+                  scale: int = 1, memory_budget: int = MEMORY_BUDGET, suffix: str | None = None) -> list[dict]:
+    """Restore image files with ``model`` and write each result as ``<out_dir>/<stem>_<suffix>.png``
+    (``suffix``: ``restored``, or ``x<scale>`` for super-resolution).
 
     Every input is checked first (:func:`check_inputs`): if any is bad, one :class:`CompanionError` names
     them all and nothing is written. ``out_dir`` None: a ``restored/`` folder beside each input; an output is
-    never an input. ``mode``: a dict of :func:`fastest_mode` / :func:`inference_mode` (default: the fastest
-    for ``device``), applied by :func:`prepare_model`. Each image is read with the checked loader, restored
-    with :func:`restore` (``tiles``, ``overlap``) and written atomically as an 8-bit PNG, with a progress bar
-    across images (``progress``). ``on_image(record)`` is called after each image (e.g. to print a line
-    without breaking the bar: ``tqdm.write``).
+    never an input, and an existing output is refused unless ``overwrite``. ``mode``: a dict of
+    :func:`fastest_mode` / :func:`inference_mode` (default: the fastest for ``device``), applied by
+    :func:`prepare_model`. Each image is read with the checked loader, restored with :func:`restore`
+    (``tiles``, ``overlap``, ``scale``; ``tiles="auto"``: :func:`auto_tiles` for ``memory_budget`` bytes)
+    and written atomically as an 8-bit PNG, with a progress bar across images (``progress``).
+    ``on_image(record)`` is called after each image (e.g. to print a line without breaking the bar:
+    ``tqdm.write``).
 
-    Returns one record per image: ``input``, ``output`` (Paths), ``width``, ``height``, ``seconds`` (read,
-    restore and write), ``mode`` (the mode's label).
+    Returns one record per image: ``input``, ``output`` (Paths), ``width``, ``height`` (the input's),
+    ``tiles`` (rows, columns), ``seconds`` (read, restore and write), ``mode`` (the mode's label).
     """
     paths = [Path(p) for p in paths]
-    outputs = check_inputs(paths, out_dir, tiles=tiles, overlap=overlap)
+    suffix = suffix or ("restored" if scale == 1 else f"x{scale}")
+    outputs = check_inputs(paths, out_dir, tiles=tiles, overlap=overlap, overwrite=overwrite, suffix=suffix)
     mode = fastest_mode(device) if mode is None else mode
     runner, options = prepare_model(model, mode)
+    per_pixel = bytes_per_pixel(model, scale)
     records = []
     for path, out in tqdm(list(zip(paths, outputs)), desc="restore", unit="image", disable=not progress,
                           dynamic_ncols=True):
         t0 = time.perf_counter()
         image = torch.from_numpy(load_image(path)).permute(2, 0, 1)
-        restored = restore(runner, image, tiles=tuple(tiles), overlap=overlap, device=mode["device"], **options)
+        height, width = int(image.shape[1]), int(image.shape[2])
+        grid = auto_tiles(height, width, per_pixel, budget=memory_budget, overlap=overlap) if tiles == "auto" \
+            else tuple(tiles)
+        restored = restore(runner, image, tiles=grid, overlap=overlap, device=mode["device"], scale=scale,
+                           **options)
         save_image(out, restored.permute(1, 2, 0).numpy())
-        record = {"input": path, "output": out, "width": int(image.shape[2]), "height": int(image.shape[1]),
+        record = {"input": path, "output": out, "width": width, "height": height, "tiles": grid,
                   "seconds": time.perf_counter() - t0, "mode": mode["label"]}
         records.append(record)
         if on_image is not None:

@@ -29,8 +29,13 @@ Readings chosen here:
   seconds so far, so :class:`TrainResult` and ``max_seconds`` cover the whole run across resumes. A run
   resumed with more ``steps`` and extra ``milestones`` after the saved step (a longer schedule) follows the
   config's milestones, and equals a run started with them.
-  ``resume=False`` starts from scratch and replaces the file at the first save. An interrupt between saves
-  keeps the last periodic checkpoint; a partial step is never saved.
+  ``resume=False`` starts from scratch and replaces the file at the first save. Saves come every
+  ``cfg.checkpoint_every`` steps (the paper's setting) and, with ``checkpoint_seconds``, whenever that much
+  wall time has passed since the last save (what a CPU user lives with). A partial step is never saved.
+* **Ctrl-C and SIGTERM** (with a checkpoint file, in the main thread): the signal is noted, the step under
+  way finishes, the state is saved atomically at that step, and :class:`TrainingInterrupted` (a
+  ``KeyboardInterrupt``) is raised naming the step a rerun resumes from. A second Ctrl-C stops at once,
+  keeping the last checkpoint.
 * **Which weights come back** (``keep=``): ``"last"`` (the default) returns the weights of the last step;
   ``"best"`` the weights of the validation step with the highest ``validate`` score; ``"average"`` the mean of
   the weights saved at the last ``average_last`` checkpoints (every ``cfg.checkpoint_every`` steps, and the
@@ -52,6 +57,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import signal
+import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -90,6 +97,43 @@ class TrainResult:
     stop_reason: str = "step limit"  # "step limit" (every step ran) or "time budget" (max_seconds reached)
     checkpoint: Path | None = None
     kept: str = "last"  # which weights the model holds: "last", "best at step S", "average of steps A, B, ..."
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT / SIGTERM after saving its checkpoint at ``step`` (the step a rerun resumes
+    from). ``signum`` is the signal; ``str()`` is the one line to show."""
+
+    def __init__(self, message: str, *, step: int, signum: int):
+        super().__init__(message)
+        self.step, self.signum = step, signum
+
+
+class _StopRequests:
+    """While active, SIGINT and SIGTERM only note that a stop was asked for (the loop stops at the end of the
+    step); a second signal raises ``KeyboardInterrupt`` at once. Signal handlers can only be installed in the
+    main thread: elsewhere (the zoo trains in threads) and when ``active`` is False nothing changes."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, active: bool):
+        self.active = active and threading.current_thread() is threading.main_thread()
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> "_StopRequests":
+        if self.active:
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -172,14 +216,17 @@ def psnr_on_pairs(model: nn.Module, pairs, *, device="cpu", bf16: bool = False, 
 def train(model: nn.Module, dataset, cfg: TrainConfig, *, loss: Callable, batch: Callable, model_name: str,
           device="cpu", checkpoint_path=None, resume: bool = True, validate: Callable | None = None,
           progress: bool = True, log: Callable[[str], None] | None = None,
-          param_groups: list[dict] | None = None, keep: str = "last", average_last: int = 4) -> TrainResult:
+          param_groups: list[dict] | None = None, keep: str = "last", average_last: int = 4,
+          checkpoint_seconds: float | None = None) -> TrainResult:
     """Train ``model`` on ``dataset`` with ``cfg``; see the module docstring for ``loss``, ``batch``, ``validate``
     and ``param_groups`` (per-group learning rates; default: every parameter at ``cfg.lr``). ``keep`` chooses the
     weights the model holds at the end (:data:`KEEP`; ``"best"`` needs ``validate`` and ``cfg.val_every``,
     ``"average"`` averages the last ``average_last`` checkpoints and needs ``cfg.checkpoint_every``).
 
-    With ``checkpoint_path`` the state is saved every ``cfg.checkpoint_every`` steps and at the end, and an
-    existing checkpoint there is resumed (``resume=True``) after checking it fits the model. ``log`` receives
+    With ``checkpoint_path`` the state is saved every ``cfg.checkpoint_every`` steps, every
+    ``checkpoint_seconds`` of wall time (None: not by time), on SIGINT / SIGTERM (then
+    :class:`TrainingInterrupted` is raised) and at the end, and an existing checkpoint there is resumed
+    (``resume=True``) after checking it fits the model. ``log`` receives
     messages (default: ``print`` when ``progress``). Raises :class:`CompanionError` on bad input and on a
     NaN/inf loss or weights, keeping the last good checkpoint.
     """
@@ -188,10 +235,14 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, *, loss: Callable, batch:
         raise CompanionError("the training dataset is empty; generate the data first")
     groups = check_param_groups(model, param_groups, cfg.lr) if param_groups is not None else None
     check_keep(keep, average_last, cfg, validate)
+    if checkpoint_seconds is not None and (isinstance(checkpoint_seconds, bool)
+                                           or not isinstance(checkpoint_seconds, (int, float))
+                                           or not math.isfinite(checkpoint_seconds) or checkpoint_seconds <= 0):
+        raise CompanionError(f"checkpoint_seconds={checkpoint_seconds!r}; need a finite number > 0, or None")
     device = resolve_device(device) if isinstance(device, str) else torch.device(device)
     with distributed.setup(device) as world:
         return _train(model, dataset, cfg, loss, batch, model_name, checkpoint_path, resume, validate, progress,
-                      log, world, groups, keep, average_last)
+                      log, world, groups, keep, average_last, checkpoint_seconds)
 
 
 def check_keep(keep: str, average_last: int, cfg: TrainConfig, validate) -> None:
@@ -268,7 +319,7 @@ def _follow_milestones(scheduler, optimizer, bases: list[float], cfg: TrainConfi
 
 
 def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, resume, validate, progress, log,
-           world, groups=None, keep="last", average_last=4) -> TrainResult:
+           world, groups=None, keep="last", average_last=4, checkpoint_seconds=None) -> TrainResult:
     device = world.device
     say = (log or (print if progress else (lambda _msg: None))) if world.main else (lambda _msg: None)
     if cfg.batch_size % world.size:
@@ -313,7 +364,7 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
         return "no checkpoint had been written, so none was kept"
 
     def save(at: int) -> None:
-        nonlocal last_good
+        nonlocal last_good, last_save
         if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):  # finite loss, inf gradients
             raise CompanionError(f"training {model_name} stopped: the weights became NaN/inf at step {at} and "
                                  f"were not saved; {kept()}; lower the learning rate or clip gradients "
@@ -327,7 +378,7 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
             save_checkpoint(path, model=model, model_name=model_name, optimizer=optimizer, scheduler=scheduler,
                             step=at, cfg=cfg, extra=extra)
         distributed.barrier(world)
-        last_good = at
+        last_good, last_save = at, time.perf_counter()
 
     net = distributed.wrap(model, world)
     model.train()
@@ -336,8 +387,18 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
     bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc=model_name,
                disable=not progress or not world.main, dynamic_ncols=True)
     t0 = time.perf_counter() - seconds
+    last_save = time.perf_counter()
+    stops = _StopRequests(path is not None)
     try:
+        stops.__enter__()
         while step < cfg.steps:
+            if distributed.any_rank(stops.signum is not None, world):
+                if last_good != step:
+                    save(step)
+                name = signal.Signals(stops.signum).name if stops.signum is not None else "a signal on another rank"
+                raise TrainingInterrupted(f"interrupted ({name}) at step {step}: checkpoint saved to {path}; rerun "
+                                          f"the same command to resume from step {step}",
+                                          step=step, signum=stops.signum or signal.SIGINT)
             if cfg.max_seconds is not None and distributed.any_rank(seconds >= cfg.max_seconds, world):
                 stop_reason = "time budget"
                 break
@@ -375,9 +436,12 @@ def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, 
             bar.update(1)
             bar.set_postfix({"loss": f"{sum(recent) / len(recent):.4g}",
                              **({"val": f"{val[-1][1]:.2f}"} if val else {})}, refresh=False)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            due = checkpoint_seconds is not None and time.perf_counter() - last_save >= checkpoint_seconds
+            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or \
+                    (checkpoint_seconds is not None and distributed.any_rank(due, world)):
                 save(step)
     finally:
+        stops.__exit__()
         bar.close()
     if stop_reason == "time budget":
         say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {step}")
