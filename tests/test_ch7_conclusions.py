@@ -51,3 +51,24 @@ def test_shdd_renders_region_counts_pixel_shares_and_images_written():
     assert shares.index("identity 50%") < shares.index("noise 30%") < shares.index("blur 20%")
     assert "differ by 30%" in shares
     assert "easy 1,008, moderate 84" in written
+
+
+def _measurements(values: dict) -> list[dict]:
+    return [{"key": key, "value": value} for key, value in values.items()]
+
+
+def test_experts_renders_07d_from_its_measurements():
+    same = {"expert_response/gaussian_noise": [1.28, 1.18, 1.27], "expert_response/gaussian_blur": [0.81, 0.95, 0.73],
+            "tsne/silhouette_features": -0.0587, "tsne/silhouette_embedding": -0.1158,
+            "tsne/silhouette_input_rgb": -0.1064,
+            "psd_alpha/gaussian_blur": [2.30, 3.06, 3.13], "psd_alpha/gaussian_noise": [1.77, 1.42, 1.86],
+            "fusion/identity": [0.098, 0.096, 0.052], "fusion/gaussian_noise": [0.090, 0.088, 0.046]}
+    response, tsne, spectra, fusion = conclusions.experts(_measurements(same))
+    assert "expert 2 most inside gaussian_noise (1.18×), least inside gaussian_blur (0.95×)" in response
+    assert "do not split the work" in response
+    assert "-0.059 in feature space (near zero" in tsne and "-0.116 in the 2-D embedding" in tsne
+    assert "closer to the clean image's for gaussian_noise; not for gaussian_blur" in spectra
+    assert "weighs experts, not distortions" in fusion
+    split = dict(same, **{"expert_response/gaussian_blur": [0.81, 1.95, 0.73]})
+    assert "do not split" not in conclusions.experts(_measurements(split))[0]
+    assert conclusions.experts([]) == []

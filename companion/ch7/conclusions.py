@@ -7,7 +7,8 @@ which keeps them in the results file for the book and returns the text the noteb
 * :func:`table_7_1`: ``07b_mepsnet_training`` (Table 7.1: the +1 dB target on validation, the test gains,
   the paper's order as paired claims);
 * :func:`sharing`: ``07c_ablations``, why its quick base is what it is (parameter counts, ours and the paper's);
-* :func:`ablations`: ``07c_ablations`` (Tables 7.3 / 7.4, Fig. 7.6: the claims' verdicts).
+* :func:`ablations`: ``07c_ablations`` (Tables 7.3 / 7.4, Fig. 7.6: the claims' verdicts);
+* :func:`experts`: ``07d_what_experts_learn`` (where each expert responds, t-SNE, spectra, fusion weights).
 """
 from __future__ import annotations
 
@@ -87,3 +88,61 @@ def ablations(claims: list[dict]) -> list[str]:
     lines = [f"- {c['entry']}, {c['claim']}: **{c['verdict']}** ({c['detail']})" for c in claims]
     return [f"**The thesis' ablation claims at this scale** (paired 95 % intervals over seeds × test images): "
             f"{_verdict_counts(claims)} of {len(claims)}.", "\n".join(lines)]
+
+
+def experts(measurements: list[dict]) -> list[str]:
+    """07d's conclusions from its recorded measurements (``run.measurements``: ``expert_response/<type>``,
+    ``tsne/silhouette_*``, ``psd_alpha/<type>`` as [clean, distorted, restored], ``fusion/<type>``)."""
+    values = {m["key"]: m["value"] for m in measurements}
+
+    def by_type(prefix: str) -> dict[str, list[float]]:
+        return {key[len(prefix):]: value for key, value in values.items() if key.startswith(prefix)}
+
+    paragraphs = []
+    response = by_type("expert_response/")
+    if response:
+        experts_count = len(next(iter(response.values())))
+        lines = []
+        for k in range(experts_count):
+            most = max(response, key=lambda kind: response[kind][k])
+            least = min(response, key=lambda kind: response[kind][k])
+            lines.append(f"expert {k + 1} most inside {most} ({response[most][k]:.2f}×), least inside {least} "
+                         f"({response[least][k]:.2f}×)")
+        shared = {max(response, key=lambda kind: response[kind][k]) for k in range(experts_count)}
+        paragraphs.append("**Where each expert responds** (its mean |activation| inside a type's regions over its "
+                          "mean everywhere): " + "; ".join(lines) + "."
+                          + (" Every expert responds most to the same type, so at this scale they do not split "
+                             "the work by distortion as Fig. 7.7 reads the paper's." if len(shared) == 1 else ""))
+    if "tsne/silhouette_features" in values:
+        features = values["tsne/silhouette_features"]
+        shape = ("near zero: the distortion types do not form separate clusters in the experts' features"
+                 if abs(features) < 0.1 else "positive: the types form clusters" if features > 0 else
+                 "negative: pixels sit nearer other types' pixels than their own")
+        paragraphs.append(f"**t-SNE of the expert features by type**: silhouette {features:+.3f} in feature space "
+                          f"({shape}); {values.get('tsne/silhouette_embedding', float('nan')):+.3f} in the 2-D "
+                          f"embedding; the distorted input's RGB at the same pixels "
+                          f"{values.get('tsne/silhouette_input_rgb', float('nan')):+.3f}. The embedding's score "
+                          "moves by about ±0.01 with float-level differences (another CPU; docs/decisions.md), so "
+                          "the feature-space score is the one to read.")
+    alphas = by_type("psd_alpha/")
+    if alphas:
+        back = [kind for kind, (clean, distorted, restored) in alphas.items()
+                if abs(restored - clean) < abs(distorted - clean)]
+        away = [kind for kind in alphas if kind not in back]
+        paragraphs.append("**Spectra** (fitted slope α of the radial power spectrum, clean → distorted → restored): "
+                          + "; ".join(f"{kind} {c:.2f} → {d:.2f} → {r:.2f}" for kind, (c, d, r) in alphas.items())
+                          + ". Restoration brings α closer to the clean image's for "
+                          + (", ".join(back) or "no type") + ("; not for " + ", ".join(away) if away else "") + ".")
+    fusion = by_type("fusion/")
+    if fusion:
+        rows = list(fusion.values())
+        across_types = max(max(col) - min(col) for col in zip(*rows))
+        across_experts = min(max(row) - min(row) for row in rows)
+        paragraphs.append("**Fusion weights** (mean weight S per expert, by the type of a single-type crop): "
+                          + "; ".join(f"{kind} " + " / ".join(f"{w:.3f}" for w in row) for kind, row in
+                                      fusion.items())
+                          + f". They change by at most {across_types:.3f} from one type to another and by at "
+                          f"least {across_experts:.3f} from one expert to another: the fusion "
+                          + ("weighs experts, not distortions." if across_types < across_experts else
+                             "changes with the distortion as much as with the expert."))
+    return paragraphs
