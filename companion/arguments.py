@@ -107,11 +107,12 @@ def existing_folder(text: str) -> Path:
 def generator_command(data_sub, name: str, *, help: str, source_help: str, sets: tuple[str, ...], set_help: str,
                       run):
     """Add ``data NAME`` with the options every dataset generator shares (--source, --out, --level, --seed,
-    --workers); ``run(args, sets)`` gets the chosen sets (all when none is given). Returns the parser, for
+    --workers; the generator writes into ``OUT/NAME/``); ``run(args, sets)`` gets the chosen sets (all when none is given). Returns the parser, for
     the generator's own options."""
     parser = data_sub.add_parser(name, help=help)
-    parser.add_argument("--source", default="bundled", help=source_help)
-    parser.add_argument("--out", required=True, type=out_folder, help="output folder")
+    parser.add_argument("--source", default="bundled", help=f"{source_help} (default: bundled)")
+    parser.add_argument("--out", required=True, type=out_folder,
+                        help=f"output folder: the dataset is written into OUT/{name}/ (e.g. --out data: data/{name}/)")
     parser.add_argument("--level", action="append", choices=sets, help=set_help + " (repeatable; default all)")
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")

@@ -231,19 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
             module.add_commands(sub)
         if hasattr(module, "add_restore_command"):
             module.add_restore_command(sub, restorers)
-    for name, generator in data_sub.choices.items():
-        _explain_generator_options(name, generator)
     return parser
-
-
-def _explain_generator_options(name: str, generator: argparse.ArgumentParser) -> None:
-    """Say in ``data NAME --help`` where the dataset goes (every generator writes into ``OUT/NAME/``) and what
-    ``--source`` defaults to (the options come from :func:`companion.arguments.generator_command`)."""
-    for action in generator._actions:  # argparse keeps a parser's options there; it has no public accessor
-        if "--out" in action.option_strings:
-            action.help = f"output folder: the dataset is written into OUT/{name}/ (e.g. --out data: data/{name}/)"
-        elif "--source" in action.option_strings and "default:" not in (action.help or ""):
-            action.help = f"{action.help} (default: {action.default})"
 
 
 def main(argv: list[str] | None = None) -> int:
