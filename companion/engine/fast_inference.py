@@ -158,8 +158,6 @@ def fold_depth_to_space(proto, *, max_outputs: int = 16) -> int:
     where that tap exists, zero elsewhere; bias repeated r² times. The zero taps cost Mult-Adds (r²·(2P+1)²/k²
     times the conv's: 4× for r = 2, k = 3), so only narrow convs (``max_outputs``) are rewritten.
     """
-    from onnx import helper, numpy_helper  # reason: heavy optional path; onnx takes seconds to import
-
     graph = proto.graph
     initializers = {init.name: init for init in graph.initializer}
     consumers: dict[str, list] = {}
@@ -167,76 +165,112 @@ def fold_depth_to_space(proto, *, max_outputs: int = 16) -> int:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     graph_outputs = {out.name for out in graph.output}
-
-    def attributes(node) -> dict:
-        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-    def text(value) -> str:
-        return value.decode() if isinstance(value, bytes) else str(value)
-
     folded = 0
     for d2s in list(graph.node):
-        if d2s.op_type != "DepthToSpace" or d2s.domain not in ("", "ai.onnx"):
-            continue
-        attrs = attributes(d2s)
-        r = int(attrs["blocksize"])
-        users = consumers.get(d2s.output[0], [])
-        if text(attrs.get("mode", "DCR")) != "CRD" or d2s.output[0] in graph_outputs or len(users) != 1:
-            continue
-        conv = users[0]
-        if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx") or conv.input[0] != d2s.output[0]:
-            continue
-        cattrs = attributes(conv)
-        has_bias = len(conv.input) > 2 and bool(conv.input[2])
-        if (cattrs.get("group", 1) != 1 or list(cattrs.get("strides", [1, 1])) != [1, 1]
-                or list(cattrs.get("dilations", [1, 1])) != [1, 1]
-                or text(cattrs.get("auto_pad", "NOTSET")) != "NOTSET" or conv.input[1] not in initializers
-                or (has_bias and conv.input[2] not in initializers)):
-            continue
-        weight = numpy_helper.to_array(initializers[conv.input[1]])
-        if weight.ndim != 4:
-            continue
-        out_ch, in_ch, kh, kw = weight.shape
-        pads = list(cattrs.get("pads", [0, 0, 0, 0]))
-        if kh != kw or kh % 2 == 0 or pads != [kh // 2] * 4 or out_ch * r * r > max_outputs:
-            continue
-        p = kh // 2
-        big = max(-((-p) // r), (r - 1 + p) // r)
-        k = 2 * big + 1
-        new_weight = np.zeros((out_ch * r * r, in_ch * r * r, k, k), dtype=weight.dtype)
-        for a in range(r):
-            for b in range(r):
-                for a_in in range(r):
-                    for b_in in range(r):
-                        for i in range(k):
-                            dy = r * (i - big) + a_in - a
-                            if abs(dy) > p:
-                                continue
-                            for j in range(k):
-                                dx = r * (j - big) + b_in - b
-                                if abs(dx) <= p:
-                                    new_weight[a * r + b::r * r, a_in * r + b_in::r * r, i, j] = \
-                                        weight[:, :, dy + p, dx + p]
-        bias = numpy_helper.to_array(initializers[conv.input[2]]) if has_bias else np.zeros(out_ch, weight.dtype)
-        stem = conv.output[0]
-        w_name, b_name, low = f"{stem}/folded_weight", f"{stem}/folded_bias", f"{stem}/before_depth_to_space"
-        graph.initializer.extend([numpy_helper.from_array(new_weight, w_name),
-                                  numpy_helper.from_array(np.repeat(bias, r * r).astype(weight.dtype), b_name)])
-        at = list(graph.node).index(conv)
-        graph.node.remove(conv)
-        graph.node.insert(at, helper.make_node("DepthToSpace", [low], [stem], name=f"{d2s.name}/moved",
-                                               blocksize=r, mode="CRD"))
-        graph.node.insert(at, helper.make_node("Conv", [d2s.input[0], w_name, b_name], [low],
-                                               name=f"{conv.name}/low_resolution", kernel_shape=[k, k],
-                                               pads=[big] * 4, strides=[1, 1], dilations=[1, 1], group=1))
-        graph.node.remove(d2s)
-        folded += 1
+        found = _foldable_conv(d2s, consumers, graph_outputs, initializers, max_outputs)
+        if found is not None:
+            _fold(graph, d2s, *found, initializers)
+            folded += 1
     if folded:
         used = {name for node in graph.node for name in node.input}
         for init in list(graph.initializer):
             if init.name not in used:
                 graph.initializer.remove(init)
     return folded
+
+
+def _attributes(node) -> dict:
+    """An ONNX node's attributes as a dict of Python values."""
+    from onnx import helper  # reason: heavy optional path; onnx takes seconds to import
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _text(value) -> str:
+    """An ONNX string attribute (bytes) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _foldable_conv(d2s, consumers: dict[str, list], graph_outputs: set[str], initializers: dict,
+                   max_outputs: int):
+    """``(conv, weight)`` when ``d2s`` is a CRD ``DepthToSpace`` whose only consumer is a conv that
+    :func:`fold_depth_to_space` can move before it (the conv node and its weight as an array), else None."""
+    from onnx import numpy_helper  # reason: heavy optional path; onnx takes seconds to import
+
+    if d2s.op_type != "DepthToSpace" or d2s.domain not in ("", "ai.onnx"):
+        return None
+    attrs = _attributes(d2s)
+    r = int(attrs["blocksize"])
+    users = consumers.get(d2s.output[0], [])
+    if _text(attrs.get("mode", "DCR")) != "CRD" or d2s.output[0] in graph_outputs or len(users) != 1:
+        return None
+    conv = users[0]
+    if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx") or conv.input[0] != d2s.output[0]:
+        return None
+    cattrs = _attributes(conv)
+    has_bias = len(conv.input) > 2 and bool(conv.input[2])
+    if (cattrs.get("group", 1) != 1 or list(cattrs.get("strides", [1, 1])) != [1, 1]
+            or list(cattrs.get("dilations", [1, 1])) != [1, 1]
+            or _text(cattrs.get("auto_pad", "NOTSET")) != "NOTSET" or conv.input[1] not in initializers
+            or (has_bias and conv.input[2] not in initializers)):
+        return None
+    weight = numpy_helper.to_array(initializers[conv.input[1]])
+    if weight.ndim != 4:
+        return None
+    out_ch, in_ch, kh, kw = weight.shape
+    pads = list(cattrs.get("pads", [0, 0, 0, 0]))
+    if kh != kw or kh % 2 == 0 or pads != [kh // 2] * 4 or out_ch * r * r > max_outputs:
+        return None
+    return conv, weight
+
+
+def _low_resolution_weight(weight: np.ndarray, r: int) -> tuple[np.ndarray, int]:
+    """The weight ``W'`` of :func:`fold_depth_to_space`'s docstring for the k×k "same" conv ``weight`` after a
+    pixel shuffle of block ``r``, and its reach ``P`` on the low-resolution grid (its kernel is 2P+1 wide)."""
+    out_ch, in_ch, kh, _ = weight.shape
+    p = kh // 2
+    big = max(-((-p) // r), (r - 1 + p) // r)
+    k = 2 * big + 1
+    new_weight = np.zeros((out_ch * r * r, in_ch * r * r, k, k), dtype=weight.dtype)
+    for a in range(r):
+        for b in range(r):
+            for a_in in range(r):
+                for b_in in range(r):
+                    for i in range(k):
+                        dy = r * (i - big) + a_in - a
+                        if abs(dy) > p:
+                            continue
+                        for j in range(k):
+                            dx = r * (j - big) + b_in - b
+                            if abs(dx) <= p:
+                                new_weight[a * r + b::r * r, a_in * r + b_in::r * r, i, j] = \
+                                    weight[:, :, dy + p, dx + p]
+    return new_weight, big
+
+
+def _fold(graph, d2s, conv, weight: np.ndarray, initializers: dict) -> None:
+    """Replace, in ``graph``, ``d2s`` followed by ``conv`` (whose weight is ``weight``) by the low-resolution
+    conv followed by the ``DepthToSpace``; the conv's output keeps its name. Old initializers stay."""
+    from onnx import helper, numpy_helper  # reason: heavy optional path; onnx takes seconds to import
+
+    r = int(_attributes(d2s)["blocksize"])
+    new_weight, big = _low_resolution_weight(weight, r)
+    k = 2 * big + 1
+    has_bias = len(conv.input) > 2 and bool(conv.input[2])
+    out_ch = weight.shape[0]
+    bias = numpy_helper.to_array(initializers[conv.input[2]]) if has_bias else np.zeros(out_ch, weight.dtype)
+    stem = conv.output[0]
+    w_name, b_name, low = f"{stem}/folded_weight", f"{stem}/folded_bias", f"{stem}/before_depth_to_space"
+    graph.initializer.extend([numpy_helper.from_array(new_weight, w_name),
+                              numpy_helper.from_array(np.repeat(bias, r * r).astype(weight.dtype), b_name)])
+    at = list(graph.node).index(conv)
+    graph.node.remove(conv)
+    graph.node.insert(at, helper.make_node("DepthToSpace", [low], [stem], name=f"{d2s.name}/moved",
+                                           blocksize=r, mode="CRD"))
+    graph.node.insert(at, helper.make_node("Conv", [d2s.input[0], w_name, b_name], [low],
+                                           name=f"{conv.name}/low_resolution", kernel_shape=[k, k],
+                                           pads=[big] * 4, strides=[1, 1], dilations=[1, 1], group=1))
+    graph.node.remove(d2s)
 
 
 class _OnnxRuntime:

@@ -318,142 +318,247 @@ def _follow_milestones(scheduler, optimizer, bases: list[float], cfg: TrainConfi
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
+def _optimizer(model: nn.Module, groups: list[dict] | None, cfg: TrainConfig):
+    """The parameters being trained, Adam over them (with L2 weight decay) and the step schedule."""
+    trained = [p for g in groups for p in g["params"]] if groups is not None else list(model.parameters())
+    optimizer = torch.optim.Adam(groups if groups is not None else trained, lr=cfg.lr, betas=tuple(cfg.betas),
+                                 eps=cfg.eps, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    return trained, optimizer, scheduler
+
+
+class _Candidates:
+    """The weights ``keep=`` chooses among, as ``entries`` of (step, score, CPU weights): for ``"best"`` the one
+    best validation step so far, for ``"average"`` the last ``average_last`` checkpoint steps (score NaN), for
+    ``"last"`` none (a checkpoint's entries are loaded but neither saved nor used)."""
+
+    def __init__(self, keep: str, average_last: int):
+        self.keep, self.average_last = keep, average_last
+        self.entries: list[tuple[int, float, dict]] = []
+
+    def load(self, saved: list[dict]) -> None:
+        """Take the entries a checkpoint's ``extra["kept"]`` holds."""
+        self.entries = [(int(c["step"]), float(c["score"]), c["weights"]) for c in saved]
+
+    def saved(self) -> list[dict]:
+        """The entries as the checkpoint's ``extra["kept"]``."""
+        return [{"step": s, "score": v, "weights": w} for s, v, w in self.entries]
+
+    def validated(self, step: int, score: float, model: nn.Module) -> None:
+        """For ``"best"``: keep the model's weights when ``score`` beats the best so far."""
+        if self.keep == "best" and (not self.entries or score > self.entries[0][1]):
+            self.entries = [(step, score, _weights(model))]
+
+    def stepped(self, step: int, model: nn.Module, checkpoint_every: int) -> None:
+        """For ``"average"``: add the model's weights when ``step`` is a checkpoint step."""
+        if self.keep == "average" and step % checkpoint_every == 0:
+            self._add(step, model)
+
+    def finished(self, step: int, model: nn.Module) -> None:
+        """For ``"average"``: add the last step's weights unless they are in already."""
+        if self.keep == "average" and (not self.entries or self.entries[-1][0] != step):
+            self._add(step, model)
+
+    def _add(self, step: int, model: nn.Module) -> None:
+        """Append the model's weights at ``step``, keeping the last ``average_last``."""
+        self.entries = (self.entries + [(step, float("nan"), _weights(model))])[-self.average_last:]
+
+    def choose(self, model: nn.Module) -> str:
+        """Load the chosen weights into ``model``; return which they are (:attr:`TrainResult.kept`)."""
+        if self.keep == "last" or not self.entries:
+            return "last"
+        chosen = self.entries[0][2] if self.keep == "best" else average_weights([w for _, _, w in self.entries])
+        model.load_state_dict(chosen)
+        if self.keep == "best":
+            return f"best at step {self.entries[0][0]}"
+        return "average of steps " + ", ".join(str(s) for s, _, _ in self.entries)
+
+
+@dataclass
+class _Run:
+    """Where a run stands, all of it kept in the checkpoint: steps done, training seconds, the loss and
+    validation history, the ``keep=`` candidates, and the last step saved (None: none saved yet)."""
+
+    candidates: _Candidates
+    step: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+    val: list[tuple[int, float]] = field(default_factory=list)
+    last_good: int | None = None
+
+
+def _resume(run: _Run, path: Path | None, resume: bool, model, model_name: str, optimizer, scheduler,
+            cfg: TrainConfig, say: Callable[[str], None]) -> None:
+    """When ``resume`` and the checkpoint at ``path`` exists: load the model, optimizer, schedule (following
+    ``cfg.milestones``, :func:`_follow_milestones`) and RNG states from it, and ``run``'s history; say so,
+    naming the settings that changed since it was saved."""
+    if path is None or not resume or not path.exists():
+        return
+    bases = list(scheduler.base_lrs)
+    state = load_checkpoint(path, model=model, model_name=model_name, optimizer=optimizer, scheduler=scheduler)
+    run.step = run.last_good = int(state["step"])
+    _follow_milestones(scheduler, optimizer, bases, cfg, run.step)
+    restore_rng(state)
+    extra = state.get("extra") or {}
+    run.seconds = float(extra.get("seconds", 0.0))
+    run.losses = [float(v) for v in extra.get("losses", torch.zeros(0)).tolist()]
+    run.val = [(int(s), float(p)) for s, p in extra.get("val", torch.zeros(0, 2)).tolist()]
+    run.candidates.load(extra.get("kept", []))
+    saved_cfg = state.get("train_config") or {}
+    changed = [k for k, v in asdict(cfg).items() if k in saved_cfg and saved_cfg[k] != v
+               and k not in ("steps", "max_seconds", "checkpoint_every", "val_every")]
+    say(f"resumed {model_name} from {path} at step {run.step}"
+        + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
+
+
+class _Checkpoints:
+    """The checkpoint policy: :meth:`due` after every ``cfg.checkpoint_every`` steps and, with
+    ``every_seconds``, once that much wall time has passed since the last save; :meth:`save` checks the weights
+    are finite and writes the run's state (rank 0, when there is a ``path``)."""
+
+    def __init__(self, path: Path | None, model, model_name: str, optimizer, scheduler, cfg: TrainConfig, world,
+                 every_seconds: float | None):
+        self.path, self.model, self.model_name = path, model, model_name
+        self.optimizer, self.scheduler, self.cfg, self.world = optimizer, scheduler, cfg, world
+        self.every_seconds = every_seconds
+        self.last_save = time.perf_counter()
+
+    def kept(self, run: _Run) -> str:
+        """Which checkpoint survives a failure, as a clause of the error message."""
+        if self.path is not None and run.last_good is not None:
+            return f"the last good checkpoint {self.path} (step {run.last_good}) was kept"
+        return "no checkpoint had been written, so none was kept"
+
+    def due(self, step: int) -> bool:
+        """Whether to save after ``step`` (the same answer on every rank)."""
+        by_time = self.every_seconds is not None and time.perf_counter() - self.last_save >= self.every_seconds
+        return bool((self.cfg.checkpoint_every and step % self.cfg.checkpoint_every == 0)
+                    or (self.every_seconds is not None and distributed.any_rank(by_time, self.world)))
+
+    def save(self, run: _Run, at: int) -> None:
+        """Save the state at step ``at``, or raise :class:`CompanionError` when the weights are NaN/inf."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):  # finite loss, inf gradients
+            raise CompanionError(f"training {self.model_name} stopped: the weights became NaN/inf at step {at} "
+                                 f"and were not saved; {self.kept(run)}; lower the learning rate or clip gradients "
+                                 "(TrainConfig.grad_clip, --grad-clip)")
+        distributed.barrier(self.world)
+        if self.world.main and self.path is not None:
+            extra = {"seconds": run.seconds, "losses": torch.tensor(run.losses, dtype=torch.float64),
+                     "val": torch.tensor(run.val, dtype=torch.float64).reshape(-1, 2)}
+            if run.candidates.keep != "last":
+                extra["kept"] = run.candidates.saved()
+            save_checkpoint(self.path, model=self.model, model_name=self.model_name, optimizer=self.optimizer,
+                            scheduler=self.scheduler, step=at, cfg=self.cfg, extra=extra)
+        distributed.barrier(self.world)
+        run.last_good, self.last_save = at, time.perf_counter()
+
+
+def _stop_if_asked(stops: _StopRequests, checkpoints: _Checkpoints, run: _Run, world) -> None:
+    """When SIGINT / SIGTERM came on any rank: save the current step (unless it is saved) and raise
+    :class:`TrainingInterrupted`."""
+    if not distributed.any_rank(stops.signum is not None, world):
+        return
+    if run.last_good != run.step:
+        checkpoints.save(run, run.step)
+    name = signal.Signals(stops.signum).name if stops.signum is not None else "a signal on another rank"
+    raise TrainingInterrupted(f"interrupted ({name}) at step {run.step}: checkpoint saved to {checkpoints.path}; "
+                              f"rerun the same command to resume from step {run.step}",
+                              step=run.step, signum=stops.signum or signal.SIGINT)
+
+
+def _forward(net: nn.Module, dataset, batch_fn: Callable, loss_fn: Callable, cfg: TrainConfig, world, step: int):
+    """The loss of step ``step`` on this rank's slice of its global batch (bf16 autocast if asked), as the
+    tensor to backpropagate and its mean over the ranks as a float."""
+    local = cfg.batch_size // world.size
+    indices = batch_indices(len(dataset), cfg, step)[world.rank * local:(world.rank + 1) * local]
+    x, y = batch_fn(dataset, indices, step)
+    x, y = _to(x, world.device, cfg.channels_last), _target(y, world.device)
+    with torch.autocast(world.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        value_t = loss_fn(net(x).float(), y)
+    return value_t, distributed.mean_over_ranks(value_t, world)
+
+
+def _check_loss(value: float, step: int, model_name: str, say: Callable[[str], None], kept: Callable[[], str]) -> None:
+    """Say so and raise :class:`CompanionError` when the loss of step ``step`` (1-based) is NaN/inf; ``kept()``
+    names the checkpoint that survives."""
+    if not math.isfinite(value):
+        say(f"{model_name}: loss is {value} at step {step}; stopping")
+        raise CompanionError(f"training {model_name} stopped: the loss became {value} at step {step} and the bad "
+                             f"state was not saved; {kept()}; lower the learning rate, clip gradients "
+                             "(TrainConfig.grad_clip, --grad-clip), or check the data for NaN/inf")
+
+
+def _update(loss_t: torch.Tensor, trained: list, optimizer, scheduler, cfg: TrainConfig) -> None:
+    """Backward, gradient clipping (``cfg.grad_clip``), the optimizer step and the schedule step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss_t.backward()
+    if cfg.grad_clip is not None:
+        nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
+    optimizer.step()
+    scheduler.step()
+
+
 def _train(model, dataset, cfg, loss_fn, batch_fn, model_name, checkpoint_path, resume, validate, progress, log,
            world, groups=None, keep="last", average_last=4, checkpoint_seconds=None) -> TrainResult:
+    """:func:`train` inside the process group ``world``, with the arguments checked."""
     device = world.device
     say = (log or (print if progress else (lambda _msg: None))) if world.main else (lambda _msg: None)
     if cfg.batch_size % world.size:
         raise CompanionError(f"batch_size={cfg.batch_size} does not split across {world.size} processes; "
                              f"use a multiple of {world.size}")
-    local = cfg.batch_size // world.size
     path = Path(checkpoint_path) if checkpoint_path is not None else None
-
-    # Model, optimizer (Adam with L2 weight decay) and the step schedule.
     model.to(device)
     if cfg.channels_last:
         to_channels_last(model)
-    trained = [p for g in groups for p in g["params"]] if groups is not None else list(model.parameters())
-    optimizer = torch.optim.Adam(groups if groups is not None else trained, lr=cfg.lr, betas=tuple(cfg.betas),
-                                 eps=cfg.eps, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
-
-    # Resume.
-    step, seconds, losses, val = 0, 0.0, [], []
-    candidates: list[tuple[int, float, dict]] = []  # keep="best": [(step, score, weights)]; "average": the last ones
-    last_good: int | None = None
-    if path is not None and resume and path.exists():
-        bases = list(scheduler.base_lrs)
-        state = load_checkpoint(path, model=model, model_name=model_name, optimizer=optimizer, scheduler=scheduler)
-        step = last_good = int(state["step"])
-        _follow_milestones(scheduler, optimizer, bases, cfg, step)
-        restore_rng(state)
-        extra = state.get("extra") or {}
-        seconds = float(extra.get("seconds", 0.0))
-        losses = [float(v) for v in extra.get("losses", torch.zeros(0)).tolist()]
-        val = [(int(s), float(p)) for s, p in extra.get("val", torch.zeros(0, 2)).tolist()]
-        candidates = [(int(c["step"]), float(c["score"]), c["weights"]) for c in extra.get("kept", [])]
-        saved_cfg = state.get("train_config") or {}
-        changed = [k for k, v in asdict(cfg).items() if k in saved_cfg and saved_cfg[k] != v
-                   and k not in ("steps", "max_seconds", "checkpoint_every", "val_every")]
-        say(f"resumed {model_name} from {path} at step {step}"
-            + (f" (settings changed since: {', '.join(changed)})" if changed else ""))
-
-    def kept() -> str:
-        if path is not None and last_good is not None:
-            return f"the last good checkpoint {path} (step {last_good}) was kept"
-        return "no checkpoint had been written, so none was kept"
-
-    def save(at: int) -> None:
-        nonlocal last_good, last_save
-        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):  # finite loss, inf gradients
-            raise CompanionError(f"training {model_name} stopped: the weights became NaN/inf at step {at} and "
-                                 f"were not saved; {kept()}; lower the learning rate or clip gradients "
-                                 "(TrainConfig.grad_clip, --grad-clip)")
-        distributed.barrier(world)
-        if world.main and path is not None:
-            extra = {"seconds": seconds, "losses": torch.tensor(losses, dtype=torch.float64),
-                     "val": torch.tensor(val, dtype=torch.float64).reshape(-1, 2)}
-            if keep != "last":
-                extra["kept"] = [{"step": s, "score": v, "weights": w} for s, v, w in candidates]
-            save_checkpoint(path, model=model, model_name=model_name, optimizer=optimizer, scheduler=scheduler,
-                            step=at, cfg=cfg, extra=extra)
-        distributed.barrier(world)
-        last_good, last_save = at, time.perf_counter()
+    trained, optimizer, scheduler = _optimizer(model, groups, cfg)
+    run = _Run(_Candidates(keep, average_last))
+    _resume(run, path, resume, model, model_name, optimizer, scheduler, cfg, say)
 
     net = distributed.wrap(model, world)
     model.train()
     stop_reason = "step limit"
     recent: deque[float] = deque(maxlen=100)
-    bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc=model_name,
+    bar = tqdm(total=cfg.steps, initial=min(run.step, cfg.steps), desc=model_name,
                disable=not progress or not world.main, dynamic_ncols=True)
-    t0 = time.perf_counter() - seconds
-    last_save = time.perf_counter()
+    t0 = time.perf_counter() - run.seconds
+    checkpoints = _Checkpoints(path, model, model_name, optimizer, scheduler, cfg, world, checkpoint_seconds)
     stops = _StopRequests(path is not None)
     try:
         stops.__enter__()
-        while step < cfg.steps:
-            if distributed.any_rank(stops.signum is not None, world):
-                if last_good != step:
-                    save(step)
-                name = signal.Signals(stops.signum).name if stops.signum is not None else "a signal on another rank"
-                raise TrainingInterrupted(f"interrupted ({name}) at step {step}: checkpoint saved to {path}; rerun "
-                                          f"the same command to resume from step {step}",
-                                          step=step, signum=stops.signum or signal.SIGINT)
-            if cfg.max_seconds is not None and distributed.any_rank(seconds >= cfg.max_seconds, world):
+        while run.step < cfg.steps:
+            _stop_if_asked(stops, checkpoints, run, world)
+            if cfg.max_seconds is not None and distributed.any_rank(run.seconds >= cfg.max_seconds, world):
                 stop_reason = "time budget"
                 break
             # One step: this rank's slice of the global batch, forward, loss, backward, update.
-            indices = batch_indices(len(dataset), cfg, step)[world.rank * local:(world.rank + 1) * local]
-            x, y = batch_fn(dataset, indices, step)
-            x, y = _to(x, device, cfg.channels_last), _target(y, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                value_t = loss_fn(net(x).float(), y)
-            value = distributed.mean_over_ranks(value_t, world)
-            if not math.isfinite(value):
-                say(f"{model_name}: loss is {value} at step {step + 1}; stopping")
-                raise CompanionError(f"training {model_name} stopped: the loss became {value} at step {step + 1} "
-                                     f"and the bad state was not saved; {kept()}; lower the learning rate, clip "
-                                     "gradients (TrainConfig.grad_clip, --grad-clip), or check the data for NaN/inf")
-            optimizer.zero_grad(set_to_none=True)
-            value_t.backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            losses.append(value)
+            value_t, value = _forward(net, dataset, batch_fn, loss_fn, cfg, world, run.step)
+            _check_loss(value, run.step + 1, model_name, say, lambda: checkpoints.kept(run))
+            _update(value_t, trained, optimizer, scheduler, cfg)
+            run.step += 1
+            run.losses.append(value)
             recent.append(value)
-            seconds = time.perf_counter() - t0
+            run.seconds = time.perf_counter() - t0
 
             # Now and then: validate, show, save.
-            if validate is not None and cfg.val_every and step % cfg.val_every == 0 and world.main:
-                val.append((step, float(validate(model))))
-                seconds = time.perf_counter() - t0
-                if keep == "best" and (not candidates or val[-1][1] > candidates[0][1]):
-                    candidates = [(step, val[-1][1], _weights(model))]
-            if keep == "average" and step % cfg.checkpoint_every == 0:
-                candidates = (candidates + [(step, float("nan"), _weights(model))])[-average_last:]
+            if validate is not None and cfg.val_every and run.step % cfg.val_every == 0 and world.main:
+                run.val.append((run.step, float(validate(model))))
+                run.seconds = time.perf_counter() - t0
+                run.candidates.validated(run.step, run.val[-1][1], model)
+            run.candidates.stepped(run.step, model, cfg.checkpoint_every)
             bar.update(1)
             bar.set_postfix({"loss": f"{sum(recent) / len(recent):.4g}",
-                             **({"val": f"{val[-1][1]:.2f}"} if val else {})}, refresh=False)
-            due = checkpoint_seconds is not None and time.perf_counter() - last_save >= checkpoint_seconds
-            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or \
-                    (checkpoint_seconds is not None and distributed.any_rank(due, world)):
-                save(step)
+                             **({"val": f"{run.val[-1][1]:.2f}"} if run.val else {})}, refresh=False)
+            if checkpoints.due(run.step):
+                checkpoints.save(run, run.step)
     finally:
         stops.__exit__()
         bar.close()
     if stop_reason == "time budget":
-        say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {step}")
-    if keep == "average" and (not candidates or candidates[-1][0] != step):
-        candidates = (candidates + [(step, float("nan"), _weights(model))])[-average_last:]
-    if path is not None and last_good != step:
-        save(step)
-    kept = "last"
-    if keep != "last" and candidates:
-        chosen = candidates[0][2] if keep == "best" else average_weights([w for _, _, w in candidates])
-        model.load_state_dict(chosen)
-        kept = (f"best at step {candidates[0][0]}" if keep == "best"
-                else "average of steps " + ", ".join(str(s) for s, _, _ in candidates))
-    return TrainResult(steps_done=step, seconds=seconds, losses=losses, val=val, stop_reason=stop_reason,
-                       checkpoint=path if path is not None and last_good is not None else None, kept=kept)
+        say(f"{model_name}: time budget of {cfg.max_seconds:g} s reached at step {run.step}")
+    run.candidates.finished(run.step, model)
+    if path is not None and run.last_good != run.step:
+        checkpoints.save(run, run.step)
+    kept = run.candidates.choose(model)
+    return TrainResult(steps_done=run.step, seconds=run.seconds, losses=run.losses, val=run.val,
+                       stop_reason=stop_reason, kept=kept,
+                       checkpoint=path if path is not None and run.last_good is not None else None)
