@@ -15,6 +15,7 @@ from companion.ch7.shdd import build_shdd
 from companion.ch7.datasets import SHDDEval
 from companion.errors import CompanionError
 from companion.ch7.expert_explorer import ExpertExplorer, expert_explorer
+from companion.models import build_model, count_parameters
 from companion.models.mepsnet import MEPSNet
 from tests.conftest import RecordingRun, texture
 
@@ -324,3 +325,14 @@ def test_order_claims_pair_the_paper_s_neighbours_on_each_level():
     run = RecordingRun()
     experiments.record_claims(run, claims)
     assert run.records[0][0] == "claim/VDSR beats DnCNN on easy" and run.records[0][1] == "agrees"
+
+
+def test_table_7_3_rows_count_at_the_papers_size_without_the_quick_ablation_base():
+    """07c's quick variants carry the ablation base (a 16-wide extraction, K = 4, 3 SRIRs); the paper-size count of
+    a Table 7.3 row keeps only the row's own settings, so ME+PS (3 experts) is the paper's 2,241,187."""
+    groups = variants.ablation_variants(QUICK)["Table 7.3"]
+    counts = {label: count_parameters(build_model("mepsnet", "paper", **variants.table_overrides(v, QUICK)))
+              for label, v in groups.items()}
+    assert counts["ME+PS (3 experts)"] == 2_241_187
+    assert counts["No ME, no PS (1 expert)"] > counts["PS (1 expert)"]
+    assert variants.table_overrides(groups["No ME, no PS (1 expert)"], QUICK) == {"experts": 1, "share": False}

@@ -43,6 +43,14 @@ def analysis_variant() -> Variant:
     return Variant("MEPSNet", "mepsnet")
 
 
+def table_overrides(variant: Variant, cfg) -> dict:
+    """A variant's own settings, the row of its paper table (experts, sharing, blocks, templates), without the
+    profile's ablation base (07c quick: the base where sharing matters, :data:`companion.ch7.config.ABLATIONS`),
+    so that the row can be counted at the paper's size (07c's Table 7.3 parameter counts)."""
+    base = dict(cfg.ablation_base)
+    return {k: v for k, v in variant.overrides.items() if k not in base or base[k] != v}
+
+
 def ablation_variants(cfg: MEPSNetExperimentConfig) -> dict[str, dict]:
     """The MEPSNet variants of Table 7.3, Table 7.4 and Fig. 7.6, at the profile's model size.
 
