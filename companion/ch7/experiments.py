@@ -264,10 +264,11 @@ def record_table(run, summary: dict, *, entry: str, cfg, levels, columns=("PSNR"
                         + (f"{cfg.train.max_seconds:.0f} s CPU budget per model" if cfg.train.max_seconds
                            else f"{cfg.train.steps} steps for every model") + f"; mean ± std over {row['seeds']} seeds")
             source = checkpoint_text(row.get("checkpoints", []))
-            # each seed's mean PSNR, so a test can recompute one seed's number from the zoo (no paper cell)
-            run.record(f"{entry}/{label}/{level}/psnr_per_seed",
-                       [round(float(np.mean(seed_scores)), 4) for seed_scores in row[(level, "psnr_per_image")]],
-                       protocol=protocol, note=f"mean PSNR of each seed's model, seeds in order; checkpoints: {source}")
+            if (level, "psnr_per_image") in row:  # each seed's mean PSNR, so a test can recompute one from the zoo
+                run.record(f"{entry}/{label}/{level}/psnr_per_seed",
+                           [round(float(np.mean(scores)), 4) for scores in row[(level, "psnr_per_image")]],
+                           protocol=protocol,
+                           note=f"mean PSNR of each seed's model, seeds in order; checkpoints: {source}")
             for metric in columns:
                 column = f"{level.capitalize()} {metric}" if level_in_column else metric
                 digits = 2 if metric == "PSNR" else 4

@@ -68,7 +68,9 @@ def decode_upload(name: str, content, max_pixels: int = MAX_PIXELS) -> np.ndarra
                                      "--tiles ROWS COLS`")
             return load_image(path)
         except CompanionError as exc:
-            raise CompanionError(str(exc).replace(str(path), str(name))) from None
+            # name the upload, never the temporary folder (a suggested new file goes beside the upload's name)
+            message = str(exc).replace(str(path), str(name)).replace(str(Path(folder)) + "/", "")
+            raise CompanionError(message) from None
 
 
 def preview_png(image: np.ndarray, longest: int = PREVIEW) -> bytes:
