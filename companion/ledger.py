@@ -93,7 +93,8 @@ def table_groups(paper: dict) -> list[str]:
 
 def measurement_group(measurement: dict, groups: list[str]) -> str:
     """The group a measurement of a table counts in: its column's, else the one its key names (``…/psnr``,
-    ``…/Params``), else the table's first result group after the costs (what the table measures)."""
+    ``…/Params``), else costs for an exact (analytic) number, else the table's first result group after the
+    costs (what the table measures)."""
     column = measurement.get("column")
     if column is not None:
         try:
@@ -106,6 +107,8 @@ def measurement_group(measurement: dict, groups: list[str]) -> str:
     for group, names in KEY_WORDS:
         if group in groups and words & set(names):
             return group
+    if measurement.get("status") == "exact" and "costs" in groups:  # analytic: a count, never a measured score
+        return "costs"
     results = [g for g in groups if g != "costs"]
     return results[0] if results else groups[0]
 

@@ -265,3 +265,13 @@ def test_every_table_is_rendered_with_ours_beside_the_paper(tmp_path):
     assert "| ME,PS,3 | 2,200,000 | 34.29 ± 0.02 · ours **30.12** (small scale, quick) |" in text
     for e in paper:
         assert f"### {e['id']}: " in text, "every entry gets its own section"
+
+
+def test_an_exact_number_without_a_column_counts_in_costs():
+    """07c records how much sharing removes (exact, no paper column, no cost word in its key): a count of
+    parameters, so Table 7.3's costs group holds it, never its PSNR/SSIM group; a measured number still counts
+    in the table's result group."""
+    groups = ["costs", "PSNR/SSIM"]
+    assert ledger.measurement_group({"key": "sharing_removes/ours, 1 expert", "status": "exact"}, groups) == "costs"
+    assert ledger.measurement_group({"key": "claim/x", "status": "small-scale"}, groups) == "PSNR/SSIM"
+    assert ledger.measurement_group({"key": "x", "status": "exact"}, ["PSNR/SSIM"]) == "PSNR/SSIM"
