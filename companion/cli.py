@@ -90,22 +90,18 @@ def _cmd_list(args) -> int:
     return 0
 
 
-def _chapter_command_modules() -> list:
-    """The ``commands`` modules of the chapter packages, in package order."""
+def _chapter_modules(stem: str) -> list:
+    """The chapter packages' modules named ``stem`` (``commands``, ``restorers``), in package order; found by
+    file name, so a chapter without one imports nothing."""
     package_dir = Path(__file__).resolve().parent
-    return [importlib.import_module(f"companion.{name}.commands") for name in chapter_packages()
-            if (package_dir / name / "commands.py").is_file()]
+    return [importlib.import_module(f"companion.{name}.{stem}") for name in chapter_packages()
+            if (package_dir / name / f"{stem}.py").is_file()]
 
 
 def _chapter_restorers() -> dict:
     """Every chapter's models for ``restore`` beyond the command's own: the ``RESTORERS`` dicts (name →
-    restorer) of the chapters' ``restorers.py`` (found by file name, as ``commands.py`` are; light imports)."""
-    package_dir = Path(__file__).resolve().parent
-    found: dict = {}
-    for name in chapter_packages():
-        if (package_dir / name / "restorers.py").is_file():
-            found.update(importlib.import_module(f"companion.{name}.restorers").RESTORERS)
-    return found
+    restorer) of the chapters' ``restorers.py`` (light imports)."""
+    return {name: restorer for module in _chapter_modules("restorers") for name, restorer in module.RESTORERS.items()}
 
 
 def _plural(n: int, word: str, plural: str) -> str:
@@ -224,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Generate a chapter's dataset: `data NAME --out X` writes into X/NAME/.")
     data_sub = data.add_subparsers(dest="kind", required=True, parser_class=Parser)
     restorers = _chapter_restorers()
-    for module in _chapter_command_modules():
+    for module in _chapter_modules("commands"):
         if hasattr(module, "add_data_commands"):
             module.add_data_commands(data_sub)
         if hasattr(module, "add_commands"):

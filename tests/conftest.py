@@ -1,6 +1,7 @@
 """Shared fixtures: tiny notebooks for runner tests, and a repository-root path."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -63,6 +64,14 @@ class RecordingRun:
     def record(self, key, value, **where):
         self.records.append((key, value, where))
         return value
+
+
+def load_script(path: Path):
+    """A script of the checkout (a pilot, a benchmark) imported as a module, so its functions can be tested."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def rgb16_png(path, h: int = 4, w: int = 5):

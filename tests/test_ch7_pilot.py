@@ -3,21 +3,18 @@ and the score are checked directly; the smoke path runs end to end (seconds), wr
 resumes without training again."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
 from companion.zoo import REPO_ROOT
+from conftest import load_script
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def load_pilot():
-    spec = importlib.util.spec_from_file_location("ch7_model_lr", REPO_ROOT / "pilots" / "ch7_model_lr.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO_ROOT / "pilots" / "ch7_model_lr.py")
 
 
 def test_the_rule_keeps_the_shared_rate_unless_another_is_clearly_better():

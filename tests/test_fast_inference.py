@@ -7,7 +7,6 @@ depends on the input size is caught by the probe. No timing is asserted.
 """
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
@@ -19,7 +18,7 @@ from companion.engine import fast_inference as fi
 from companion.engine.inference import restore
 from companion.errors import CompanionError
 from companion.models import build_model
-from conftest import REPO, texture
+from conftest import REPO, load_script, texture
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -206,10 +205,7 @@ def test_bad_arguments_are_one_line_errors(carn_m):
 # --- the benchmark script ---------------------------------------------------------------------------------
 
 def _benchmark():
-    spec = importlib.util.spec_from_file_location("carn_speed", REPO / "benchmarks" / "carn_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "benchmarks" / "carn_speed.py")
 
 
 def test_benchmark_help_and_argument_errors():

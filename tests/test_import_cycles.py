@@ -114,6 +114,16 @@ def import_graph(root: Path = ROOT, package: str = PACKAGE) -> nx.DiGraph:
     return graph
 
 
+def subpackage_graph(subpackage: str, graph: nx.DiGraph | None = None) -> dict[str, set[str]]:
+    """The imports among one subpackage's modules, by module stem (``{"zoo": {"config"}, …}``; ``__init__``
+    left out): what a chapter's role tests (tests/test_ch2_imports.py, tests/test_ch7_structure.py) read."""
+    graph = import_graph() if graph is None else graph
+    prefix = f"{PACKAGE}.{subpackage}."
+    stems = {m[len(prefix):] for m in graph if m.startswith(prefix) and "." not in m[len(prefix):]}
+    return {stem: {t[len(prefix):] for t in graph.successors(prefix + stem) if t[len(prefix):] in stems}
+            for stem in stems}
+
+
 def import_cycles(graph: nx.DiGraph) -> list[list[str]]:
     """Every strongly connected component of more than one module (a cycle), each sorted; sorted."""
     return sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)

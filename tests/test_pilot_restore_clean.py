@@ -2,22 +2,17 @@
 writes a results file with the scores it printed."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_script
 
 SCRIPT = REPO / "pilots" / "restore_clean_photo.py"
 
 
 def _pilot():
-    spec = importlib.util.spec_from_file_location("restore_clean_photo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_the_smoke_pilot_scores_a_clean_and_a_noisy_crop(tmp_path, capsys):
