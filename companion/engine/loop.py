@@ -9,7 +9,8 @@ step the optimizer, validate and save now and then. What differs between tasks c
   classification (Ch.6). The output is cast to float32 before the loss (bf16 autocast).
 * ``batch(dataset, indices, step) -> (inputs, targets)``: :func:`paired_batch` stacks two keys of dict
   items (``paired_batch("distorted", "clean")``, ``paired_batch("lr", "hr")``); :func:`tuple_batch` takes
-  (input, target, ...) tuples such as (image, class id).
+  (input, target, ...) tuples such as (image, class id). A target may also be a tuple of tensors (a target
+  and its loss mask: :mod:`companion.engine.augmented`); the loop moves each to the device.
 * ``validate(model) -> float``, called every ``cfg.val_every`` steps on rank 0 (shown in the progress bar,
   kept in the history): :func:`psnr_on_pairs` for image-to-image models.
 
@@ -179,6 +180,8 @@ def _to(x: torch.Tensor, device, channels_last: bool) -> torch.Tensor:
 
 
 def _target(y: torch.Tensor, device) -> torch.Tensor:
+    if isinstance(y, tuple):  # (target, loss mask): a masked loss's target (companion.engine.augmented.masked)
+        return tuple(_target(part, device) for part in y)
     return y.to(device, torch.float32 if y.is_floating_point() else y.dtype, non_blocking=True)
 
 
