@@ -57,6 +57,16 @@ Other readings chosen:
   1.0 × U(±√(1/F)); §2.4.1's "k = 1/√c_in, c_in the number of channels" is read as Table 2.3's F, the
   fan-in.
 * The output is not clamped to [0, 1]; evaluation clamps (and rounds) it.
+* **Same grid** (thesis §4.3.3, Chapter 4's CARN; ``same_grid=True``, one scale only): the input is the LR
+  image already upsampled to the output grid (sH×sW); it is pixel-unshuffled by s (the "desubpixel" layer)
+  after the mean shift, so the entry conv takes 3·s² channels, and the output has the input's size. Chapter
+  4's single-scale ×4 CARN then has 1,137,795 parameters (1,111,875 plain, +25,920 for the 48-channel entry):
+  the thesis' 1.1M (Chapter 4) and Table 5.4's 1.14M, which only the same-grid count matches. With
+  ``same_grid=False`` (the default) nothing changes: ``config`` has no ``same_grid`` key and the state-dict
+  names and shapes are those of the model zoo's checkpoints. The authors' Chapter 4 code (clovaai/cutblur
+  ``model/carn.py``) orders the unshuffled channels colour-last, ``pixel_unshuffle`` colour-first (a
+  permutation of the entry conv's inputs), and has no ReLU in its upsampler nor after its residual units;
+  the same-grid CARN here keeps Chapter 2's units and upsampler, ReLUs included.
 
 :class:`CARN` is built on :class:`CascadingNetwork`, which :mod:`companion.models.carn_m` reuses with its
 efficient residual unit.
@@ -191,7 +201,7 @@ class CascadingNetwork(nn.Module):
     def __init__(self, *, channels: int, blocks: int, units: int, scales: Sequence[int], reading: str,
                  make_unit: Callable[[], nn.Module], shared: bool = False, local_cascade: bool = True,
                  global_cascade: bool = True, global_residual: bool | None = None, concat: str = "outputs",
-                 upsample_groups: int = 1):
+                 upsample_groups: int = 1, same_grid: bool = False):
         super().__init__()
         if reading not in READINGS:
             raise ValueError(f"reading must be one of {', '.join(READINGS)} (named after its source); got {reading!r}")
@@ -201,6 +211,9 @@ class CascadingNetwork(nn.Module):
             raise ValueError(f"channels, blocks and units must be >= 1; got {channels}, {blocks}, {units}")
         if not scales or len(set(scales)) != len(scales) or any(s not in UPSAMPLER_SCALES for s in scales):
             raise ValueError(f"scales must be distinct values among {UPSAMPLER_SCALES}; got {tuple(scales)!r}")
+        if same_grid and len(scales) != 1:
+            raise ValueError(f"a same-grid {self.label} takes one scale (its entry conv sees 3·s² channels); "
+                             f"got scales={tuple(scales)!r}")
         if global_residual is None:
             global_residual = reading == "thesis"
         elif global_residual and reading == "code":
@@ -209,7 +222,8 @@ class CascadingNetwork(nn.Module):
         self.reading, self.scales = reading, tuple(int(s) for s in scales)
         self.global_residual, self.fusion_relu, self.concat = bool(global_residual), reading == "code", concat
         self.register_buffer("mean", torch.tensor(DIV2K_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.entry = nn.Conv2d(3, channels, 3, padding=1)
+        self.same_grid = bool(same_grid)
+        self.entry = nn.Conv2d(3 * self.scales[0] ** 2 if self.same_grid else 3, channels, 3, padding=1)
         self.blocks = nn.ModuleList(
             CascadingBlock(channels, units, make_unit, shared=shared, local_cascade=local_cascade,
                            fusion_relu=self.fusion_relu, concat=concat) for _ in range(blocks))
@@ -230,12 +244,13 @@ class CascadingNetwork(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """O: the body's output that enters the upsampler (``H^B``, plus ``H⁰`` with the global residual)."""
-        h0 = self.entry(x - self.mean)
+        x = x - self.mean
+        h0 = self.entry(F.pixel_unshuffle(x, self.scales[0]) if self.same_grid else x)
         h = cascade(h0, list(self.blocks), self.fusions, relu=self.fusion_relu, concat=self.concat)
         return h + h0 if self.global_residual else h
 
     def forward(self, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
-        check_image_batch(x, self.label)
+        check_image_batch(x, self.label, multiple=self.scales[0] if self.same_grid else 1)
         s = self._scale(scale)
         return self.exit(self.upsample[f"x{s}"](self.features(x))) + self.mean
 
@@ -248,18 +263,21 @@ class CARN(CascadingNetwork):
     """CARN with C = ``channels``, B = ``blocks`` cascading blocks of U = ``units`` residual units, one upsampler
     per entry of ``scales``; ``forward(x, scale)`` returns the s× image (``scale`` may be left out when the
     model holds one scale). ``reading``, ``local_cascade``, ``global_cascade``, ``global_residual``,
-    ``concat``: see the module docstring."""
+    ``concat``, ``same_grid``: see the module docstring."""
 
     label = "CARN"
 
     def __init__(self, channels: int = 64, blocks: int = 3, units: int = 3, scales: Sequence[int] = (2, 3, 4),
                  reading: str = "thesis", local_cascade: bool = True, global_cascade: bool = True,
-                 global_residual: bool | None = None, concat: str = "outputs"):
+                 global_residual: bool | None = None, concat: str = "outputs", same_grid: bool = False):
         channels, blocks, units = int(channels), int(blocks), int(units)
         super().__init__(channels=channels, blocks=blocks, units=units, scales=scales, reading=reading,
                          make_unit=lambda: ResidualUnit(channels), local_cascade=bool(local_cascade),
-                         global_cascade=bool(global_cascade), global_residual=global_residual, concat=concat)
+                         global_cascade=bool(global_cascade), global_residual=global_residual, concat=concat,
+                         same_grid=same_grid)
         self.config = dict(channels=channels, blocks=blocks, units=units, scales=self.scales, reading=reading,
                            local_cascade=bool(local_cascade), global_cascade=bool(global_cascade),
                            global_residual=global_residual if global_residual is None else bool(global_residual),
                            concat=concat)
+        if self.same_grid:      # only then: the zoo's checkpoints are keyed by the config without it
+            self.config["same_grid"] = True

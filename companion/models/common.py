@@ -1,4 +1,5 @@
-"""What every restoration model in the companion shares: the input check and He initialisation.
+"""What every restoration model in the companion shares: the input check and He initialisation; and what the
+single-scale models of thesis Chapter 4 share (§4.3.3, "Baselines"): the same-grid input and the ESPCN upsampler.
 
 Every model maps a distorted RGB batch ``B×3×H×W`` (float, [0, 1]) to a restored batch of the same shape,
 and keeps its constructor arguments in ``self.config`` (a plain dict) so a checkpoint can say which
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from companion.errors import CompanionError
 
@@ -63,3 +65,73 @@ def to_channels_last(model: nn.Module) -> nn.Module:
             if tensor.ndim == 4:
                 tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
     return model
+
+
+# ---------------------------------------------------------------- single-scale models of Chapter 4 (§4.3.3)
+
+#: The DIV2K training set's RGB mean in [0, 1]: EDSR and RCAN subtract it from the input and add it to the
+#: output, a fixed shift that is not trained (the authors' code, clovaai/cutblur ``model/ops.py``).
+DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
+#: The scales a :class:`SingleScaleModel` takes (1 = restoration at the same size).
+SINGLE_SCALES = (1, 2, 3, 4)
+
+
+def espcn_upsampler(channels: int, scale: int) -> nn.Sequential:
+    """ESPCN upsampler without activation (EDSR, RCAN, RDN): conv 3×3 C → C·r² then PixelShuffle(r), one stage
+    for ×2 and ×3, two ×2 stages for ×4; empty (the identity) for ×1."""
+    if scale not in SINGLE_SCALES:
+        raise ValueError(f"the upsampler takes scale {', '.join(map(str, SINGLE_SCALES))}; got {scale!r}")
+    stages = {1: [], 2: [2], 3: [3], 4: [2, 2]}[scale]
+    layers = []
+    for r in stages:
+        layers += [nn.Conv2d(channels, channels * r * r, 3, padding=1), nn.PixelShuffle(r)]
+    return nn.Sequential(*layers)
+
+
+class SingleScaleModel(nn.Module):
+    """The input side of a single-scale model of Chapter 4: its scale, the same-grid option and the checks.
+
+    ``scale`` s: the output is s× the LR image (1 = restoration: output size = input size). ``same_grid``
+    (thesis §4.3.3): the input is the LR image already on the output grid (§4.3.1's x^s_LQ, sH×sW), and
+    :meth:`grid_input` pixel-unshuffles it by s (the "desubpixel" layer [103]) so that the first conv sees
+    3·s² channels at H×W (:attr:`in_channels`); the output is then sH×sW, the input's size. The channel order
+    is ``torch.nn.functional.pixel_unshuffle``'s (colour-major, c·s² + i·s + j); the authors' ``DownBlock``
+    (clovaai/cutblur ``model/ops.py``) puts the colour last ((i·s + j)·3 + c), which only permutes the first
+    conv's input channels.
+
+    ``forward(x, scale=None)`` and :meth:`at_scale` accept only the model's own scale, so the callers written
+    for the multi-scale CARN (``model(x, s)``, ``model.at_scale(s)``) work unchanged.
+    """
+
+    label = "model"
+
+    def __init__(self, scale: int, same_grid: bool):
+        super().__init__()
+        if isinstance(scale, bool) or int(scale) != scale or int(scale) not in SINGLE_SCALES:
+            raise ValueError(f"{self.label} takes scale {', '.join(map(str, SINGLE_SCALES))}; got {scale!r}")
+        self.scale, self.same_grid = int(scale), bool(same_grid)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the first conv: 3·s² on the same grid, else 3."""
+        return 3 * self.scale ** 2 if self.same_grid else 3
+
+    def check_scale(self, scale: int | None) -> None:
+        """Raise a one-line :class:`CompanionError` unless ``scale`` is None or the model's own."""
+        if scale is not None and (isinstance(scale, bool) or scale != self.scale):
+            raise CompanionError(f"{self.label} is a ×{self.scale} model; got scale={scale!r} "
+                                 "(build one at that scale)")
+
+    def at_scale(self, scale: int) -> nn.Module:
+        """This model (``forward(x)`` is already at its one scale), after checking ``scale``."""
+        self.check_scale(scale)
+        return self
+
+    def grid_input(self, x: torch.Tensor, scale: int | None = None, mean: torch.Tensor | None = None) -> torch.Tensor:
+        """Check ``x`` (and ``scale``), subtract ``mean`` (1×3×1×1) when given, and on the same grid
+        pixel-unshuffle by s: B×3×sH×sW → B×3s²×H×W."""
+        self.check_scale(scale)
+        check_image_batch(x, self.label, multiple=self.scale if self.same_grid else 1)
+        if mean is not None:
+            x = x - mean
+        return F.pixel_unshuffle(x, self.scale) if self.same_grid and self.scale > 1 else x

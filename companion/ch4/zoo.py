@@ -1,0 +1,87 @@
+"""Chapter 4's part of the model zoo (:mod:`companion.zoo`): the quick profile's trained models of 04b-04d.
+
+Every entry is one :class:`~companion.ch4.config.AugmentedRun` trained with one seed
+(:func:`companion.ch4.runs.zoo_entry`: ``ch4/<task>-<model>-<augmentation>[-<pct>pct]-seed<k>``), keyed by
+:func:`companion.ch4.config.run_key` plus the network's configuration. A run that several notebooks name is
+one entry: 04b's baseline and CutBlur models are rows of Table 4.2, and Table 4.3's full-data EDSR rows are
+Table 4.2's baseline and MoA rows. The notebooks find entries with ``companion.zoo.find(RunSpec(run), seed)``
+(:func:`companion.ch4.runs.trained_model`); this module never imports a notebook's experiment.
+
+The sidecar's ``val_psnr`` is the model's RGB PSNR on the validation photograph's centre crop
+(:func:`companion.ch4.runs.validation_psnr`), never a test photograph.
+
+``python -m companion zoo build ch4`` (re)trains what is stale or missing, two at a time with one thread each;
+runs resume from checkpoints in the work folder (``runs/quick/work/checkpoints/ch4-zoo``, or under
+``$COMPANION_WORK_DIR``).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from companion.ch4.config import (NOTEBOOK_FREQUENCIES, NOTEBOOK_TABLES, NOTEBOOK_WHERE, AugmentedRun, FrequencySpec,
+                                  TablesSpec, WhereSpec)
+from companion.ch4.runs import train_run, zoo_entry
+from companion.profiles import config_for
+from companion.session import git_commit
+from companion.zoo import REPO_ROOT, ZooEntry, device_description, save_entry, train_entries
+
+#: The profile whose models the zoo holds.
+PROFILE = "quick"
+
+
+def planned_runs(frequency: FrequencySpec, where: WhereSpec, tables: TablesSpec) -> list[tuple[AugmentedRun, int]]:
+    """Every (run, seed) the three notebooks' specs train, each once, in the order they are listed."""
+    runs: list[tuple[AugmentedRun, int]] = []
+    for run in (*tables.table_4_2_runs(), *tables.table_4_3_runs()):
+        runs += [(run, s) for s in range(tables.seeds)]
+    runs += [(r, s) for r in (frequency.baseline, frequency.cutblur) for s in range(frequency.seeds)]
+    runs += [(r, s) for r in (where.denoise_baseline, where.denoise_moa) for s in range(where.seeds)]
+    unique: dict[str, tuple[AugmentedRun, int]] = {}
+    for run, seed in runs:
+        unique.setdefault(zoo_entry(run, seed).name, (run, seed))
+    return list(unique.values())
+
+
+def _planned() -> dict[str, tuple[AugmentedRun, int]]:
+    specs = (config_for(NOTEBOOK_FREQUENCIES, PROFILE), config_for(NOTEBOOK_WHERE, PROFILE),
+             config_for(NOTEBOOK_TABLES, PROFILE))
+    return {zoo_entry(run, seed).name: (run, seed) for run, seed in planned_runs(*specs)}
+
+
+def entries() -> list[ZooEntry]:
+    """The quick profile's Chapter 4 models (Table 4.2's, then Table 4.3's, 04b's and 04c's not listed before)."""
+    return [zoo_entry(run, seed) for run, seed in _planned().values()]
+
+
+def work_folder() -> Path:
+    """Where the zoo's training checkpoints go (resumable): ``$COMPANION_WORK_DIR/checkpoints/ch4-zoo``, else
+    ``runs/quick/work/checkpoints/ch4-zoo`` in the checkout."""
+    base = os.environ.get("COMPANION_WORK_DIR")
+    return (Path(base) if base else REPO_ROOT / "runs" / "quick" / "work") / "checkpoints" / "ch4-zoo"
+
+
+def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown", progress: bool = False) -> dict:
+    """Train one entry (resuming its checkpoint) and write it into the zoo."""
+    run, seed = _planned()[entry.name]
+    if threads:
+        torch.set_num_threads(int(threads))
+    folder = work_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    model, record = train_run(run, seed, checkpoint_path=folder / f"{entry.digest}.pt", progress=progress)
+    meta = {"seed": seed, "steps": record.steps, "seconds": round(record.seconds, 1),
+            "device": device_description("cpu"), "commit": commit, "val_psnr": record.val_psnr,
+            "val_images": [f"{name} (centre crop, RGB PSNR)" for name in run.split.validation],
+            "val": [[record.steps, record.val_psnr]], "loss_curve": record.loss_curve,
+            "built": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    save_entry(entry, model, meta)
+    return meta
+
+
+def build(entries, *, workers: int = 2, progress: bool = True) -> None:
+    """Train ``entries`` (resumable), ``workers`` at a time with one thread each, with a progress bar."""
+    train_entries(list(entries), build_one, commit=git_commit(), workers=workers, progress=progress,
+                  desc="zoo build (ch4)", retry="python -m companion zoo build ch4")
