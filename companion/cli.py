@@ -56,7 +56,7 @@ def _cmd_ledger(args) -> int:
 
 def _cmd_download(args) -> int:
     # reason: start-up time; downloads load tqdm and the HTTP and archive modules (about 180 ms)
-    from companion.data.download import download_dataset, download_weights
+    from companion.data.download import download_dataset, download_weights, install_archive
 
     root = Path(args.data) if args.data else None
     weights = {name.lower(): name for name in folders.WEIGHTS}
@@ -64,6 +64,8 @@ def _cmd_download(args) -> int:
         name = weights[args.name.lower()]
         if args.part:
             raise CompanionError(f"--part applies to datasets; the weights {name} have no parts")
+        if args.archive:
+            raise CompanionError(f"--archive applies to datasets; the weights {name} come from their repository")
         # The chapter owning a model converts its weights: each chapter's authors_weights.py may declare
         # CONVERTERS = {weights name: convert(downloaded, target)} (found by file name, as commands.py are).
         package_dir = Path(__file__).resolve().parent
@@ -78,6 +80,12 @@ def _cmd_download(args) -> int:
     if args.name.lower() not in {name.lower() for name in folders.DATASETS}:
         raise CompanionError(f"unknown dataset or weights {args.name!r}; choose one of: "
                              f"{', '.join([*folders.DATASETS, *folders.WEIGHTS])}")
+    if args.archive:
+        if args.part:
+            raise CompanionError("--part applies to downloads from the catalogue, not to --archive")
+        path = install_archive(args.name, args.archive, sha256=args.sha256, root=root)
+        print(f"{args.name}: ready in {path}")
+        return 0
     path = download_dataset(args.name, root, sha256=args.sha256, parts=tuple(args.part or ()))
     print(f"{args.name}: ready in {path}")
     return 0
@@ -178,11 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     dl = sub.add_parser("download", help="download a dataset (SHA-256 verified) or released weights (verified "
                                          "by git blob id, converted once to safetensors); resumable")
-    dl.add_argument("name", help="DIV2K, Set5, Set14, B100, Urban100, Manga109, or authors' weights (into "
-                                 "<data>/weights/): mepsnet-official, carn, carn-m, pcarn, pcarn-l1, pcarn-m, "
-                                 "pcarn-m-l1")
+    dl.add_argument("name", help="DIV2K, Set5, Set14, B100, Urban100, Manga109, RealSR (from --archive), or "
+                                 "authors' weights (into <data>/weights/): mepsnet-official, carn, carn-m, pcarn, "
+                                 "pcarn-l1, pcarn-m, pcarn-m-l1")
     dl.add_argument("--data", help="data folder (default: $COMPANION_DATA, else data/)")
     dl.add_argument("--sha256", help="expected SHA-256 where the catalogue has none (for weights: an extra check)")
+    dl.add_argument("--archive", help="install the dataset from an archive you fetched (a path or a URL; with "
+                                      "--sha256): RealSR, which has no published checksum")
     dl.add_argument("--part", action="append", help="optional part, e.g. x2, x3, x4 for DIV2K's bicubic LR "
                                                     "images (repeatable)")
     dl.set_defaults(func=_cmd_download)

@@ -28,7 +28,7 @@ NOTEBOOKS = available_notebooks()
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "companion"
 #: The one import between chapter packages: the tour previews Chapter 7's SHDD.
-ALLOWED_CHAPTER_EDGES = {("tour", "ch7")}
+ALLOWED_CHAPTER_EDGES = {("tour", "ch7"), ("ch4", "ch7")}  # ch4: 04c trains Chapter 7's MEPSNet with MoA
 
 
 def _checked(cell) -> bool:

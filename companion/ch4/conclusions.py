@@ -186,6 +186,7 @@ def cutblur_psd(versions: dict, identity: dict, delta_result: dict, checked: lis
 
 from companion.ch4.config import TABLES_FULL, WHERE_FULL, TablesSpec, WhereSpec  # noqa: E402
 from companion.ch4.tables import MODEL_ROWS, TABLE_4_2_ROWS, fraction_column, paper_table  # noqa: E402
+from companion.ch4.where import pm as _spm  # noqa: E402  (the value alone for one seed)
 
 
 def _verdicts(claims: list[dict]) -> dict[str, list[dict]]:
@@ -253,10 +254,11 @@ def tables_full_only(status: dict[str, dict]) -> str:
     parts = [f"{table} needs {', '.join(s['needs'])}" + (f" (missing here: {', '.join(s['missing'])})"
                                                           if s["missing"] else " (all present)")
              for table, s in status.items()]
-    return ("**Tables 4.4–4.10** are recorded *full profile only*: " + "; ".join(parts) + ". Only Table 4.4 is "
-            "computed by the full profile from what the companion has (Table 4.3's DIV2K-trained models scored on "
-            "the benchmark sets found); the others need trainers or degradations the companion does not have, "
-            "which the ledger notes name.")
+    return ("**Tables 4.4–4.10** need data the embedded photographs cannot stand in for: " + "; ".join(parts)
+            + ". Only Table 4.4 is computed by the full profile from what the companion has (Table 4.3's "
+            "DIV2K-trained models scored on the benchmark sets found), and Table 4.7's EDSR denoising rows are "
+            "measured at small scale by `04c_where_to_restore`; the others are recorded *full profile only* and need "
+            "trainers or degradations the companion does not have, which the ledger notes name.")
 
 
 def tables_scale(spec: TablesSpec, full: TablesSpec = TABLES_FULL) -> str:
@@ -295,11 +297,11 @@ def where_real_pair(summary: dict | None, claims: list[dict], skipped: str = "")
     psnr_claim = _claim_about(claims, "restores the real LR")
     inside, outside = _claim_about(claims, "inside"), _claim_about(claims, "outside")
     return (f"**The real pair** (RealSR Canon_003, models trained on bicubic ×4): the real LR image restored reaches "
-            f"{pm(base['real_psnr'])} dB (baseline) and {pm(cut['real_psnr'])} dB (CutBlur) against the LR image's "
+            f"{_spm(base['real_psnr'])} dB (baseline) and {_spm(cut['real_psnr'])} dB (CutBlur) against the LR image's "
             f"own {lr['real_psnr'][0]:.2f} dB; CutBlur better: *{psnr_claim['verdict']}* ({psnr_claim['detail']}). "
-            f"On the CutBlurred input the error left inside the HR box is {pm(base['inside'])} against "
-            f"{pm(cut['inside'])} levels (*{inside['verdict']}*), outside {pm(base['outside'])} against "
-            f"{pm(cut['outside'])} (*{outside['verdict']}*). The tiles of one photograph stand in for images here, so "
+            f"On the CutBlurred input the error left inside the HR box is {_spm(base['inside'])} against "
+            f"{_spm(cut['inside'])} levels (*{inside['verdict']}*), outside {_spm(base['outside'])} against "
+            f"{_spm(cut['outside'])} (*{outside['verdict']}*). The tiles of one photograph stand in for images here, so "
             "these intervals say how the models differ on this scene, not on real photographs in general.")
 
 
@@ -309,10 +311,10 @@ def where_denoise(summary: dict, claims: list[dict]) -> str:
     parts = []
     for sigma, cells in summary.items():
         verdicts = {c["metric"]: c for c in claims if c["sigma"] == sigma}
-        parts.append(f"at σ 70 → {sigma:g} PSNR {pm(cells['baseline']['psnr'])} against {pm(cells['moa']['psnr'])} dB "
-                     f"(*{verdicts['psnr']['verdict']}*), SSIM {pm(cells['baseline']['ssim'], 4)} against "
-                     f"{pm(cells['moa']['ssim'], 4)} (*{verdicts['ssim']['verdict']}*), high-frequency excess "
-                     f"{pm(cells['baseline']['hf_excess'], 3)} against {pm(cells['moa']['hf_excess'], 3)} "
+        parts.append(f"at σ 70 → {sigma:g} PSNR {_spm(cells['baseline']['psnr'])} against {_spm(cells['moa']['psnr'])} dB "
+                     f"(*{verdicts['psnr']['verdict']}*), SSIM {_spm(cells['baseline']['ssim'], 4)} against "
+                     f"{_spm(cells['moa']['ssim'], 4)} (*{verdicts['ssim']['verdict']}*), high-frequency excess "
+                     f"{_spm(cells['baseline']['hf_excess'], 3)} against {_spm(cells['moa']['hf_excess'], 3)} "
                      f"(*{verdicts['hf_excess']['verdict']}*)")
     e, m = paper["EDSR"], paper["EDSR +MoA"]
     return ("**Trained on heavy noise, tested on milder noise** (baseline against MoA, seeds × held-out photographs): "
@@ -325,13 +327,13 @@ def where_denoise(summary: dict, claims: list[dict]) -> str:
 
 def where_mepsnet(summary: dict, claims: list[dict], moa_setting: str) -> str:
     """MoA in MEPSNet's training: PSNR per SHDD level, and the experts' selectivity."""
-    levels = "; ".join(f"{level} {pm(c['baseline'])} against {pm(c['moa'])} dB "
+    levels = "; ".join(f"{level} {_spm(c['baseline'])} against {_spm(c['moa'])} dB "
                        f"(*{_claim_about(claims, 'SHDD ' + level)['verdict']}*)" for level, c in summary["levels"].items())
     sel = _claim_about(claims, "selective")
     return (f"**MoA in MEPSNet's training** (in no paper; {moa_setting}; Chapter 7's recipe and seeds): Chapter 7's "
             f"MEPSNet against the one trained with MoA on the SHDD test split, {levels}. The experts' selectivity "
-            f"between distortion types moves from {pm(summary['selectivity']['baseline'], 3)} to "
-            f"{pm(summary['selectivity']['moa'], 3)}: *{sel['verdict']}* ({sel['detail']}); a higher value means each "
+            f"between distortion types moves from {_spm(summary['selectivity']['baseline'], 3)} to "
+            f"{_spm(summary['selectivity']['moa'], 3)}: *{sel['verdict']}* ({sel['detail']}); a higher value means each "
             "expert's response differs more from one distortion type to another.")
 
 

@@ -6,10 +6,15 @@
   rerun (or a killed run) resumes instead of starting over; a zoo entry trained with exactly the same settings
   (:func:`companion.zoo.find` of a :class:`~companion.ch7.variants.VariantSpec`) is loaded instead;
 * :func:`validation_pairs` / :func:`validation_psnr`: the validation images (never the test split) behind the
-  curves and the zoo's ``val_psnr``.
+  curves and the zoo's ``val_psnr``;
+* ``train_variant(..., augmentation=...)``: the same training with one of Chapter 4's augmentations applied to
+  every batch (:func:`companion.engine.augmented.augmented`; thesis §4.3.2's MoA on a restoration task). The
+  augmentation joins the settings' key only when one is given (:class:`AugmentedVariantSpec`), so every
+  digest of an unaugmented run stays what it was.
 
 Used by :mod:`companion.ch7.experiments` (notebooks ``07b_mepsnet_training``, ``07c_ablations``,
-``07d_what_experts_learn``) and :mod:`companion.ch7.zoo` (``python -m companion zoo build``).
+``07d_what_experts_learn``) and :mod:`companion.ch7.zoo` (``python -m companion zoo build``); with an
+augmentation by Chapter 4's ``04c_where_to_restore`` (MoA in MEPSNet's training).
 """
 from __future__ import annotations
 
@@ -22,11 +27,13 @@ from companion.ch7.datasets import SHDDEval, SHDDTrain
 from companion.ch7.shdd import build_shdd
 from companion.ch7.variants import Variant, VariantSpec, train_config, variant_key
 from companion.data import references
+from companion.data.augments import Augmentation
+from companion.engine.augmented import augmented
 from companion.engine.checkpoint import load_weights
 from companion.engine.loop import LOSSES, paired_batch, psnr_on_pairs, train
 from companion.models import build_model
 from companion.summary import loss_curve
-from companion.zoo import digest, find, load_entry
+from companion.zoo import ZooEntry, digest, find, load_entry
 
 #: Validation: the first versions of the validation photograph(s), restored whole; the PSNR-vs-steps curves,
 #: the zoo's ``val_psnr`` and 07b's +1 dB target use them (never the test split).
@@ -56,10 +63,53 @@ def shdd_root(run, cfg, *, progress: bool = True, build: bool = True) -> Path:
     return out
 
 
-def checkpoint_path(run, variant: Variant, cfg, seed: int) -> Path:
-    """Where a variant's work-folder checkpoint lives: named by the model and the digest of its settings."""
-    key = variant_key(variant, cfg, seed, run.seed)
-    return run.work_dir / "checkpoints" / f"{variant.model}-seed{seed}-{digest(key)[:10]}.pt"
+def augmentation_tag(augmentation: Augmentation) -> str:
+    """A short name for an augmentation in entry and file names: ``moa`` for a mixture, else its one name
+    (``cutblur``), ``none`` for none; the digest tells settings with the same tag apart."""
+    active = augmentation.active
+    return "moa" if len(augmentation.names) > 1 else active[0] if active else "none"
+
+
+@dataclass(frozen=True)
+class AugmentedVariantSpec:
+    """A :class:`~companion.ch7.variants.VariantSpec` trained with a Chapter 4 augmentation: the same key plus
+    ``"augmentation"`` (:meth:`companion.data.augments.Augmentation.as_dict`), and the zoo entry
+    ``<group>/<slug>-<tag>-seed<k>`` (:func:`augmentation_tag`), where ``group`` is the zoo folder of the chapter
+    that holds these models (default: the experiment's own, ``ch7/<zoo_group>``). :func:`companion.zoo.find`
+    calls :meth:`zoo_entry`."""
+
+    spec: VariantSpec
+    augmentation: Augmentation
+    group: str = ""
+
+    def key(self, seed: int) -> dict:
+        return {**self.spec.key(seed), "augmentation": self.augmentation.as_dict()}
+
+    def zoo_entry(self, seed: int) -> ZooEntry:
+        plain = self.spec.zoo_entry(seed)
+        group = self.group or plain.name.rsplit("/", 1)[0]
+        stem = plain.name.rsplit("/", 1)[1].rsplit("-seed", 1)[0]
+        return ZooEntry(name=f"{group}/{stem}-{augmentation_tag(self.augmentation)}-seed{seed}", model=plain.model,
+                        config=plain.config, key=self.key(seed),
+                        label=f"{plain.label} + {self.augmentation.describe()}")
+
+
+def zoo_spec(variant: Variant, cfg, data_seed: int, augmentation: Augmentation | None = None, zoo_group: str = ""):
+    """What :func:`companion.zoo.find` looks up for a variant: its :class:`VariantSpec`, or with an
+    ``augmentation`` the :class:`AugmentedVariantSpec` (``zoo_group``: the zoo folder holding it)."""
+    spec = VariantSpec(variant, cfg, data_seed)
+    return spec if augmentation is None else AugmentedVariantSpec(spec, augmentation, zoo_group)
+
+
+def checkpoint_path(run, variant: Variant, cfg, seed: int, augmentation: Augmentation | None = None) -> Path:
+    """Where a variant's work-folder checkpoint lives: named by the model and the digest of its settings (the
+    augmentation's too, when one is given)."""
+    if augmentation is None:
+        key = variant_key(variant, cfg, seed, run.seed)
+        return run.work_dir / "checkpoints" / f"{variant.model}-seed{seed}-{digest(key)[:10]}.pt"
+    key = zoo_spec(variant, cfg, run.seed, augmentation).key(seed)
+    tag = augmentation_tag(augmentation)
+    return run.work_dir / "checkpoints" / f"{variant.model}-{tag}-seed{seed}-{digest(key)[:10]}.pt"
 
 
 def validation_pairs(root: Path, cfg) -> list:
@@ -102,14 +152,20 @@ class Trained:
 
 
 def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress: bool = True,
-                  use_zoo: bool = True):
+                  use_zoo: bool = True, augmentation: Augmentation | None = None, zoo_group: str = ""):
     """Train ``variant`` with ``seed`` on SHDD ``cfg.train_level``; return ``(model, Trained)``.
 
     With ``use_zoo`` (the default) a zoo entry trained with exactly these settings (:func:`companion.zoo.find`
     of ``VariantSpec(variant, cfg, run.seed)``) is loaded instead of training.
+
+    ``augmentation`` (a :class:`companion.data.augments.Augmentation`, e.g. ``PRESETS["restoration"]``, MoA with
+    p = 0.6): every training batch goes through it (:func:`companion.engine.augmented.augmented`, seeded by
+    (``seed``, step); Cutout's erased pixels left out of the loss), and the zoo entry and checkpoint are those of
+    :class:`AugmentedVariantSpec` (``zoo_group``: the zoo folder that holds them, e.g. ``ch4/shdd``). Without it
+    nothing changes.
     """
     if use_zoo:
-        entry = find(VariantSpec(variant, cfg, run.seed), seed)
+        entry = find(zoo_spec(variant, cfg, run.seed, augmentation, zoo_group), seed)
         if entry is not None:
             model, meta = load_entry(entry)
             return model.to(run.device), Trained(meta["steps"], meta["seconds"], [tuple(v) for v in meta["val"]],
@@ -125,8 +181,11 @@ def train_variant(run, variant: Variant, cfg, seed: int, root: Path, *, progress
 
         def validate(m):
             return psnr_on_pairs(m, pairs, device=run.device, bf16=settings.bf16, channels_last=settings.channels_last)
-    path = checkpoint_path(run, variant, cfg, seed)
-    result = train(model, dataset, settings, loss=LOSSES[cfg.loss], batch=paired_batch("distorted", "clean"),
+    path = checkpoint_path(run, variant, cfg, seed, augmentation)
+    batch, loss = paired_batch("distorted", "clean"), LOSSES[cfg.loss]
+    if augmentation is not None:
+        batch, loss = augmented(batch, loss, augmentation, seed=seed)
+    result = train(model, dataset, settings, loss=loss, batch=batch,
                    model_name=variant.model, device=run.device, checkpoint_path=path,
                    validate=validate, progress=progress)
     source = str(path.relative_to(run.work_dir.parent)) if path.is_relative_to(run.work_dir.parent) else str(path)

@@ -10,7 +10,9 @@ Members are unpacked into a hidden temporary folder inside the target (same file
 is then renamed into place, so no half-written file ever appears under its real name.
 
 :func:`download_dataset` does both for an entry of :data:`companion.data.folders.DATASETS`, keeping the
-archives in ``<root>/downloads/`` (delete them to save space once extracted).
+archives in ``<root>/downloads/`` (delete them to save space once extracted). A dataset with no published
+checksum or stable URL (RealSR v1) is installed by :func:`install_archive` from an archive the user fetched (a
+path or a URL, with the SHA-256 the user passes), its extracted layout checked before anything is put in place.
 
 A file of a git repository (released weights, :data:`companion.data.folders.WEIGHTS`) can be verified by its
 git blob id instead of a SHA-256 (``git_blob=``): the SHA-1 of ``b"blob <size>\0"`` followed by the bytes,
@@ -407,3 +409,135 @@ def download_weights(name: str, root: str | os.PathLike | None = None, *, sha256
     converted = folder / spec.converted
     _convert_once(raw, converted, _checked_blob(spec.git_blob, spec.url), convert)
     return converted
+
+
+# --- datasets installed from an archive the user fetched ---------------------------------------------------
+# RealSR v1 is shared by its authors on Google Drive and Baidu only: no published checksum and no stable
+# direct URL, so ``download RealSR`` cannot fetch it itself. :func:`install_archive` takes the archive the user
+# fetched (a local path or a URL) with its SHA-256, checks the sum, unpacks it into a hidden staging folder,
+# finds the dataset's top folder inside (the archive may wrap it in a folder of any name), checks the whole
+# layout there, and only then moves the files into ``<root>/<spec.folder>``: a wrong or partial archive leaves
+# nothing behind.
+
+#: RealSR v1's layout: ``<camera>/<split>/<scale>/<stem>_HR.png`` with ``<stem>_LR<scale>.png`` beside it, the LR
+#: image on the HR image's grid (same size).
+REALSR_CAMERAS = ("Canon", "Nikon")
+REALSR_SPLITS = ("Train", "Test")
+REALSR_SCALES = (2, 3, 4)
+
+
+def realsr_pairs(folder: str | os.PathLike, camera: str, split: str, scale: int) -> list[tuple[Path, Path]]:
+    """(HR, LR) paths of ``<folder>/<camera>/<split>/<scale>/``, sorted by name: every ``*_HR.png`` with the
+    ``*_LR<scale>.png`` of the same stem (whether or not that file exists)."""
+    where = Path(folder) / camera / split / str(int(scale))
+    return [(hr, hr.with_name(hr.name[: -len("_HR.png")] + f"_LR{int(scale)}.png"))
+            for hr in sorted(where.glob("*_HR.png"))]
+
+
+def check_realsr_layout(folder: str | os.PathLike) -> dict[str, int]:
+    """Check a RealSR v1 folder: for every camera, split and scale of :data:`REALSR_CAMERAS` ×
+    :data:`REALSR_SPLITS` × :data:`REALSR_SCALES` at least one HR image, each with its LR image, both readable
+    8-bit RGB PNGs of the same size. Returns ``{"Canon/Test/4": pairs, ...}``; a one-line error names the first
+    problem."""
+    # reason: PIL and NumPy load only when a layout is checked (this module serves the command line)
+    from companion.data.images import check_image_file
+
+    folder = Path(folder)
+    counts = {}
+    for camera in REALSR_CAMERAS:
+        for split in REALSR_SPLITS:
+            for scale in REALSR_SCALES:
+                where = f"{camera}/{split}/{scale}"
+                pairs = realsr_pairs(folder, camera, split, scale)
+                if not pairs:
+                    raise CompanionError(f"RealSR layout: no {where}/*_HR.png under {folder}; this is not the "
+                                         "RealSR v1 archive (expected Canon|Nikon/Train|Test/2|3|4/<name>_HR.png "
+                                         "beside <name>_LR<scale>.png)")
+                for hr, lr in pairs:
+                    if not lr.is_file():
+                        raise CompanionError(f"RealSR layout: {hr.relative_to(folder)} has no {lr.name} beside it; "
+                                             "the archive is incomplete: fetch it again")
+                    hr_size, lr_size = check_image_file(hr), check_image_file(lr)
+                    if hr_size != lr_size:
+                        raise CompanionError(f"RealSR layout: {lr.relative_to(folder)} is {lr_size[0]}x{lr_size[1]} "
+                                             f"but its HR image is {hr_size[0]}x{hr_size[1]}; RealSR v1 registers "
+                                             "the LR image on the HR grid (same size): is this another version?")
+                counts[where] = len(pairs)
+    return counts
+
+
+#: Datasets :func:`install_archive` knows: name -> (the entries that mark the dataset's top folder inside an
+#: archive, the check of the extracted layout).
+ARCHIVE_LAYOUTS: dict[str, tuple[tuple[str, ...], Callable[[Path], dict]]] = {
+    "RealSR": (REALSR_CAMERAS, check_realsr_layout),
+}
+
+
+def _dataset_top(staging: Path, markers: tuple[str, ...]) -> Path:
+    """The shallowest folder under ``staging`` (itself included) that holds every one of ``markers``."""
+    for depth in range(4):
+        for folder in sorted(p for p in ([staging] if depth == 0 else staging.glob("/".join(["*"] * depth)))
+                             if p.is_dir()):
+            if all((folder / m).is_dir() for m in markers):
+                return folder
+    raise CompanionError(f"the archive holds no folder with {', '.join(f'{m}/' for m in markers)} (looked 3 "
+                         "levels deep); is it the right dataset?")
+
+
+def _archive_file(source: str, downloads: Path, sha256: str, progress: bool) -> Path:
+    """The archive ``source`` names: a local file (checked in place), or a URL fetched into ``downloads``."""
+    if re.match(r"[a-z][a-z0-9+.-]*://", source, flags=re.I):
+        name = re.sub(r"[^A-Za-z0-9._()-]", "_", urllib.request.url2pathname(source.split("?", 1)[0]).rsplit("/", 1)[-1])
+        return download_file(source, downloads / (name.strip("._") or "archive"), sha256, progress=progress)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise CompanionError(f"archive {path} does not exist; pass the file you downloaded (or its URL) to --archive")
+    actual = file_sha256(path)
+    if actual != sha256:
+        raise CompanionError(f"checksum mismatch for {path}: expected SHA-256 {sha256}, got {actual}; check that "
+                             "this is the file you meant, and pass its sum with --sha256")
+    return path
+
+
+def install_archive(name: str, source: str | os.PathLike, *, sha256: str | None,
+                    root: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """Install dataset ``name`` (one of :data:`ARCHIVE_LAYOUTS`) from ``source``, an archive the user fetched: a
+    local path or a URL, verified against ``sha256`` (required). The archive is unpacked into a hidden staging
+    folder under ``<root>/downloads/``, the dataset's top folder is found inside it, its layout checked, and only
+    then are its files moved into ``<root>/<folder>`` (existing files of the same name replaced, others kept).
+    A marker beside the archive (local archives: ``<root>/downloads/<name>.installed``) records what was
+    installed, so a rerun with the same archive returns at once when every file is still there. Returns the
+    dataset's folder."""
+    spec = folders.dataset_spec(name)
+    if spec.name not in ARCHIVE_LAYOUTS:
+        raise CompanionError(f"{spec.name} is not installed from an archive; run `python -m companion download "
+                             f"{spec.name}` without --archive")
+    markers, check = ARCHIVE_LAYOUTS[spec.name]
+    expected = _checked_sum(sha256, str(source))
+    root = folders.data_root(root, create=True)
+    downloads = root / "downloads"
+    target = root / spec.folder
+    marker = downloads / f"{spec.name}.installed"
+    if marker.is_file():
+        lines = marker.read_text(encoding="utf-8").splitlines()
+        if lines and lines[0] == expected and all((target / rel).is_file() for rel in lines[1:]):
+            return target
+    archive = _archive_file(str(source), downloads, expected, progress)
+    downloads.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".install-{spec.name}-", dir=downloads))
+    try:
+        extract_archive(archive, staging)
+        top = _dataset_top(staging, markers)
+        check(top)
+        files = sorted(p for p in top.rglob("*") if p.is_file())
+        placed = []
+        for path in files:
+            rel = path.relative_to(top)
+            final = target / rel
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+            placed.append(rel.as_posix())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    atomic_write_text(marker, "\n".join([expected, *placed]) + "\n")
+    return target

@@ -10,6 +10,8 @@ archive, so a copy downloaded by hand works as well as one fetched by ``python -
     <root>/benchmark/Set5/HR/baby.png                        (EDSR's benchmark.tar: Set5, Set14, B100,
     <root>/benchmark/Set5/LR_bicubic/X2/babyx2.png            Urban100, each with HR and LR_bicubic/X2-4)
     <root>/benchmark/Manga109/HR/*.png                       (by hand: no public download)
+    <root>/RealSR/Canon/Test/4/Canon_003_HR.png, …_LR4.png    (RealSR v1: Canon and Nikon, Train and Test, 2/3/4;
+                                                              from an archive you fetch: download --archive)
     <root>/downloads/                                        (archives fetched by download_dataset)
     <root>/weights/mepsnet-official.pt, .safetensors         (released weights, fetched by download_weights;
     <root>/weights/carn-m.pth, .safetensors                   likewise carn, pcarn-m-l1, pcarn-m, pcarn-l1, pcarn)
@@ -164,7 +166,27 @@ _MANGA109 = DatasetSpec(
            "the HR PNGs in <data root>/benchmark/Manga109/HR/",
 )
 
-DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (_DIV2K, _SET5, _SET14, _B100, _URBAN100, _MANGA109)}
+# RealSR v1 (thesis Ch.4, Tables 4.2 and 4.5): its authors share it on Google Drive and Baidu only, with no
+# published checksum and no stable direct URL (github.com/csjcai/RealSR, README); so it is installed from an
+# archive the user fetched, verified against the SHA-256 the user passes (companion.data.download.install_archive).
+_REALSR = DatasetSpec(
+    name="RealSR",
+    description="RealSR v1: 234 real low/high-resolution scenes taken with a Canon 5D3 and a Nikon D810 at "
+                "several focal lengths, ×2/×3/×4, each LR image registered onto its HR image's grid (same size).",
+    citation="J. Cai, H. Zeng, H. Yong, Z. Cao and L. Zhang, Toward Real-World Single Image Super-Resolution: "
+             "A New Benchmark and A New Model, ICCV 2019.",
+    homepage="https://github.com/csjcai/RealSR",
+    folder="RealSR",
+    layout=("RealSR/Canon/Test/4/Canon_003_HR.png", "RealSR/Canon/Test/4/Canon_003_LR4.png",
+            "RealSR/Nikon/Train/2/Nikon_001_LR2.png"),
+    manual="RealSR v1 has no download with a published checksum (its authors share it on Google Drive and Baidu, "
+           "https://github.com/csjcai/RealSR); fetch the Version 1 archive yourself, then run `python -m companion "
+           "download RealSR --archive FILE_OR_URL --sha256 HEX` (HEX: the archive's SHA-256, e.g. from `sha256sum "
+           "FILE`); the command checks the sum and the extracted layout",
+)
+
+DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (_DIV2K, _SET5, _SET14, _B100, _URBAN100, _MANGA109,
+                                                         _REALSR)}
 
 
 # --- Released weights --------------------------------------------------------------------------------
