@@ -167,7 +167,7 @@ class AugmentationsSpec:
 
 AUGMENTATIONS_FULL = AugmentationsSpec(image="chelsea", crop=256, scale=4, batch=16, patch=96, draws=2000, seed=0,
                                        widget=True)
-AUGMENTATIONS_QUICK = replace(AUGMENTATIONS_FULL, draws=500)   # 500 batches: each rate within ~1 % in seconds
+AUGMENTATIONS_QUICK = replace(AUGMENTATIONS_FULL, draws=100)   # 100 batches per check: a few CPU-minutes in all
 AUGMENTATIONS_SMOKE = replace(AUGMENTATIONS_QUICK, crop=96, batch=4, patch=32, draws=20)  # every path, seconds
 
 
