@@ -446,6 +446,11 @@ HEADLINES = (
     Headline("3", "bicubic ×8, PSNR (Table 3.2; paper: Set14, ours: the embedded test photographs)",
              "03_progressive_x8", "embedded/x8/bicubic/psnr",
              paper_row="Bicubic", paper_column="Set14 PSNR"),
+    Headline("4", "MoA's gain over the EDSR baseline, ×4 (Table 4.2; paper: DIV2K, ours: the embedded test "
+                  "photographs)", "04d_augmentation_tables", "table4_2/embedded/MoA/gain"),
+    Headline("4", "an HR photograph fed to the ×4 CutBlur model: PSNR of its output to that input (Fig. 4.4; the "
+                  "paper shows it, without a number)", "04b_cutblur_psd", "fig4_4/cutblur/identity_psnr"),
+    Headline("4", "the same for the baseline EDSR (Fig. 4.4)", "04b_cutblur_psd", "fig4_4/baseline/identity_psnr"),
     Headline("6", "Flickr-Distortion detection (difficult): mean region side ratio (Fig. 6.1)",
              "06a_distortion_datasets", "detection_difficult_mean_side_ratio"),
     Headline("7", "MEPSNet parameters, paper size (Table 7.3)", "07c_ablations",

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CHAPTER_PACKAGES = ("tour", "ch2", "ch3", "ch6", "ch7")
+CHAPTER_PACKAGES = ("tour", "ch2", "ch3", "ch4", "ch5", "ch6", "ch7")
 
 
 def listed_modules(text: str) -> dict[str, set[str]]:
