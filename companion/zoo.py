@@ -187,7 +187,8 @@ def train_entries(entries, build_one, *, commit: str, workers: int = 2, progress
             failed.append(entry.name)
             bar.write(f"FAILED {entry.name}: {error}")
         else:
-            bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s, val {meta['val_psnr']:.2f} dB")
+            val = f", val {meta['val_psnr']:.2f} dB" if meta.get("val_psnr") is not None else ""  # a classifier: none
+            bar.write(f"{entry.name}: {meta['steps']} steps, {meta['seconds']:.0f} s{val}")
         bar.update()
 
     if workers <= 1:
