@@ -2,14 +2,15 @@
 
 Every entry is two files under :func:`zoo_dir`::
 
-    checkpoints/<chapter>/<group>/<name>.safetensors       the weights (float32, safetensors: no pickle)
+    checkpoints/<chapter>/<group>/<name>.safetensors       the weights (safetensors: no pickle)
     checkpoints/<chapter>/<group>/<name>.safetensors.json  the sidecar
 
 The sidecar is the one ``python -m companion restore --checkpoint FILE.safetensors`` reads (``model`` and
 ``config``), plus what the weights came from: ``key`` (everything that shapes them: model, configuration,
 initialisation, training settings and seed, data), its ``digest``, and what the run did: ``steps``,
 ``seconds``, ``device``, ``commit``, ``val_psnr`` (final validation PSNR), ``val`` (the validation curve),
-``loss_curve``.
+``loss_curve``. Weights are float32, except where a chapter's zoo stores them in float16 to halve the size
+(Chapter 6's classifiers: ``companion.ch6.zoo.STORED_DTYPE``); :func:`load_entry` loads either into float32.
 
 An entry is **current** when its sidecar's digest equals the digest of the settings that would build it now,
 **stale** when they differ (a config changed since it was trained), **missing** when it has no files. A
@@ -128,7 +129,7 @@ def device_description(device) -> str:
 
 
 def save_entry(entry: ZooEntry, model, meta: dict) -> Path:
-    """Write the weights (float32 safetensors), then the sidecar, each atomically; returns the weights path.
+    """Write the weights (safetensors, in the model's own dtype), then the sidecar, each atomically; returns the weights path.
 
     The sidecar goes last, so a run killed in between leaves an entry that reads as stale, never as current.
     """

@@ -57,10 +57,10 @@ DOCUMENTED = {"mepsnet": 2_241_187, "dncnn": 558_403, "vdsr": 2_883_907, "ridnet
 
 def test_every_model_file_is_in_the_registry_with_its_label():
     folder = Path(companion.models.__file__).parent
-    helpers = ("__init__", "common", "discriminators")  # shared parts, no registry entry
+    helpers = ("__init__", "common", "discriminators", "recognisers")  # shared parts, no registry entry
     files = sorted(p.stem for p in folder.glob("*.py") if p.stem not in helpers)
-    assert files == ["carn", "carn_m", "dncnn", "edsr", "mepsnet", "owan", "progressive_carn", "rcan", "rdn",
-                     "ridnet", "rnan", "srcnn", "vdsr", "zssr"]
+    assert files == ["carn", "carn_m", "dncnn", "edsr", "iqa_cnn_plus", "iqa_cnn_plusplus", "mepsnet", "owan",
+                     "progressive_carn", "rcan", "rdn", "ridnet", "rnan", "srcnn", "vdsr", "zssr"]
     by_name = {}
     for stem in files:
         mod = module(stem)
@@ -72,16 +72,19 @@ def test_every_model_file_is_in_the_registry_with_its_label():
         assert entry.paper_config == mod.PAPER_CONFIG and entry.quick_config == mod.QUICK_CONFIG
     assert set(MODELS) == set(by_name)
     assert {n: model_label(n) for n in MODELS} == {
-        "carn": "CARN", "carn_m": "CARN-M", "dncnn": "DnCNN", "edsr": "EDSR", "mepsnet": "MEPSNet", "owan": "OWAN",
+        "carn": "CARN", "carn_m": "CARN-M", "dncnn": "DnCNN", "edsr": "EDSR", "iqa_cnn_plus": "IQA-CNN+",
+        "iqa_cnn_plusplus": "IQA-CNN++", "mepsnet": "MEPSNet", "owan": "OWAN",
         "progressive_carn": "Progressive CARN",
         "rcan": "RCAN", "rdn": "RDN", "ridnet": "RIDNet", "rnan": "RNAN", "srcnn": "SRCNN", "vdsr": "VDSR",
         "zssr": "ZSSR"}
-    # the super-resolution models (Ch.2-5) say so; the restoration models (Ch.4, Ch.7) map an image to one of the
-    # same size
+    # the super-resolution models (Ch.2-5) and the distortion classifiers (Ch.6) say so; the restoration models
+    # (Ch.4, Ch.7) map an image to one of the same size. VGG-16 / ResNet-101 are torchvision's, built in
+    # recognisers.py (a helper, no registry entry).
     tasks = {n: getattr(mod, "TASK", "") for n, mod in by_name.items()}
     assert {n for n, t in tasks.items() if t == "super-resolution"} == \
         {"carn", "carn_m", "edsr", "progressive_carn", "rcan", "srcnn", "zssr"}
-    assert {n for n, t in tasks.items() if t not in ("", "super-resolution")} == set()
+    assert {n for n, t in tasks.items() if t == "classification"} == {"iqa_cnn_plus", "iqa_cnn_plusplus"}
+    assert {n for n, t in tasks.items() if t not in ("", "super-resolution", "classification")} == set()
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from companion.ch4.config import AugmentationsSpec, FrequencySpec
+from companion.ch4.config import TABLES_FULL, WHERE_FULL, AugmentationsSpec, FrequencySpec, TablesSpec, WhereSpec
 from companion.ch4.frequencies import HF_BAND, MODEL_LABELS
+from companion.ch4.tables import MODEL_ROWS, TABLE_4_2_ROWS, fraction_column, paper_table
+from companion.ch4.where import pm as _spm  # the value alone for one seed
 from companion.data.augments import DEFAULT_ALPHAS
 from companion.summary import MIN_PAIRS, mean_std, pm
 
@@ -183,11 +185,6 @@ def cutblur_psd(versions: dict, identity: dict, delta_result: dict, checked: lis
 # --------------------------------------------------------------------------------------------------------
 # 04c_where_to_restore and 04d_augmentation_tables (appended; the functions take what companion.ch4.where and
 # companion.ch4.tables return, and read the paper's numbers through companion.ch4.tables.paper_table).
-
-from companion.ch4.config import TABLES_FULL, WHERE_FULL, TablesSpec, WhereSpec  # noqa: E402
-from companion.ch4.tables import MODEL_ROWS, TABLE_4_2_ROWS, fraction_column, paper_table  # noqa: E402
-from companion.ch4.where import pm as _spm  # noqa: E402  (the value alone for one seed)
-
 
 def _verdicts(claims: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {"agrees": [], "disagrees": [], "unclear": []}
