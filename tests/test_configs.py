@@ -27,7 +27,8 @@ def test_chapter_packages_declare_the_notebooks():
     assert declared.keys() == notebook_configs().keys()
     assert declared["00_quickstart"] == "tour" and declared["06a_distortion_datasets"] == "ch6"
     assert {n for n, p in declared.items() if p == "ch7"} == {"07a_shdd", "07b_mepsnet_training", "07c_ablations",
-                                                              "07d_what_experts_learn"}
+                                                              "07d_what_experts_learn",
+                                                              "07e_recognition_after_restoration"}
 
 
 def test_full_profiles_use_the_papers_settings():

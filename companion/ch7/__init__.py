@@ -10,7 +10,9 @@
 * ``shdd_figures.py``, ``model_figures.py``: one function per figure;
 * ``playground.py``, ``expert_explorer.py``: the widgets;
 * ``authors_weights.py``: the MEPSNet authors' released checkpoint, mapped onto the companion's MEPSNet;
-* ``commands.py``: ``python -m companion data shdd``, ``train`` and ``restore``.
+* ``commands.py``: ``python -m companion data shdd``, ``train`` and ``restore``;
+* ``recognition.py``, ``routing.py``, ``recognition_figures.py``: ``07e`` (Table 7.2's COCO pipeline, and the
+  image-level routing experiment with its per-type restorers and SHDD-type classifier).
 
 The models themselves (MEPSNet and the four baselines) are shared: :mod:`companion.models`.
 """

@@ -9,10 +9,14 @@ which keeps them in the results file for the book and returns the text the noteb
 * :func:`sharing`: ``07c_ablations``, why its quick base is what it is (parameter counts, ours and the paper's);
 * :func:`ablations`: ``07c_ablations`` (Tables 7.3 / 7.4, Fig. 7.6: the claims' verdicts);
 * :func:`experts`: ``07d_what_experts_learn`` (where each expert responds, t-SNE, spectra, fusion weights).
+* :func:`table_7_2` and :func:`routing`: ``07e_recognition_after_restoration`` (Table 7.2, or what the full
+  profile needs for it; the image-level routing experiment's coverage, PSNR and verdicts).
 """
 from __future__ import annotations
 
 from collections import Counter
+
+import numpy as np
 
 
 def _verdict_counts(claims: list[dict]) -> str:
@@ -146,3 +150,70 @@ def experts(measurements: list[dict]) -> list[str]:
                           + ("weighs experts, not distortions." if across_types < across_experts else
                              "changes with the distortion as much as with the expert."))
     return paragraphs
+
+
+def table_7_2(outcome: dict, paper_rows: dict[str, dict]) -> list[str]:
+    """07e's Table 7.2 conclusions from :func:`companion.ch7.recognition.table_7_2` (``outcome``) and the paper's
+    rows (``paper_rows``: row label -> {column: value}, from ``companion/paper/thesis.json``)."""
+    paper = paper_rows
+    point = (f"restoration wins back part of the recognition that distortion costs (the thesis' detection mAP: "
+             f"clean {paper['Clean']['Detection mAP']:g}, distorted {paper['Distorted']['Detection mAP']:g}, MEPSNet "
+             f"{paper['MEPSNet']['Detection mAP']:g})")
+    result = outcome.get("result")
+    if outcome["mode"] != "coco" or result is None:
+        why = (f"This profile ran the whole pipeline (SHDD distortion, every Table 7.1 model, Faster / Mask R-CNN, "
+               f"torchmetrics' mAP) on {result['images']} made images with small randomly initialised detectors: its "
+               "numbers check the code and say nothing about the paper" if result is not None else
+               outcome["why"][:1].upper() + outcome["why"][1:])
+        return [f"**Table 7.2 is measured by the full profile only.** {why}. The point the full run tests: {point}."]
+    rows = result["rows"]
+
+    def mean(row, column="Detection mAP"):
+        return float(np.nanmean(rows[row][column]))
+
+    clean, distorted = mean("Clean"), mean("Distorted")
+    models = [r for r in rows if r not in ("Clean", "Distorted")]
+    above = [r for r in models if mean(r) > distorted]
+    shares = {r: (mean(r) - distorted) / (clean - distorted) if clean != distorted else float("nan") for r in models}
+    paper_share = ((paper["MEPSNet"]["Detection mAP"] - paper["Distorted"]["Detection mAP"])
+                   / (paper["Clean"]["Detection mAP"] - paper["Distorted"]["Detection mAP"]))
+    table = "; ".join(f"{r} {mean(r):.1f} / {mean(r, 'Segmentation mAP'):.1f}" for r in rows)
+    return [f"**Table 7.2, measured** on {result['images']} COCO images (SHDD {result['level']} level; box / mask "
+            f"mAP): {table}.",
+            f"**Distortion costs** {clean - distorted:.1f} points of detection mAP (the thesis: "
+            f"{paper['Clean']['Detection mAP'] - paper['Distorted']['Detection mAP']:.1f}). Restoration wins some back "
+            f"for {', '.join(above) or 'no model'}" + (f"; not for {', '.join(r for r in models if r not in above)}"
+                                                       if len(above) < len(models) else "")
+            + ". Share of the loss won back: " + ", ".join(f"{r} {s:.0%}" for r, s in shares.items())
+            + f" (the thesis' MEPSNet: {paper_share:.0%}). The point tested: {point}."]
+
+
+def routing(coverage: dict, summary: dict, claims: list[dict], agreement: dict, *, level: str,
+            restorer_steps: int, mepsnet_steps: float) -> list[str]:
+    """07e's routing conclusions from :func:`companion.ch7.routing.top1_coverage` (``coverage``),
+    :func:`~companion.ch7.routing.summarise`, :func:`~companion.ch7.routing.routing_claims` and
+    :func:`~companion.ch7.routing.agreement`; the steps of the per-type restorers and of the MEPSNets."""
+    pooled = coverage["all"]
+    splits = ", ".join(f"{s} {c['below_half']:.0%} of {len(c['shares'])}" for s, c in coverage.items() if s != "all")
+    below = int(round(pooled["below_half"] * len(pooled["shares"])))
+    first = [f"**The top-1 label covers less than half of the damage** in {below} of {len(pooled['shares'])} "
+             f"images ({pooled['below_half']:.0%}) of the SHDD {level} copy ({splits}; {pooled['undistorted']} "
+             "images with no distorted pixel left out), counted on the label maps "
+             "(`companion.ch7.routing.top1_share`). An image-level router leaves the rest of those images' damage to a "
+             "restorer trained for another distortion."]
+    ranked = sorted((s for s in summary if s != "distorted input"), key=lambda s: -summary[s]["psnr"][0])
+    psnr = "; ".join(f"{s} {summary[s]['psnr'][0]:.2f} ± {summary[s]['psnr'][1]:.2f} dB" for s in ranked)
+    psnr += f" (the distorted input: {summary['distorted input']['psnr'][0]:.2f} dB)"
+    top1 = agreement["top1"]
+    identity = agreement["identity"]
+    second = (f"**PSNR on the test images**, best first (mean ± std over {len(top1)} seeds): {psnr}. The "
+              f"classifier's label is the true top-1 label on {np.mean(top1):.0%} of the test images (per seed "
+              + ", ".join(f"{v:.0%}" for v in top1) + f"); it says identity on {np.mean(identity):.0%}.")
+    lines = [f"- {c['claim']}: **{c['verdict']}** ({c['detail']})" for c in claims]
+    third = (f"**Verdicts** (paired 95 % intervals over seeds × test images): {_verdict_counts(claims)} of "
+             f"{len(claims)}.\n\n" + "\n".join(lines))
+    fourth = (f"**What the MEPSNet rows compare.** The per-type restorers train {restorer_steps:,} steps each on "
+              f"whole-image single distortions; the MEPSNets are 07b's models of this profile, {mepsnet_steps:,.0f} "
+              "steps on SHDD itself. Image-level against region-level routing uses the same restorers, so that "
+              "comparison is about routing alone; against MEPSNet, the training budget and data differ as well.")
+    return first + [second, third, fourth]

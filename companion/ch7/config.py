@@ -1,6 +1,7 @@
 """Specs of the Chapter 7 notebooks: ``07a_shdd`` (:class:`SHDDConfig`) and the model notebooks
 ``07b_mepsnet_training``, ``07c_ablations``, ``07d_what_experts_learn`` (:class:`MEPSNetExperimentConfig`: one
-frozen spec per experiment holding its data split, model size, training recipe and seeds).
+frozen spec per experiment holding its data split, model size, training recipe and seeds), and
+``07e_recognition_after_restoration`` (:class:`RecognitionConfig`: Table 7.2 and the image-level routing experiment).
 
 Each notebook has a ``full`` spec, the paper (§7.5), and a ``quick`` spec written as ``replace(full, …)`` with
 one comment per override saying why; ``smoke`` is ``replace(quick, …)`` cut down to run every code path in
@@ -224,6 +225,87 @@ ANALYSIS = {"smoke": replace(_SMOKE, seeds=1, eval_levels=("moderate",)),
             "quick": replace(_QUICK, seeds=1, eval_levels=("moderate",)),
             "full": replace(_FULL, patch_size=48, eval_levels=("moderate",))}
 
+
+
+@dataclass(frozen=True)
+class RecognitionConfig:
+    """07e: recognition after restoration (Table 7.2, §7.5.1) and image-level routing on SHDD (in no paper)."""
+
+    # Table 7.2: "coco" (COCO val2017 and torchvision's COCO detectors, when on this machine), "made" (images and
+    # objects made here, small randomly initialised detectors: every code path, no paper number) or "check"
+    # (only say what the full profile needs and whether this machine has it)
+    coco: str
+    coco_images: int                # COCO images scored, the first by image id (0 = all 5,000 of val2017)
+    coco_level: str                 # the SHDD level COCO is distorted at (the paper does not say)
+    table_models: MEPSNetExperimentConfig   # the Chapter 7 spec whose Table 7.1 models restore COCO
+    restorer_seeds: int             # seeds of each of those models that restore COCO
+    made_images: int                # "made": images written in COCO's format
+    made_side: int                  # "made": their side, px (>= the level's smallest SHDD image)
+    # the routing experiment (in no paper)
+    routing_shdd: MEPSNetExperimentConfig   # the Chapter 7 spec whose SHDD copy and MEPSNets the routing uses
+    routing_level: str
+    restorer_model: str             # a companion.models.MODELS key: one restorer per SHDD distortion type
+    restorer_config: tuple[tuple[str, object], ...]   # its constructor arguments
+    restorer_train: TrainConfig
+    type_versions: int              # whole-image distorted copies of each training photograph per type
+    classifier_width: int           # first-layer width of the SHDD-type classifier (doubled twice)
+    classifier_patch: int           # its training crops, px
+    classifier_train: TrainConfig
+    seeds: int                      # restorers, classifiers and MEPSNets paired by seed: SEED, SEED + 1, ...
+    # where the zoo holds the routing models: checkpoints/ch7/<zoo_group>/ (not part of any digest)
+    zoo_group: str = "07e"
+
+    def required_folders(self) -> tuple[str, ...]:
+        """Nothing is required before the notebook starts: the full profile looks for COCO and the detector
+        weights itself and says which are missing (Table 7.2 is then recorded "full profile only")."""
+        return ()
+
+
+_RECOGNITION_FULL = RecognitionConfig(
+    # COCO val2017, every image, restored by the full profile's Table 7.1 models (07b's full run), the paper's
+    # detectors (torchvision's COCO Faster / Mask R-CNN)
+    coco="coco", coco_images=0, coco_level="moderate", table_models=_FULL, restorer_seeds=1, made_images=0,
+    made_side=0,
+    # routing is in no paper: the full profile runs the quick experiment (the quick SHDD copy, the zoo's models)
+    routing_shdd=_QUICK, routing_level="moderate", restorer_model="vdsr",
+    restorer_config=(("depth", 6), ("features", 16)),
+    # Chapter 7's quick recipe (Adam as the paper's, 8 × 32×32 patches, L2, VDSR's own 1e-3, random RGB order)
+    # over a third of its steps, halved at the same fractions of the run: 12 small models in minutes (a pilot at
+    # the shared 2e-3 did no better than 1e-3 on the blur restorer's validation copies)
+    restorer_train=replace(_QUICK.train, steps=3_000, lr=1e-3, milestones=(1_000, 1_500, 2_000, 2_500),
+                           checkpoint_every=500, val_every=0),
+    type_versions=4,
+    # a classifier as 06b trains them: cross-entropy through the one loop, Adam, LR halved twice; its size and
+    # crops chosen on the validation copies among three pilots (widths 8 and 16, 32- and 48-px crops): 8 wide,
+    # 16 × 48×48 crops, 2,000 steps labelled the most whole validation images, in a fraction of width 16's time
+    classifier_width=8, classifier_patch=48,
+    classifier_train=TrainConfig(steps=2_000, batch_size=16, lr=1e-3, milestones=(1_000, 1_500), gamma=0.5,
+                                 checkpoint_every=500, val_every=0),
+    seeds=3)
+
+_RECOGNITION_QUICK = replace(
+    _RECOGNITION_FULL,
+    # no COCO run on a CPU laptop (thousands of Faster / Mask R-CNN passes take hours): say what the full run needs
+    coco="check",
+    # the zoo's quick Table 7.1 models, three seeds each
+    table_models=_QUICK, restorer_seeds=3)
+
+_RECOGNITION_SMOKE = replace(
+    _RECOGNITION_QUICK,
+    # the whole Table 7.2 pipeline on three made images, small random detectors, one seed of the smoke models
+    coco="made", table_models=_SMOKE, restorer_seeds=1, made_images=3, made_side=192,
+    # the smoke SHDD copy and its two-step MEPSNets
+    routing_shdd=_SMOKE,
+    # two steps of each routing model, one distorted copy per type; two seeds, so every mean ± std has a spread
+    restorer_train=replace(_RECOGNITION_QUICK.restorer_train, steps=2, batch_size=2, milestones=(),
+                           checkpoint_every=1),
+    type_versions=1,
+    classifier_train=replace(_RECOGNITION_QUICK.classifier_train, steps=2, batch_size=4, milestones=(),
+                             checkpoint_every=1),
+    seeds=2)
+
+RECOGNITION = {"smoke": _RECOGNITION_SMOKE, "quick": _RECOGNITION_QUICK, "full": _RECOGNITION_FULL}
+
 #: Notebook file stem -> its profiles; :mod:`companion.profiles` collects these from every chapter package.
 NOTEBOOKS = {"07a_shdd": SHDD, "07b_mepsnet_training": TRAINING, "07c_ablations": ABLATIONS,
-             "07d_what_experts_learn": ANALYSIS}
+             "07d_what_experts_learn": ANALYSIS, "07e_recognition_after_restoration": RECOGNITION}

@@ -4,7 +4,10 @@
 * ``ch7/07c/mepsnet-<settings>-seed<k>``: every distinct MEPSNet of Tables 7.3 / 7.4 and Fig. 7.6
   (``07c_ablations``), 3 seeds;
 * the analysis model of ``07d_what_experts_learn`` is ``ch7/07b/mepsnet-seed0`` (the quick profiles train it
-  with the same settings, so it is held once).
+  with the same settings, so it is held once);
+* ``ch7/07e/<restorer>-<type>-seed<k>`` and ``ch7/07e/classifier-seed<k>``: the routing experiment of
+  ``07e_recognition_after_restoration`` (a restorer per distortion type and an SHDD-type classifier, 3 seeds;
+  their specs, training and build are :mod:`companion.ch7.routing`'s).
 
 Each is trained exactly as the quick profile of its notebook trains it (:func:`companion.ch7.training.
 train_variant`, same data, seed and steps), so a notebook finds its entry by the digest of those settings
@@ -18,7 +21,8 @@ import time
 
 import torch
 
-from companion.ch7.config import ABLATIONS, ANALYSIS, TRAINING
+from companion.ch7 import routing
+from companion.ch7.config import ABLATIONS, ANALYSIS, RECOGNITION, TRAINING
 from companion.ch7.training import VAL_IMAGES, shdd_root, train_variant, validation_psnr
 from companion.ch7.variants import VariantSpec, ablation_variants, analysis_variant, baselines, build_key
 from companion.errors import CompanionError
@@ -27,8 +31,11 @@ from companion.zoo import ZooEntry, device_description, save_entry, train_entrie
 
 #: group -> (notebook, its quick profile); the data seed is the notebooks' default SEED.
 GROUPS = {"07b": ("07b_mepsnet_training", TRAINING["quick"]), "07d": ("07d_what_experts_learn", ANALYSIS["quick"]),
-          "07c": ("07c_ablations", ABLATIONS["quick"])}
+          "07c": ("07c_ablations", ABLATIONS["quick"]),
+          "07e": ("07e_recognition_after_restoration", RECOGNITION["quick"])}
 DATA_SEED = 0
+#: The group whose models are not Table 7.1 variants: 07e's routing models, with their own specs and training.
+ROUTING_GROUP = "07e"
 
 
 def _variants(group: str, cfg):
@@ -48,6 +55,8 @@ def specs() -> dict[str, tuple[str, VariantSpec, int]]:
     :func:`build_one` trains for each name."""
     out, seen = {}, set()
     for group, (_, cfg) in GROUPS.items():
+        if group == ROUTING_GROUP:  # companion.ch7.routing's specs (routing_specs)
+            continue
         for variant in _variants(group, cfg):
             spec = VariantSpec(variant, cfg, DATA_SEED)
             for seed in range(DATA_SEED, DATA_SEED + cfg.seeds):
@@ -58,11 +67,17 @@ def specs() -> dict[str, tuple[str, VariantSpec, int]]:
     return out
 
 
+def routing_specs() -> dict:
+    """``{entry name: (spec, seed)}`` of 07e's routing models (:func:`companion.ch7.routing.zoo_specs`)."""
+    return routing.zoo_specs(GROUPS[ROUTING_GROUP][1], DATA_SEED) if ROUTING_GROUP in GROUPS else {}
+
+
 def entries() -> list[ZooEntry]:
     """Every Chapter 7 entry: 07b first (Table 7.1), then 07d, then 07c. A model a later group trains with
     exactly the settings of an earlier one (07d's analysis model is 07b's seed-0 MEPSNet) is held once, under
-    the earlier name; :func:`companion.zoo.find` gives it to both notebooks."""
-    return [spec.zoo_entry(seed) for _, spec, seed in specs().values()]
+    the earlier name; :func:`companion.zoo.find` gives it to both notebooks. Then 07e's routing models."""
+    return [spec.zoo_entry(seed) for _, spec, seed in specs().values()] + \
+        [spec.zoo_entry(seed) for spec, seed in routing_specs().values()]
 
 
 def _zoo_run(notebook: str, cfg, commit: str) -> NotebookRun:
@@ -93,6 +108,11 @@ def build_one(entry: ZooEntry, threads: int | None = 1, commit: str = "unknown")
 def build(entries, *, workers: int = 2, progress: bool = True) -> None:
     """Train ``entries`` (resumable), ``workers`` at a time with one thread each, with a progress bar."""
     commit = git_commit()  # the code the whole build started from
+    routed = [e for e in entries if e.name in routing_specs()]
+    if routed:  # 07e's routing models: their own specs and training (companion.ch7.routing)
+        routing.build_entries(routed, GROUPS[ROUTING_GROUP][1], workers=workers, progress=progress, commit=commit,
+                              data_seed=DATA_SEED)
+    entries = [e for e in entries if e not in routed]
     groups = specs()
     for group in dict.fromkeys(groups[e.name][0] for e in entries):  # build each dataset once, before the workers
         notebook, cfg = GROUPS[group]
