@@ -189,7 +189,7 @@ def test_the_conclusions_are_rendered_from_the_measurements(results):
 
 
 #: Names that hold digits: the paper's entries and data sets.
-NAMES = re.compile(r"Table \d+\.\d+|Fig\. \d+\.\d+|Chapter \d+|NTIRE 2020|DF2K|BM3D|8-bit")
+NAMES = re.compile(r"Table \d+\.\d+|Fig\. \d+\.\d+|Chapter \d+|NTIRE 2020|DF2K|DIV2K|BM3D|8-bit")
 
 
 def test_the_conclusions_module_types_no_number():
@@ -212,3 +212,23 @@ def test_the_conclusions_module_types_no_number():
             if not inside_spec and re.search(r"\d", NAMES.sub("", node.value)):
                 typed.append(node.value)
     assert not typed, f"numbers typed into the conclusions' prose: {typed}"
+
+
+def test_the_small_scale_caveat_follows_the_verdicts(results):
+    one = results["comparison"]["sets"]["embedded"]
+    summary = tables.summarise(one["methods"], one["images"])
+    claims = tables.claims_5_1(one["methods"])
+    ahead = [{**c, "verdict": "agrees"} for c in claims]
+    behind = [{**c, "verdict": "disagrees" if c["claim"].startswith("SimUSR") else "agrees"} for c in claims]
+    assert "not the paper's quality" not in conclusions.bicubic_task(summary, ahead, "embedded", SPEC)
+    assert "not the paper's quality" in conclusions.bicubic_task(summary, behind, "embedded", SPEC)
+
+
+def test_fig_5_3s_window_is_the_most_detailed_one():
+    hr = np.full((64, 96, 3), 0.5, np.float32)
+    rng = np.random.default_rng(0)
+    hr[20:44, 60:84] = rng.random((24, 24, 3))  # the only texture
+    top, left, side = comparison.crop_box(hr, 24, 4)
+    assert side == 24 and top % 4 == 0 and left % 4 == 0
+    assert abs(top - 20) <= 4 and abs(left - 60) <= 4
+    assert comparison.crop_box(hr, 500, 4)[2] == 64  # at most the image, a multiple of the scale

@@ -71,8 +71,12 @@ def bicubic_task(summary: dict, claims: list[dict], set_name: str, spec: SimUSRS
     paper = (f" In the thesis SimUSR {network} beats ZSSR by {min(over_zssr):+.2f} to {max(over_zssr):+.2f} dB and "
              f"the supervised {network} beats SimUSR {network} by {min(gap):+.2f} to {max(gap):+.2f} dB (Table 5.1's "
              "sets)." if over_zssr and gap else "")
+    behind = [c for c in claims if c["claim"].startswith(f"SimUSR {network} beats") and c["verdict"] != "agrees"]
+    caveat = (f" Where SimUSR {network} is not ahead, this profile's small network, short training and "
+              f"{len(spec.split.train) or 'DIV2K'} LR images are below what the method needs: the comparison shows "
+              "its mechanics and each method's cost, not the paper's quality." if behind else "")
     return (f"**Table 5.1 at ×{spec.scale}** ({set_name}, Y channel, {seeds} seed{'s' if seeds != 1 else ''}): "
-            f"{listed}. {verdicts}{paper}")
+            f"{listed}. {verdicts}{paper}{caveat}")
 
 
 def noisy_task(summary: dict, claims: list[dict], result: dict, spec: SimUSRSpec) -> str:

@@ -30,7 +30,7 @@ def fig5_3_crops(run, figure: dict, *, name: str = "fig5_3_crops"):
     keys = [k for k in PANEL_ORDER if k in figure["outputs"]] + \
         [k for k in figure["outputs"] if k not in PANEL_ORDER]
     cols = len(keys) + 1
-    fig, axes = plt.subplots(2, cols, figsize=(2.2 * cols, 4.9))
+    fig, axes = plt.subplots(2, cols, figsize=(2.2 * cols, 5.6))
     top_peak = max(float(figure["residuals"][k].max()) for k in keys)
     image = None
     for i, key in enumerate(keys):
