@@ -57,7 +57,7 @@ DOCUMENTED = {"mepsnet": 2_241_187, "dncnn": 558_403, "vdsr": 2_883_907, "ridnet
 
 def test_every_model_file_is_in_the_registry_with_its_label():
     folder = Path(companion.models.__file__).parent
-    helpers = ("__init__", "common", "discriminators", "recognisers")  # shared parts, no registry entry
+    helpers = ("__init__", "common", "discriminators", "recognisers", "ssd")  # shared parts, no registry entry
     files = sorted(p.stem for p in folder.glob("*.py") if p.stem not in helpers)
     assert files == ["carn", "carn_m", "dncnn", "edsr", "iqa_cnn_plus", "iqa_cnn_plusplus", "mepsnet", "owan",
                      "progressive_carn", "rcan", "rdn", "ridnet", "rnan", "srcnn", "vdsr", "zssr"]
@@ -79,7 +79,7 @@ def test_every_model_file_is_in_the_registry_with_its_label():
         "zssr": "ZSSR"}
     # the super-resolution models (Ch.2-5) and the distortion classifiers (Ch.6) say so; the restoration models
     # (Ch.4, Ch.7) map an image to one of the same size. VGG-16 / ResNet-101 are torchvision's, built in
-    # recognisers.py (a helper, no registry entry).
+    # recognisers.py and SSD300 in ssd.py (helpers, no registry entry).
     tasks = {n: getattr(mod, "TASK", "") for n, mod in by_name.items()}
     assert {n for n, t in tasks.items() if t == "super-resolution"} == \
         {"carn", "carn_m", "edsr", "progressive_carn", "rcan", "srcnn", "zssr"}

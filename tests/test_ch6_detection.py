@@ -19,7 +19,9 @@ from companion.ch6.config import DETECTION_QUICK, DETECTION_SMOKE, NOTEBOOKS
 from companion.ch6.flickr_distortion import clean_images
 from companion.engine.loop import train
 from companion.errors import CompanionError
+from companion.models.common import count_parameters
 from companion.models.recognisers import build_recogniser
+from companion.models.ssd import MAX_DETECTIONS
 from tests.conftest import RecordingRun
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,9 +40,9 @@ def data(tmp_path_factory):
 # --- the detector -----------------------------------------------------------------------------------------------
 
 def test_atrous_vgg16_ssd_at_paper_width_is_torchvisions_ssd300():
-    ours = detection.build_ssd("atrous_vgg16", 1.0)
+    ours = detection.distortion_ssd("atrous_vgg16", 1.0)
     theirs = ssd300_vgg16(weights=None, weights_backbone=None, num_classes=detection.NUM_CLASSES)
-    assert detection.parameter_count(ours) == detection.parameter_count(theirs)
+    assert count_parameters(ours) == count_parameters(theirs)
     assert ours.grid_sizes == [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
     assert ours.anchor_generator.num_anchors_per_location() == theirs.anchor_generator.num_anchors_per_location()
 
@@ -48,15 +50,15 @@ def test_atrous_vgg16_ssd_at_paper_width_is_torchvisions_ssd300():
 def test_both_backbones_give_ssd300s_maps_and_detect_at_small_width():
     for backbone in detection.BACKBONES:
         torch.manual_seed(0)
-        ssd = detection.build_ssd(backbone, WIDTH)
+        ssd = detection.distortion_ssd(backbone, WIDTH)
         assert ssd.grid_sizes == [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
         out = ssd.eval()([torch.rand(3, 300, 300)])[0]
-        assert set(out) == {"boxes", "scores", "labels"} and len(out["boxes"]) <= detection.MAX_DETECTIONS
+        assert set(out) == {"boxes", "scores", "labels"} and len(out["boxes"]) <= MAX_DETECTIONS
         assert out["labels"].min() >= 1 and out["labels"].max() <= 8
     with pytest.raises(CompanionError, match="unknown SSD backbone"):
-        detection.build_ssd("vgg19", WIDTH)
+        detection.distortion_ssd("vgg19", WIDTH)
     with pytest.raises(CompanionError, match="width"):
-        detection.build_ssd("resnet101", 2.0)
+        detection.distortion_ssd("resnet101", 2.0)
 
 
 @pytest.mark.parametrize("backbone", detection.BACKBONES)
@@ -64,7 +66,7 @@ def test_backbone_starts_from_the_06b_classifier(backbone):
     """Every backbone weight of the fine-tuned classifier lands in the detector, under its name."""
     torch.manual_seed(1)
     classifier = build_recogniser(backbone, 24, WIDTH)
-    ssd = detection.build_ssd(backbone, WIDTH)
+    ssd = detection.distortion_ssd(backbone, WIDTH)
     state = detection.classifier_backbone_state(backbone, classifier.state_dict())
     detection.load_backbone(ssd.backbone, backbone, state)
     own = ssd.backbone.state_dict()
@@ -81,7 +83,7 @@ def test_backbone_starts_from_the_06b_classifier(backbone):
 def test_the_training_path_gives_torchvisions_own_ssd_loss():
     """SSDTrainingView + SSDLoss on padded targets = SSD's training forward on lists (VGG: no batch norm)."""
     torch.manual_seed(2)
-    ssd = detection.build_ssd("atrous_vgg16", WIDTH)
+    ssd = detection.distortion_ssd("atrous_vgg16", WIDTH)
     images = torch.rand(2, 3, 300, 300)
     targets = [{"boxes": torch.tensor([[10., 20., 120., 200.], [150., 30., 290., 100.]]),
                 "labels": torch.tensor([3, 8])},
@@ -183,7 +185,7 @@ def test_ap_by_region_size_bins_regions_by_size():
 def test_training_lowers_the_loss_on_the_detection_set(data):
     cfg, _, _, sets = data
     torch.manual_seed(0)
-    ssd = detection.build_ssd("atrous_vgg16", WIDTH)
+    ssd = detection.distortion_ssd("atrous_vgg16", WIDTH)
     view = detection.SSDTrainingView(ssd, {"backbone": "atrous_vgg16"})
     result = train(view, detection.FlippedImages(sets["basic", "train"], 0),
                    replace(cfg.recipe, steps=30, batch_size=2, lr=1e-3, milestones=(), val_every=0,

@@ -6,19 +6,9 @@ augmentation (§6.3.1: scaling and shearing would corrupt the distortion), mAP a
 backbones (Table 6.2) and across the basic / difficult sets (Table 6.3), and accuracy against region size at
 IoU 0.9 (Fig. 6.3). This module reads top to bottom:
 
-1. **The detector** (:func:`build_ssd`): torchvision's :class:`~torchvision.models.detection.SSD` with its
-   :class:`~torchvision.models.detection.anchor_utils.DefaultBoxGenerator` (SSD300's default boxes, as
-   ``ssd300_vgg16``) and :class:`~torchvision.models.detection.ssd.SSDHead`, on one of two feature extractors
-   written after torchvision's ``SSDFeatureExtractorVGG``:
-
-   * :class:`AtrousVGG16Features`: VGG-16's convolutions (``torchvision.models.vgg.make_layers`` of
-     configuration "D"), pool3 with ``ceil_mode``, conv4_3 L2-normalised and rescaled (a learnt scale starting
-     at 20), pool5 as 3×3 / stride 1, fc6 as a 3×3 convolution with dilation 6 (the atrous "DeepLab" fc6), fc7 as
-     1×1, then SSD300's four extra blocks: feature maps 38, 19, 10, 5, 3, 1 px;
-   * :class:`ResNetFeatures`: ResNet-101 from torchvision's ``Bottleneck`` blocks ([3, 4, 23, 3]), maps from
-     layer2 (38 px), layer3 (19), layer4 (10) and three extra blocks (5, 3, 1). The thesis does not say how it
-     put SSD on ResNet-101; this is the reading of DSSD (Fu et al. 2017), which keeps SSD300's map sizes.
-
+1. **The detector** (:func:`distortion_ssd`): :func:`companion.models.ssd.build_ssd`, torchvision's SSD300 on
+   an Atrous VGG-16 or a ResNet-101 feature extractor (that module's docstring gives both, and the reading for
+   ResNet-101), for background + the eight types on 300 px images.
    ``width`` scales every channel count (1 = torchvision's), with the channel rule of
    :mod:`companion.models.recognisers`, so a ``06b_classification`` classifier of the same width fits.
    **Where the backbone starts** (:meth:`TrainedDetector.start`): the thesis builds SSD on "the pre-trained CNN,
@@ -61,23 +51,18 @@ import io
 import math
 import random
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-import torchvision
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torch import nn
 from torch.utils.data import Dataset
 from torchmetrics.detection import MeanAveragePrecision
-from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
 from torchvision.models.detection.image_list import ImageList
-from torchvision.models.detection.ssd import SSD, SSDHead
-from torchvision.models.resnet import Bottleneck, conv1x1
+from torchvision.models.detection.ssd import SSD
 from torchvision.ops import box_iou
 from tqdm.auto import tqdm
 
@@ -90,146 +75,25 @@ from companion.data import references
 from companion.engine.loop import train
 from companion.errors import CompanionError
 from companion.ledger import load_paper
-from companion.models.recognisers import (IMAGENET_MEAN, IMAGENET_STD, RESNET101_BLOCKS, channels, imagenet_file,
-                                          imagenet_state, vgg16_features)
+from companion.models.common import count_parameters
+from companion.models.recognisers import IMAGENET_MEAN, IMAGENET_STD, imagenet_file, imagenet_state
+from companion.models.ssd import BACKBONES, build_ssd
 from companion.summary import check_claims, loss_curve, mean_std
 
 #: Background + the eight Flickr-Distortion types (label = class id + 1, as ``FlickrDetection`` gives).
 NUM_CLASSES = len(FLICKR_TYPES) + 1
-BACKBONES = ("atrous_vgg16", "resnet101")
 LABELS = {"atrous_vgg16": "Atrous VGG-16", "resnet101": "ResNet-101"}
 SETS = ("basic", "difficult")
-#: SSD300's default boxes (torchvision's ``ssd300_vgg16``, the SSD paper's): aspect ratios per map, scales, steps.
-ASPECT_RATIOS = [[2], [2, 3], [2, 3], [2, 3], [2], [2]]
-SCALES = [0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05]
-STEPS = [8, 16, 32, 64, 100, 300]
-#: Detections kept per image after NMS: COCO's cap, the one the mAP counts (torchvision's SSD default is 200).
-MAX_DETECTIONS = 100
 
 
 # --------------------------------------------------------------------------------------------------------
-# 1. The detector.
+# 1. The detector: companion.models.ssd's SSD300, for Flickr-Distortion.
 
 
-def _extra(cin: int, mid: int, cout: int, stride: int, padding: int) -> nn.Sequential:
-    """One SSD extra block: 1×1 conv to ``mid``, ReLU, 3×3 conv to ``cout``, ReLU."""
-    return nn.Sequential(nn.Conv2d(cin, mid, 1), nn.ReLU(inplace=True),
-                         nn.Conv2d(mid, cout, 3, stride=stride, padding=padding), nn.ReLU(inplace=True))
-
-
-def _xavier(*modules: nn.Module) -> None:
-    """Xavier-uniform weights and zero biases for the convolutions that ImageNet weights never cover (as
-    torchvision's SSD initialises its extra layers)."""
-    for module in modules:
-        for layer in module.modules():
-            if isinstance(layer, nn.Conv2d):
-                nn.init.xavier_uniform_(layer.weight)
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
-
-
-class AtrousVGG16Features(nn.Module):
-    """SSD300's Atrous VGG-16 at ``width``× torchvision's channels (module docstring, item 1): returns the six
-    feature maps (38, 19, 10, 5, 3, 1 px for a 300 px input). ``features`` is torchvision VGG-16's layer list,
-    so ImageNet weights load by name at width 1."""
-
-    def __init__(self, width: float = 1.0):
-        super().__init__()
-        self.features = vgg16_features(width)
-        pools = [i for i, layer in enumerate(self.features) if isinstance(layer, nn.MaxPool2d)]
-        self.features[pools[2]].ceil_mode = True  # pool3: 75 -> 38 px, as SSD300
-        self.conv4_end, self.conv5_end = pools[3], pools[4]  # conv4_3 (+ReLU) ends at pool4; pool5 is replaced
-        c4, fc = channels(512, width), channels(1024, width)
-        self.scale_weight = nn.Parameter(torch.full((c4,), 20.0))  # conv4_3's L2 normalisation, rescaled
-        self.fc = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(c4, fc, 3, padding=6, dilation=6),
-                                nn.ReLU(inplace=True), nn.Conv2d(fc, fc, 1), nn.ReLU(inplace=True))
-        c8, c9, mid2, mid1 = channels(512, width), channels(256, width), channels(128, width), channels(256, width)
-        self.extra = nn.ModuleList([_extra(fc, mid1, c8, 2, 1), _extra(c8, mid2, c9, 2, 1),
-                                    _extra(c9, mid2, c9, 1, 0), _extra(c9, mid2, c9, 1, 0)])
-        self.out_channels = [c4, fc, c8, c9, c9, c9]
-        _xavier(self.fc, self.extra)
-
-    def forward(self, x: torch.Tensor) -> OrderedDict:
-        for layer in self.features[:self.conv4_end]:
-            x = layer(x)
-        maps = [self.scale_weight.view(1, -1, 1, 1) * F.normalize(x)]
-        for layer in self.features[self.conv4_end:self.conv5_end]:
-            x = layer(x)
-        x = self.fc(x)
-        maps.append(x)
-        for block in self.extra:
-            x = block(x)
-            maps.append(x)
-        return OrderedDict((str(i), m) for i, m in enumerate(maps))
-
-
-class ResNetFeatures(nn.Module):
-    """ResNet-101 (torchvision's ``Bottleneck`` × [3, 4, 23, 3]) at ``width``× torchvision's channels, its modules
-    named as torchvision's ``ResNet`` (so a classifier's or ImageNet's weights load by name); SSD maps from layer2,
-    layer3, layer4 and three extra blocks (38, 19, 10, 5, 3, 1 px at 300 px)."""
-
-    def __init__(self, width: float = 1.0):
-        super().__init__()
-        blocks = RESNET101_BLOCKS
-        self.inplanes = channels(64, width)
-        self.conv1 = nn.Conv2d(3, self.inplanes, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(self.inplanes)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        planes = [channels(c, width) for c in (64, 128, 256, 512)]
-        self.layer1 = self._stage(planes[0], blocks[0], 1)
-        self.layer2 = self._stage(planes[1], blocks[1], 2)
-        self.layer3 = self._stage(planes[2], blocks[2], 2)
-        self.layer4 = self._stage(planes[3], blocks[3], 2)
-        c4, c8, c9, mid = planes[3] * 4, channels(512, width), channels(256, width), channels(128, width)
-        self.extra = nn.ModuleList([_extra(c4, channels(256, width), c8, 2, 1), _extra(c8, mid, c9, 1, 0),
-                                    _extra(c9, mid, c9, 1, 0)])
-        self.out_channels = [planes[1] * 4, planes[2] * 4, c4, c8, c9, c9]
-        for m in self.modules():  # torchvision ResNet's initialisation
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        _xavier(self.extra)
-
-    def _stage(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        """torchvision ``ResNet._make_layer`` for Bottleneck blocks (expansion 4)."""
-        down = None
-        if stride != 1 or self.inplanes != planes * Bottleneck.expansion:
-            down = nn.Sequential(conv1x1(self.inplanes, planes * Bottleneck.expansion, stride),
-                                 nn.BatchNorm2d(planes * Bottleneck.expansion))
-        layers = [Bottleneck(self.inplanes, planes, stride, down)]
-        self.inplanes = planes * Bottleneck.expansion
-        layers += [Bottleneck(self.inplanes, planes) for _ in range(1, blocks)]
-        return nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> OrderedDict:
-        x = self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x)))))
-        maps = [self.layer2(x)]
-        maps.append(self.layer3(maps[-1]))
-        maps.append(self.layer4(maps[-1]))
-        x = maps[-1]
-        for block in self.extra:
-            x = block(x)
-            maps.append(x)
-        return OrderedDict((str(i), m) for i, m in enumerate(maps))
-
-
-def build_ssd(backbone: str, width: float = 1.0) -> SSD:
-    """torchvision's SSD300 on ``backbone`` ("atrous_vgg16" | "resnet101") at ``width`` (module docstring, item
-    1), randomly initialised (seed with ``torch.manual_seed`` first), for :data:`NUM_CLASSES` classes."""
-    if backbone not in BACKBONES:
-        raise CompanionError(f"unknown SSD backbone {backbone!r}; choose one of: {', '.join(BACKBONES)}")
-    if not (isinstance(width, (int, float)) and 0 < width <= 1):
-        raise CompanionError(f"width={width!r}; need a number in (0, 1] (1 = torchvision's channels)")
-    features = AtrousVGG16Features(width) if backbone == "atrous_vgg16" else ResNetFeatures(width)
-    anchors = DefaultBoxGenerator(ASPECT_RATIOS, scales=SCALES, steps=STEPS)
-    head = SSDHead(features.out_channels, anchors.num_anchors_per_location(), NUM_CLASSES)
-    model = SSD(features, anchors, (CROP, CROP), NUM_CLASSES, image_mean=list(IMAGENET_MEAN),
-                image_std=list(IMAGENET_STD), head=head, detections_per_img=MAX_DETECTIONS)
-    model.grid_sizes = grid_sizes(model)
-    return model
+def distortion_ssd(backbone: str, width: float = 1.0) -> SSD:
+    """:func:`companion.models.ssd.build_ssd` for Flickr-Distortion: :data:`NUM_CLASSES` classes (background and
+    the eight types) on its 300 px images."""
+    return build_ssd(backbone, width, num_classes=NUM_CLASSES, size=CROP)
 
 
 def classifier_backbone_state(backbone: str, classifier_state: dict) -> dict[str, torch.Tensor]:
@@ -262,20 +126,6 @@ def load_backbone(features: nn.Module, backbone: str, state: dict) -> None:
         raise CompanionError(f"the starting weights do not fit the {LABELS[backbone]} detector "
                              f"({', '.join(bad[:3]) or 'no backbone weights'}); use the same width and architecture")
     features.load_state_dict(state, strict=False)
-
-
-@torch.no_grad()
-def grid_sizes(model: SSD) -> list[tuple[int, int]]:
-    """The feature-map sizes of ``model`` for a 300 px input (one forward pass in eval mode)."""
-    was = model.training
-    model.eval()
-    maps = model.backbone(torch.zeros(1, 3, CROP, CROP))
-    model.train(was)
-    return [tuple(m.shape[-2:]) for m in maps.values()]
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -520,7 +370,7 @@ class TrainedDetector:
     def build(self, seed: int) -> SSD:
         """The untrained detector of ``seed``, random weights drawn after ``torch.manual_seed(seed)``."""
         torch.manual_seed(int(seed))
-        return build_ssd(self.backbone, self.spec.width)
+        return distortion_ssd(self.backbone, self.spec.width)
 
 
 def start_text(start: str) -> str:
@@ -623,7 +473,7 @@ def obtain_detector(detector: TrainedDetector, seed: int, sets: dict, device, *,
 @torch.inference_mode()
 def predict(ssd: SSD, images: DetectionImages, device, *, batch_size: int = 8, progress: bool = True) -> list[dict]:
     """SSD's detections (``boxes`` xyxy px, ``scores``, ``labels``; on the CPU) for every image of ``images``,
-    through torchvision's inference path (score > 0.01, NMS at IoU 0.45, at most :data:`MAX_DETECTIONS` per image)."""
+    through torchvision's inference path (score > 0.01, NMS at IoU 0.45, at most :data:`companion.models.ssd.MAX_DETECTIONS` per image)."""
     device = torch.device(device)
     was = ssd.training
     ssd.eval().to(device)
@@ -784,7 +634,7 @@ def run_experiment(cfg: DetectionConfig, sets: dict, *, data_seed: int, device, 
     paper_fps = {}
     for b in cfg.backbones if cfg.paper_fps_images else ():
         torch.manual_seed(0)
-        paper_fps[b] = frames_per_second(build_ssd(b, 1.0), timing_images[:cfg.paper_fps_images], device)
+        paper_fps[b] = frames_per_second(distortion_ssd(b, 1.0), timing_images[:cfg.paper_fps_images], device)
     return {"models": models, "scores": scores, "fps": fps, "paper_fps": paper_fps, "device": str(device),
             "threads": torch.get_num_threads(), "timed_images": len(timing_images),
             "paper_timed_images": min(cfg.paper_fps_images, len(timing_images))}
@@ -854,9 +704,9 @@ def architecture_text(cfg: DetectionConfig) -> str:
     lines = [f"{'detector':28s} {'this profile':>14s} {'paper size':>14s}  feature maps (px)"]
     for backbone in BACKBONES:
         torch.manual_seed(0)
-        small, paper = build_ssd(backbone, cfg.width), build_ssd(backbone, 1.0)
+        small, paper = distortion_ssd(backbone, cfg.width), distortion_ssd(backbone, 1.0)
         maps = ", ".join(str(h) for h, _ in small.grid_sizes)
-        lines.append(f"SSD300 {LABELS[backbone]:21s} {parameter_count(small):14,d} {parameter_count(paper):14,d}  "
+        lines.append(f"SSD300 {LABELS[backbone]:21s} {count_parameters(small):14,d} {count_parameters(paper):14,d}  "
                      f"{maps}")
     return "\n".join(lines)
 
