@@ -217,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="retrain what is missing or stale (resumable)",
         description="Retrain the named zoo entries that are missing or stale, exactly as their notebooks' quick "
                     "profiles train them; resumable (rerun the same command after an interruption). A full "
-                    "rebuild takes about 3 hours on the 2-core reference machine (benchmarks/README.md, 'Model "
-                    "zoo: size and rebuild times'); on the same kind of CPU it gives the same bits, elsewhere "
+                    "rebuild takes about 5 hours 30 minutes on the 2-core reference machine (benchmarks/README.md, "
+                    "'Model zoo: size and rebuild times'); on the same kind of CPU it gives the same bits, elsewhere "
                     "numbers within the seed spread (docs/decisions.md).")
     zoo_build.add_argument("names", nargs="*", help=names_help)
     zoo_build.add_argument("--workers", type=arguments.positive_int, default=2,
