@@ -284,6 +284,8 @@ def test_conclusions_follow_the_speeds_and_the_size_bins():
     text = conclusions.detection_backbones(summary, [], paper_2)
     assert "at this width ResNet-101 is the faster, unlike the thesis" in text
     assert "at paper size Atrous VGG-16 is the faster, as in the thesis" in text
+    close = conclusions.detection_backbones(_summary(36.3, 36.1, crossing), [], paper_2)
+    assert "at this width the two run at about the same speed" in close and "is the faster" not in close
     assert "the thesis' reading" in conclusions.detection_region_size(_summary(1, 1, crossing))
     flipped = {("basic", te): _bins([0.9, 0.8, 0.1, 0.1]) for te in detection.SETS}
     flipped |= {("difficult", te): _bins([0.1, 0.1, 0.5, 0.6]) for te in detection.SETS}

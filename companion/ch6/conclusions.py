@@ -89,6 +89,16 @@ def _verdict(checked: list[dict], entry: str, words: str) -> str:
     return ""
 
 
+#: Two measured speeds closer than this share of the faster are "about the same": medians of a few CPU calls move
+#: by that much from one run to the next on a shared 2-core machine, and the timings carry no interval.
+SPEED_TIE = 0.10
+
+
+def about_as_fast(x: float, y: float) -> bool:
+    """Whether two frames-per-second figures are within :data:`SPEED_TIE` of the faster one."""
+    return abs(x - y) <= SPEED_TIE * max(x, y)
+
+
 def detection_backbones(summary: dict, checked: list[dict], paper: dict[str, dict]) -> str:
     """Table 6.2: each backbone's mAP beside the thesis', the verdict, and the measured speeds."""
     thresholds, labels = summary["thresholds"], summary["labels"]
@@ -108,6 +118,9 @@ def detection_backbones(summary: dict, checked: list[dict], paper: dict[str, dic
         paper_faster = labels[a] if paper[labels[a]]["FPS"] > paper[labels[b]]["FPS"] else labels[b]
 
         def faster(speeds: dict) -> str:
+            if about_as_fast(speeds[a], speeds[b]):
+                return (f"the two run at about the same speed (within {SPEED_TIE:.0%} of each other), so the "
+                        "thesis' order is not seen")
             winner = labels[a] if speeds[a] > speeds[b] else labels[b]
             return f"{winner} is the faster, {'as in' if winner == paper_faster else 'unlike'} the thesis"
 
@@ -272,12 +285,15 @@ def classification_speed(rows: list[dict], paper: dict[str, dict], where: str) -
         out += "."
     fps = {r["model"]: r[key] for r in rows}
     if {"resnet101", "vgg16", "atrous_vgg16"} <= set(fps):
-        slowest = fps["resnet101"] < min(fps["vgg16"], fps["atrous_vgg16"])
-        faster = fps["atrous_vgg16"] > fps["vgg16"]
+        slowest = fps["resnet101"] < min(fps["vgg16"], fps["atrous_vgg16"]) and not \
+            about_as_fast(fps["resnet101"], min(fps["vgg16"], fps["atrous_vgg16"]))
+        tied = about_as_fast(fps["atrous_vgg16"], fps["vgg16"])
+        faster = fps["atrous_vgg16"] > fps["vgg16"] and not tied
         out += (f" §6.3.2 says ResNet-101 is much slower than the VGG family: {'so' if slowest else 'not'} here; "
                 f"and that Atrous VGG-16 is faster than VGG-16 (its FC layers are subsampled): "
-                + ("so here." if faster else "not here (its conv5 and fc6 work at 1/8 of the input's side, "
-                                             "VGG-16's conv5 at 1/16)."))
+                + ("so here." if faster else
+                   f"about the same here (within {SPEED_TIE:.0%})." if tied else
+                   "not here (its conv5 and fc6 work at 1/8 of the input's side, VGG-16's conv5 at 1/16)."))
     return out
 
 
