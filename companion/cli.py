@@ -93,8 +93,10 @@ def _cmd_download(args) -> int:
 
 def _cmd_list(args) -> int:
     configs = notebook_configs()
-    for path in sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]*.ipynb")):
-        print(f"{path.stem:<32}{'profiles: ' + ', '.join(PROFILES) if path.stem in configs else ''}")
+    paths = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]*.ipynb"))
+    width = max((len(p.stem) for p in paths), default=0) + 2  # the longest name, then two spaces
+    for path in paths:
+        print(f"{path.stem:<{width}}{'profiles: ' + ', '.join(PROFILES) if path.stem in configs else ''}".rstrip())
     return 0
 
 
