@@ -428,13 +428,19 @@ def test_ctrl_c_terminates_the_workers_instead_of_letting_them_finish_their_imag
     root = tmp_path / "out"
 
     def interrupt_once_two_render():
-        wait_until(lambda: len(list(marks.glob("started-*"))) == 2 or None, 60, "two workers rendering")
-        os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt in the main thread, as Ctrl-C
+        wait_until(lambda: len(list(marks.glob("started-*"))) >= 2 or None, 60, "two workers rendering")
+        # SIGINT to the main thread, as a terminal's Ctrl-C reaches a foreground command: a process-directed
+        # os.kill may land on any thread (torch's pool, this one), leaving the main thread blocked until a job ends
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own Ctrl-C, whatever ran before
     threading.Thread(target=interrupt_once_two_render, daemon=True).start()
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        run_jobs(jobs, slow_render, root, Manifest(root / "manifest.json", "test", 0), workers=2, progress=False)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_jobs(jobs, slow_render, root, Manifest(root / "manifest.json", "test", 0), workers=2, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     stopped_after = time.perf_counter() - started  # loosely: seconds with the fix, SLOW_RENDER_S and more without
     pids = [int(p.name.rsplit("-", 1)[1]) for p in marks.glob("started-*")]
     assert len(pids) == 2 and not list(marks.glob("finished-*")), f"workers finished their images ({stopped_after:.1f} s)"
