@@ -473,7 +473,8 @@ def obtain_detector(detector: TrainedDetector, seed: int, sets: dict, device, *,
 @torch.inference_mode()
 def predict(ssd: SSD, images: DetectionImages, device, *, batch_size: int = 8, progress: bool = True) -> list[dict]:
     """SSD's detections (``boxes`` xyxy px, ``scores``, ``labels``; on the CPU) for every image of ``images``,
-    through torchvision's inference path (score > 0.01, NMS at IoU 0.45, at most :data:`companion.models.ssd.MAX_DETECTIONS` per image)."""
+    through torchvision's inference path (score > 0.01, NMS at IoU 0.45, at most
+    :data:`companion.models.ssd.MAX_DETECTIONS` per image)."""
     device = torch.device(device)
     was = ssd.training
     ssd.eval().to(device)

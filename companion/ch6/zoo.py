@@ -12,8 +12,8 @@ ending in ``PROVIDERS.append(...)``; the next notebook's block goes after it.
 Each entry is trained exactly as its notebook's quick profile trains it (same function, data, seed and steps),
 so the notebook finds it by the digest of those settings (:func:`companion.zoo.find`) and evaluates it instead of
 training. The 06b classifiers are stored in float16 (:data:`STORED_DTYPE`): what a notebook loads differs from what
-it would train only by that rounding. The data is the quick profile's (embedded photographs, data seed 0: the notebooks' default ``SEED``);
-a run with another ``SEED`` or profile finds no entry and trains. This module never imports back into the
+it would train only by that rounding. The data is the quick profile's (embedded photographs, data seed 0: the
+notebooks' default ``SEED``); a run with another ``SEED`` or profile finds no entry and trains. This module never imports back into the
 experiments: they find their entries through :func:`companion.zoo.find`.
 """
 from __future__ import annotations

@@ -65,7 +65,7 @@ from companion.data.tensors import to_chw
 from companion.engine.inference import restore
 from companion.errors import CompanionError
 from companion.summary import mean_std, pm
-from companion.zoo import find, load_entry
+from companion.zoo import REPO_ROOT, find, load_entry
 
 #: Table 7.2's rows, in the table's order: the clean and distorted images, then the Table 7.1 models.
 CLEAN, DISTORTED = "Clean", "Distorted"
@@ -98,6 +98,19 @@ def detector_weight_paths() -> dict[str, Path]:
     return {task: folder / Path(weights.url).name for task, weights in COCO_WEIGHTS.items()}
 
 
+def shown(path: Path) -> str:
+    """``path`` as the messages and results files write it: relative to the checkout when inside it
+    (``data/coco/val2017``), from ``~`` when under the home folder, else whole; so a committed results file
+    names no machine's folders."""
+    path = Path(path)
+    for base, prefix in ((REPO_ROOT, ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
 def availability(root=None) -> dict:
     """``{"paths": {what: path}, "missing": [one line per missing thing]}`` for COCO and the detector weights."""
     weights = detector_weight_paths()
@@ -107,14 +120,14 @@ def availability(root=None) -> dict:
     except CompanionError as exc:  # no data root at all
         coco, missing = {}, [f"COCO val2017: {exc}"]
     if coco and (not coco["images"].is_dir() or not any(coco["images"].glob("*.jpg"))):
-        missing.append(f"COCO val2017 images (*.jpg) in {coco['images']}")
+        missing.append(f"COCO val2017 images (*.jpg) in {shown(coco['images'])}")
     if coco and not coco["annotations"].is_file():
-        missing.append(f"COCO's instance annotations {coco['annotations']}")
+        missing.append(f"COCO's instance annotations {shown(coco['annotations'])}")
     names = {"detection": "Faster R-CNN", "segmentation": "Mask R-CNN"}
     for task, path in weights.items():
         if not path.is_file():
-            missing.append(f"torchvision's COCO {names[task]} weights {path} (from {COCO_WEIGHTS[task].url}; the "
-                           "companion never downloads them)")
+            missing.append(f"torchvision's COCO {names[task]} weights {shown(path)} (from "
+                           f"{COCO_WEIGHTS[task].url}; the companion never downloads them)")
     return {"paths": {**{f"coco {k}": str(v) for k, v in coco.items()},
                       **{f"{task} weights": str(v) for task, v in weights.items()}}, "missing": missing}
 
