@@ -58,10 +58,13 @@ def recipe_of(overrides: dict):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="two 4-step variants, into runs/smoke/pilots/")
+    parser.add_argument("--out", type=Path, help="the results file (default: pilots/results/, or runs/smoke/pilots/ "
+                        "with --smoke)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = (REPO_ROOT / "runs" / "smoke" / "pilots" if args.smoke else REPO_ROOT / "pilots" / "results") \
         / "ch5_zssr_steps.json"
+    out = args.out or out
     variants = SMOKE_VARIANTS if args.smoke else VARIANTS
     scale = QUICK.scale
     lr, hr = lr_hr_pair(embedded_image(QUICK.split.validation[0]), scale)  # the whole photograph

@@ -275,9 +275,9 @@ _RECOGNITION_FULL = RecognitionConfig(
     restorer_train=replace(_QUICK.train, steps=3_000, lr=1e-3, milestones=(1_000, 1_500, 2_000, 2_500),
                            checkpoint_every=500, val_every=0),
     type_versions=4,
-    # a classifier as 06b trains them: cross-entropy through the one loop, Adam, LR halved twice; its size and
-    # crops chosen on the validation copies among three pilots (widths 8 and 16, 32- and 48-px crops): 8 wide,
-    # 16 × 48×48 crops, 2,000 steps labelled the most whole validation images, in a fraction of width 16's time
+    # a classifier as 06b trains them: cross-entropy through the one loop, Adam, LR halved twice; its width and
+    # crops chosen on the validation copies (pilots/ch7e_classifier_size.py: widths 8 and 16 on 32- and 48-px
+    # crops, 2,000 steps of 16): 8 wide on 48-px crops labelled the most whole validation images
     classifier_width=8, classifier_patch=48,
     classifier_train=TrainConfig(steps=2_000, batch_size=16, lr=1e-3, milestones=(1_000, 1_500), gamma=0.5,
                                  checkpoint_every=500, val_every=0),
