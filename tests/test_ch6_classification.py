@@ -17,6 +17,7 @@ from companion.ch6.classification import (Crops, TrainedClassifier, class_count,
 from companion.ch6.flickr_distortion import FLICKR_TYPES
 from companion.errors import CompanionError
 from companion.profiles import config_for
+from tests.conftest import RecordingRun
 
 SMOKE = config_for("06b_classification", "smoke")
 
@@ -261,3 +262,22 @@ def test_the_accuracy_and_confusion_paragraphs_say_what_was_measured():
     confusions = {"label": "X", "pairs": thesis_pairs(np.eye(8, dtype=int) * 6), "top": []}
     text = conclusions.classification_confusions(confusions)
     assert text.count(": no, none of 6 images") == 3 and "none, every type is right" in text
+
+
+def test_accuracy_by_type_reads_the_confusion_rows_and_is_recorded():
+    matrix = np.zeros((8, 8), int)
+    matrix[0, 0], matrix[0, 1] = 3, 1          # type 0: 3 of 4 right
+    matrix[2, 2] = 2                           # type 2: 2 of 2 right
+    other = np.zeros((8, 8), int)
+    other[0, 0] = 4                            # a second seed: type 0 now 7 of 8 right
+    results = {"runs": {"vgg16-fine-tuned": {"label": "VGG-16", "seeds": [{"test": {"type_confusion": matrix}},
+                                                                          {"test": {"type_confusion": other}}]}}}
+    by_type = classification.accuracy_by_type(results)["vgg16-fine-tuned"]
+    kinds = list(by_type)
+    assert by_type[kinds[0]] == pytest.approx(7 / 8) and by_type[kinds[2]] == 1.0 and by_type[kinds[1]] is None
+    run = RecordingRun()
+    text = classification.record_accuracy_by_type(run, results)
+    assert "VGG-16 (fine-tuned)" in text and "0.88" in text and "1.00" in text and "–" in text
+    recorded = {key: value for key, value, _ in run.records}
+    assert recorded[f"table6_1/vgg16-fine-tuned/accuracy_by_type/{kinds[0]}"] == 0.875
+    assert f"table6_1/vgg16-fine-tuned/accuracy_by_type/{kinds[1]}" not in recorded  # no test image of that type

@@ -587,6 +587,37 @@ def pooled_type_confusion(results: dict, name: str) -> np.ndarray:
     return np.sum([np.asarray(s["test"]["type_confusion"]) for s in results["runs"][name]["seeds"]], axis=0)
 
 
+def accuracy_by_type(results: dict) -> dict[str, dict[str, float]]:
+    """``{classifier name: {distortion type: test accuracy}}``: the share of each type's test images whose
+    predicted class has the right type (the level ignored), from the type confusion summed over seeds; None for
+    a type with no test image."""
+    out = {}
+    for name in results["runs"]:
+        matrix = pooled_type_confusion(results, name)
+        totals = matrix.sum(axis=1)
+        out[name] = {kind: (float(matrix[i, i] / totals[i]) if totals[i] else None)
+                     for i, kind in enumerate(FLICKR_TYPES)}
+    return out
+
+
+def record_accuracy_by_type(run, results: dict) -> str:
+    """Record each classifier's test accuracy per distortion type (:func:`accuracy_by_type`) and return it as a
+    text table, one row per classifier, one column per type."""
+    table = accuracy_by_type(results)
+    head = f"{'':<28}" + "".join(f"{TYPE_NAMES[k]:>13}" for k in FLICKR_TYPES)
+    lines = [head]
+    for name, by_type in table.items():
+        label = f"{results['runs'][name]['label']} ({name.split('-', 1)[1] if '-' in name else name})"
+        for kind, value in by_type.items():
+            if value is not None:
+                run.record(f"table6_1/{name}/accuracy_by_type/{kind}", round(value, 4),
+                           protocol=f"test images of type {kind}: share whose predicted class has that type "
+                                    "(level ignored), summed over seeds")
+        lines.append(f"{label[:27]:<28}" + "".join(f"{'–' if v is None else f'{v:.2f}':>13}"
+                                                    for v in by_type.values()))
+    return "\n".join(lines)
+
+
 def misclassified(results: dict, name: str, data: dict[str, ImageStore], labels: str, limit: int) -> list[dict]:
     """Up to ``limit`` test images the first seed of classifier ``name`` gets wrong, Fig. 6.2's pairs first, then
     the most confused type pairs, then the rest: ``{"index", "file", "true", "predicted"}`` (class ids)."""
