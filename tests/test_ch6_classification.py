@@ -270,7 +270,7 @@ def test_accuracy_by_type_reads_the_confusion_rows_and_is_recorded():
     matrix[2, 2] = 2                           # type 2: 2 of 2 right
     other = np.zeros((8, 8), int)
     other[0, 0] = 4                            # a second seed: type 0 now 7 of 8 right
-    results = {"runs": {"vgg16-fine-tuned": {"label": "VGG-16", "seeds": [{"test": {"type_confusion": matrix}},
+    results = {"runs": {"vgg16-fine-tuned": {"label": "VGG-16 (fine-tuned)", "seeds": [{"test": {"type_confusion": matrix}},
                                                                           {"test": {"type_confusion": other}}]}}}
     by_type = classification.accuracy_by_type(results)["vgg16-fine-tuned"]
     kinds = list(by_type)

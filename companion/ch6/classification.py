@@ -604,17 +604,17 @@ def record_accuracy_by_type(run, results: dict) -> str:
     """Record each classifier's test accuracy per distortion type (:func:`accuracy_by_type`) and return it as a
     text table, one row per classifier, one column per type."""
     table = accuracy_by_type(results)
-    head = f"{'':<28}" + "".join(f"{TYPE_NAMES[k]:>13}" for k in FLICKR_TYPES)
-    lines = [head]
+    labels = {name: results["runs"][name]["label"] for name in table}
+    width = max(map(len, labels.values()), default=0) + 2
+    lines = [f"{'':<{width}}" + "".join(f"{TYPE_NAMES[k]:>13}" for k in FLICKR_TYPES)]
     for name, by_type in table.items():
-        label = f"{results['runs'][name]['label']} ({name.split('-', 1)[1] if '-' in name else name})"
         for kind, value in by_type.items():
             if value is not None:
                 run.record(f"table6_1/{name}/accuracy_by_type/{kind}", round(value, 4),
                            protocol=f"test images of type {kind}: share whose predicted class has that type "
                                     "(level ignored), summed over seeds")
-        lines.append(f"{label[:27]:<28}" + "".join(f"{'–' if v is None else f'{v:.2f}':>13}"
-                                                    for v in by_type.values()))
+        lines.append(f"{labels[name]:<{width}}" + "".join(f"{'–' if v is None else f'{v:.2f}':>13}"
+                                                          for v in by_type.values()))
     return "\n".join(lines)
 
 
